@@ -1,0 +1,73 @@
+"""The per-request record every pipeline stage reads and fills.
+
+It is also what the spend ledger, telemetry and logs are written from, so a field added here
+is a field every capability can see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Principal:
+    """Who is calling (filled by auth). `key_id` is the virtual key's id, never the key itself."""
+
+    key_id: str | None = None
+    team_id: str | None = None
+    user_id: str | None = None
+    is_admin: bool = False
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class GuardrailOutcome:
+    scanner: str
+    direction: str  # "input" | "output"
+    action: str  # "pass" | "flag" | "redact" | "block" | "error"
+    rule: str | None = None
+    latency_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    route: str  # "chat.completions" | "embeddings"
+    body: dict[str, Any]
+    headers: dict[str, str]  # lower-cased names
+    started_mono: float
+    started_wall: float
+    stream: bool = False
+    requested_model: str = ""
+    client_wants_usage: bool = False  # stream_options.include_usage as sent by the client
+    principal: Principal | None = None
+    tags: list[str] = field(default_factory=list)
+    # filled along the way
+    prompt_ref: str | None = None  # "name@version" when a registered prompt was rendered
+    prompt_hash: str | None = None
+    rag_pipeline: str | None = None
+    model_group: str | None = None
+    served_deployment: str | None = None
+    served_provider: str | None = None
+    served_model: str | None = None
+    attempts: int = 0
+    usage: dict[str, Any] | None = None
+    cost_usd: float | None = None
+    cache_status: str | None = None  # "hit" | "semantic-hit" | "miss" | "bypass"
+    cost_saved_usd: float | None = None
+    guardrails: list[GuardrailOutcome] = field(default_factory=list)
+    status_code: int = 200
+    error_code: str | None = None
+    first_byte_mono: float | None = None
+    ended_mono: float | None = None
+    client_disconnected: bool = False
+    completion_text_chars: int = 0
+    response_headers: dict[str, str] = field(default_factory=dict)
+    scratch: dict[str, Any] = field(default_factory=dict)  # per-hook private state, keyed by hook name
+
+    @property
+    def latency_ms(self) -> float | None:
+        if self.ended_mono is None:
+            return None
+        return (self.ended_mono - self.started_mono) * 1000.0

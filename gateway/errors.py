@@ -1,0 +1,143 @@
+"""One error hierarchy; each error knows its HTTP status and OpenAI-shaped body.
+
+    SluiceError (500 api_error)
+    ├── InvalidRequest (400 invalid_request_error)
+    │   ├── NotFound (404)
+    │   ├── PayloadTooLarge (413)
+    │   └── ContentPolicyViolation (400, code content_policy_violation)
+    ├── AuthenticationError (401 authentication_error)
+    ├── PermissionDenied (403 permission_error)
+    ├── RateLimited (429 rate_limit_error, Retry-After)
+    ├── QuotaExceeded (429 insufficient_quota, code budget_exceeded; not retryable)
+    ├── Overloaded (503 service_unavailable, Retry-After; load shedding)
+    └── UpstreamError (502 upstream_error; carries the upstream status)
+        └── UpstreamTimeout (504)
+
+Messages say what to fix. Bodies never carry tracebacks or offending user text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+class SluiceError(Exception):
+    status: int = 500
+    type: str = "api_error"
+    code: str = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+    def body(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        err.update(self.extra)
+        return {"error": err}
+
+    def body_bytes(self) -> bytes:
+        return orjson.dumps(self.body())
+
+
+class InvalidRequest(SluiceError):
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+
+
+class NotFound(InvalidRequest):
+    status = 404
+    code = "not_found"
+
+
+class PayloadTooLarge(InvalidRequest):
+    status = 413
+    code = "payload_too_large"
+
+
+class ContentPolicyViolation(InvalidRequest):
+    status = 400
+    code = "content_policy_violation"
+
+
+class AuthenticationError(SluiceError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(SluiceError):
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
+
+
+class RateLimited(SluiceError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after_s = retry_after_s
+        self.headers.setdefault("retry-after", str(max(1, int(retry_after_s + 0.999))))
+
+
+class QuotaExceeded(SluiceError):
+    status = 429
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+
+class Overloaded(SluiceError):
+    status = 503
+    type = "service_unavailable"
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.headers.setdefault("retry-after", str(max(1, int(retry_after_s + 0.999))))
+
+
+class UpstreamError(SluiceError):
+    status = 502
+    type = "upstream_error"
+    code = "upstream_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        upstream_status: int | None = None,
+        retryable: bool = True,
+        retry_after_s: float | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.upstream_status = upstream_status
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class ConfigError(Exception):
+    """A config file is invalid; the message names the file and the key."""
