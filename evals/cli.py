@@ -92,3 +92,5 @@ def result_registry(suite_path: Path, override: Path | None) -> Path:
     from evals.suite import load_suite
 
     return load_suite(suite_path).registry_dir(override)
+if __name__ == "__main__":
+    app()

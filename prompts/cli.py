@@ -196,3 +196,5 @@ def make_app(*, with_promote: bool = True) -> typer.Typer:
 
 
 app = make_app()
+if __name__ == "__main__":
+    app()
