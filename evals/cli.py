@@ -20,7 +20,7 @@ from evals.session import RunOptions, run_suite_file
 app = typer.Typer(help="Evaluation suites: run them locally or in CI, get reports and an exit code.",
                   no_args_is_help=True)
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @app.callback()

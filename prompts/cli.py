@@ -25,7 +25,7 @@ from prompts.errors import PromotionRefused, PromptError
 from prompts.registry import PromptRegistry, parse_ref
 
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 RegistryOpt = Annotated[
     Path, typer.Option("--registry", "-r", envvar="SLUICE_PROMPTS_DIR", help="prompt registry folder")
