@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 DIMS = 384
 MAX_TOKENS = 256  # the model's max_seq_length; longer inputs are truncated
 BATCH = 32
+MAX_BATCH_SLOTS = 2048  # padded tokens per onnxruntime call
 
 
 class EmbeddingInputError(InvalidRequest, ValueError):
@@ -69,6 +70,25 @@ class MiniLMEmbedder:
         """(len(texts), 384) float32, rows L2-normalised, in the order given."""
         return self.embed_with_counts(texts)[0]
 
+    def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """Cut the length-sorted inputs into batches whose padding stays small.
+
+        A batch ends at `batch_size` inputs, at MAX_BATCH_SLOTS padded tokens, or when the next input is
+        more than twice the length of the batch's shortest (short texts never pad to a long one's width).
+        """
+        out: list[list[int]] = []
+        cur: list[int] = []
+        for i in order:
+            n = lengths[i]
+            if cur and (len(cur) >= self.batch_size or (len(cur) + 1) * n > MAX_BATCH_SLOTS
+                        or n > 2 * lengths[cur[0]] + 4):
+                out.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            out.append(cur)
+        return out
+
     def embed_with_counts(self, texts: list[str]) -> tuple[np.ndarray, int]:
         """The vectors and the number of tokens read (for `usage`)."""
         out = np.zeros((len(texts), DIMS), dtype=np.float32)
@@ -77,8 +97,7 @@ class MiniLMEmbedder:
         encs = self._tok.encode_batch(list(texts))
         lengths = [len(e.ids) for e in encs]
         order = sorted(range(len(texts)), key=lengths.__getitem__)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+        for idx in self._batches(order, lengths):
             width = max(lengths[i] for i in idx)
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
