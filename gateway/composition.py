@@ -24,6 +24,12 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
     hooks: list[Hook] = []
     # --- auth, rate limits, budgets (gateway/spend) ---
     # --- prompts (gateway/prompts_hook.py) ---
+    if config.prompts.enabled:
+        from gateway.prompts_hook import PromptHook
+        from prompts import PromptRegistry
+
+        hooks.append(PromptHook(PromptRegistry(config.prompts.registry_dir, config.prompts.state_dir)))
+    # --- end prompts ---
     # --- guardrails (gateway/guardrails_hook.py) ---
     # --- cache (gateway/cache) ---
     # --- spend ledger (gateway/spend) ---
@@ -35,6 +41,12 @@ def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
     routers: list[APIRouter] = []
     # --- keys, teams, spend reports (gateway/api/admin.py, gateway/api/spend.py) ---
     # --- prompts (gateway/api/prompts.py) ---
+    if config.prompts.enabled:
+        from gateway.api.prompts import build_router
+        from prompts import PromptRegistry
+
+        routers.append(build_router(PromptRegistry(config.prompts.registry_dir, config.prompts.state_dir)))
+    # --- end prompts ---
     # --- cache admin (gateway/api/cache.py) ---
     # --- rag (gateway/api/rag.py) ---
     # --- metrics (gateway/api/metrics.py) ---
