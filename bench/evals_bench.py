@@ -25,13 +25,13 @@ for k, v in {"HF_HUB_OFFLINE": "1", "RAGAS_DO_NOT_TRACK": "true", "LITELLM_LOCAL
              "ANONYMIZED_TELEMETRY": "False"}.items():
     os.environ.setdefault(k, v)
 
-import httpx  # noqa: E402
-import openai  # noqa: E402
+import httpx
+import openai
 
-from evals import RunOptions, run_suite_file, suite_from_dict  # noqa: E402
-from gateway.app import create_app  # noqa: E402
-from gateway.config import parse_config  # noqa: E402
-from gateway.mock_upstream import MockUpstream  # noqa: E402
+from evals import RunOptions, run_suite_file, suite_from_dict
+from gateway.app import create_app
+from gateway.config import parse_config
+from gateway.mock_upstream import MockUpstream
 
 
 def suite(n: int, concurrency: int):  # type: ignore[no-untyped-def]

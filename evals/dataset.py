@@ -77,7 +77,7 @@ def load_cases(source: str | list[dict[str, Any]], base_dir: Path) -> list[Case]
     ids = [c.id for c in cases]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:
-        raise SuiteError(f"{where}: duplicate case ids {sorted(dup)}")
+        raise SuiteError(f"{where}: duplicate case ids {sorted(str(d) for d in dup)}")
     if not cases:
         raise SuiteError(f"{where}: no cases")
     return cases

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from dataclasses import asdict
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +133,7 @@ def aggregate(suite: Suite, trials: list[TrialResult], target: dict[str, Any], *
     by_case: dict[str, list[TrialResult]] = {}
     for t in trials:
         by_case.setdefault(t.case_id, []).append(t)
-    cases = []
+    cases: list[dict[str, Any]] = []
     for cid, ts in by_case.items():
         c = sum(t.passed for t in ts)
         cases.append({"id": cid, "trials": len(ts), "passes": c,
@@ -175,7 +175,7 @@ def aggregate(suite: Suite, trials: list[TrialResult], target: dict[str, Any], *
 
 def git_commit(where: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None

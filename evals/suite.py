@@ -41,6 +41,10 @@ class Threshold(BaseModel):
     max: float | None = None
 
 
+def _every_trial_passes() -> dict[str, float | Threshold]:
+    return {"pass_rate": 1.0}
+
+
 class SuiteSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -50,7 +54,7 @@ class SuiteSpec(BaseModel):
     target: Target
     dataset: str | list[dict[str, Any]]
     assert_: list[AssertionSpec] = Field(default_factory=list, alias="assert")
-    thresholds: dict[str, float | Threshold] = Field(default_factory=lambda: {"pass_rate": 1.0})
+    thresholds: dict[str, float | Threshold] = Field(default_factory=lambda: _every_trial_passes())
     repeats: int = Field(default=1, ge=1, le=100)
     concurrency: int = Field(default=8, ge=1, le=512)
     timeout_s: float = Field(default=60.0, gt=0)

@@ -9,7 +9,6 @@ attestation, and only then ask the gate. Mount `app` as `sluice prompts` and `ev
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated
 
 import typer

@@ -59,7 +59,7 @@ class PromptHook(Hook):
             return None  # the common case costs two dict lookups
         spec = _parse_field(field)
         if by_model:
-            name, ref = parse_ref(model[len(PREFIX):])
+            name, ref = parse_ref(str(model)[len(PREFIX):])
             if spec.name is not None and spec.name != name:
                 raise InvalidRequest(f"model names prompt {name!r} but prompt.name is {spec.name!r}; give one",
                                      param="prompt.name", code="prompt_conflict")

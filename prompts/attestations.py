@@ -42,9 +42,9 @@ def record_attestation(registry: PromptRegistry, attestation: Attestation) -> At
 def attestations_for(registry: PromptRegistry, name: str, content_hash: str | None = None) -> list[Attestation]:
     out = []
     for r in registry.attestations_journal.records():
-        if r.get("type") == "attestation" and r.get("prompt") == name:
-            if content_hash is None or r.get("content_hash") == content_hash:
-                out.append(Attestation.model_validate(r))
+        if (r.get("type") == "attestation" and r.get("prompt") == name
+                and (content_hash is None or r.get("content_hash") == content_hash)):
+            out.append(Attestation.model_validate(r))
     return out
 
 

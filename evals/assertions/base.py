@@ -56,7 +56,7 @@ def register(name: str, *, negatable: bool = False) -> Callable[[Check], Check]:
 
 def validate_spec(spec: AssertionSpec) -> None:
     """Fail the suite up front (exit 2) on an unknown assertion type rather than per case."""
-    base = spec.type[4:] if spec.type.startswith("not-") else spec.type
+    base = spec.type.removeprefix("not-")
     if base not in CHECKS:
         raise SuiteError(f"unknown assertion type {spec.type!r}; known: {', '.join(sorted(CHECKS))}")
     if spec.type.startswith("not-") and base not in NEGATABLE:

@@ -22,10 +22,10 @@ def to_markdown(result: RunResult, comparison: Comparison | None = None, max_fai
     lines = [
         f"### {ICON.get(result.status, '')} eval `{result.suite}`: {result.status}",
         "",
-        f"Target `{result.target.get('ref')}` (`{str(result.target.get('content_hash'))[7:19]}`), "
-        f"{len({t.case_id for t in result.trials})} cases × {result.repeats} repeat(s), mode `{result.mode}`, "
-        f"{result.duration_s:.1f} s, {result.stats.get('model_calls', 0)} model calls, "
-        f"{result.stats.get('cache_hits', 0)} cached, {result.stats.get('replayed', 0)} replayed.",
+        (f"Target `{result.target.get('ref')}` (`{str(result.target.get('content_hash'))[7:19]}`), "
+         f"{len({t.case_id for t in result.trials})} cases × {result.repeats} repeat(s), mode `{result.mode}`, "
+         f"{result.duration_s:.1f} s, {result.stats.get('model_calls', 0)} model calls, "
+         f"{result.stats.get('cache_hits', 0)} cached, {result.stats.get('replayed', 0)} replayed."),
         "",
         f"Pass rate **{result.scores['pass_rate']:.1%}** (95% CI {lo:.1%}–{hi:.1%})",
     ]
@@ -51,8 +51,8 @@ def to_markdown(result: RunResult, comparison: Comparison | None = None, max_fai
             lines.append(f"| … | {len(failing) - max_failures} more in the JSON report |")
         lines += ["", "</details>"]
     if comparison is not None:
-        lines += ["", f"**Against {comparison.baseline_label}:** {len(comparison.regressions)} regression(s), "
-                      f"{len(comparison.improvements)} improvement(s)"]
+        lines += ["", (f"**Against {comparison.baseline_label}:** {len(comparison.regressions)} regression(s), "
+                       f"{len(comparison.improvements)} improvement(s)")]
         for title, changes in (("Regressions", comparison.regressions), ("Improvements", comparison.improvements)):
             if changes:
                 lines += ["", f"{title}:", ""]

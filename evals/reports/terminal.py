@@ -32,5 +32,5 @@ def print_summary(result: RunResult, console: Console, comparison: Comparison | 
     if comparison is not None:
         console.print(f"vs {comparison.baseline_label}: {len(comparison.regressions)} regressions, "
                       f"{len(comparison.improvements)} improvements")
-        for c in comparison.regressions[:max_failures]:
-            console.print(f"  [red]regressed[/red] {c.kind} {c.name}: {c.before:.4g} -> {c.after:.4g}")
+        for ch in comparison.regressions[:max_failures]:
+            console.print(f"  [red]regressed[/red] {ch.kind} {ch.name}: {ch.before:.4g} -> {ch.after:.4g}")

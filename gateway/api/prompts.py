@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header
 from fastapi.responses import JSONResponse
@@ -54,7 +54,7 @@ def build_router(registry: PromptRegistry) -> APIRouter:
                 "prompt": spec.model_dump(mode="json", exclude_none=True)}
 
     @router.post("/{name}/render")
-    def render(name: str, payload: dict[str, Any] = Body(default_factory=dict)) -> Any:
+    def render(name: str, payload: Annotated[dict[str, Any], Body()]) -> Any:
         ref = payload.get("label") or (str(payload["version"]) if payload.get("version") is not None else None)
         try:
             rendered = registry.render(name, ref, payload.get("variables") or {})

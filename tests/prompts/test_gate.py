@@ -1,6 +1,14 @@
 import pytest
 
-from prompts import Attestation, PromotionRefused, PromptError, PromptRegistry, promote, record_attestation, rollback
+from prompts import (
+    Attestation,
+    PromotionRefused,
+    PromptError,
+    PromptRegistry,
+    promote,
+    record_attestation,
+    rollback,
+)
 from tests.prompts.helpers import write_prompt
 
 

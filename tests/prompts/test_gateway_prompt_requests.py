@@ -24,7 +24,7 @@ def config(mock, registry_dir):
 
 
 async def test_prompt_by_body_field(mock, registry_dir):
-    async with gateway_client(config(mock, registry_dir)) as (app, client):
+    async with gateway_client(config(mock, registry_dir)) as (_app, client):
         r = await client.post("/v1/chat/completions", json={
             "prompt": {"name": "support", "label": "production", "variables": {"question": "refunds?"}}})
     assert r.status_code == 200, r.text
@@ -35,7 +35,7 @@ async def test_prompt_by_body_field(mock, registry_dir):
 
 
 async def test_prompt_by_model_name_with_overrides(mock, registry_dir):
-    async with gateway_client(config(mock, registry_dir)) as (app, client):
+    async with gateway_client(config(mock, registry_dir)) as (_app, client):
         r = await client.post("/v1/chat/completions", json={
             "model": "prompt:support@2", "variables": {"question": "hours?"}, "temperature": 0.5,
             "messages": [{"role": "assistant", "content": "earlier turn"}]})
@@ -47,7 +47,7 @@ async def test_prompt_by_model_name_with_overrides(mock, registry_dir):
 
 
 async def test_label_move_seen_without_restart(mock, registry_dir):
-    async with gateway_client(config(mock, registry_dir)) as (app, client):
+    async with gateway_client(config(mock, registry_dir)) as (_app, client):
         body = {"model": "prompt:support@production", "variables": {"question": "x"}}
         assert (await client.post("/v1/chat/completions", json=body)).headers["x-sluice-prompt"] == "support@1"
         other = PromptRegistry(registry_dir)  # e.g. `sluice prompts promote` on another machine
@@ -57,7 +57,7 @@ async def test_label_move_seen_without_restart(mock, registry_dir):
 
 
 async def test_streaming_prompt_request(mock, registry_dir):
-    async with gateway_client(config(mock, registry_dir)) as (app, client):
+    async with gateway_client(config(mock, registry_dir)) as (_app, client):
         r = await client.post("/v1/chat/completions", json={
             "model": "prompt:support@1", "variables": {"question": "x"}, "stream": True})
     assert r.status_code == 200 and "data: [DONE]" in r.text
@@ -74,7 +74,7 @@ async def test_streaming_prompt_request(mock, registry_dir):
     ({"prompt": {"name": "support", "lable": "x"}}, 400, "invalid_value", "lable"),
 ])
 async def test_prompt_errors_name_the_cause(mock, registry_dir, body, status, code, names):
-    async with gateway_client(config(mock, registry_dir)) as (app, client):
+    async with gateway_client(config(mock, registry_dir)) as (_app, client):
         r = await client.post("/v1/chat/completions", json=body)
     assert r.status_code == status, r.text
     err = r.json()["error"]
@@ -84,7 +84,7 @@ async def test_prompt_errors_name_the_cause(mock, registry_dir, body, status, co
 
 async def test_prompts_admin_api(mock, registry_dir, monkeypatch):
     monkeypatch.setenv("SLUICE_MASTER_KEY", "sk-master")
-    async with gateway_client(config(mock, registry_dir)) as (app, client):
+    async with gateway_client(config(mock, registry_dir)) as (_app, client):
         assert (await client.get("/sluice/v1/prompts")).status_code == 401
         auth = {"authorization": "Bearer sk-master"}
         listing = (await client.get("/sluice/v1/prompts", headers=auth)).json()
