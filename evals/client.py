@@ -76,6 +76,7 @@ class EvalClient:
         self.mode = mode
         self.cache = cache if mode == "live" else None  # record re-asks the model; replay has its cassette
         self.stats = CallStats()
+        self.extensions: dict[str, Any] = {}  # per-client state of assertion types (e.g. ragas metrics)
         self.cassette: Cassette | None = None
         inner: httpx.AsyncBaseTransport
         if mode in ("record", "replay"):

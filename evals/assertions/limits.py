@@ -55,9 +55,12 @@ def load_callable(path: str) -> Any:
 async def python(spec: AssertionSpec, ctx: CheckContext) -> AssertionResult:
     """Calls fn(output, context) -> bool | float | {"pass", "score", "reason"}; may be async."""
     fn = load_callable(str(spec.value))
-    out = fn(ctx.output, ctx)
-    if inspect.isawaitable(out):
-        out = await out
+    try:
+        out = fn(ctx.output, ctx)
+        if inspect.isawaitable(out):
+            out = await out
+    except Exception as e:  # noqa: BLE001  (user code: a crash fails this check, not the whole run)
+        return AssertionResult("python", "python", False, 0.0, f"{spec.value} raised {type(e).__name__}: {e}")
     threshold = spec.threshold if spec.threshold is not None else 0.5
     if isinstance(out, bool):
         return AssertionResult("python", "python", out, float(out), f"{spec.value} -> {out}")

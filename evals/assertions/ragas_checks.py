@@ -13,7 +13,7 @@ from typing import Any
 
 from evals.assertions.base import AssertionResult, CheckContext, register
 from evals.dataset import AssertionSpec
-from evals.errors import SuiteError
+from evals.errors import CassetteMiss, SuiteError
 
 NON_LLM = {
     "bleu_score": "BleuScore", "rouge_score": "RougeScore", "chrf_score": "CHRFScore",
@@ -25,13 +25,17 @@ LLM = {
     "factual_correctness": "FactualCorrectness", "context_precision": "ContextPrecision",
     "context_recall": "ContextRecall", "response_groundedness": "ResponseGroundedness",
 }
-_instances: dict[tuple[str, str | None, int], Any] = {}
+_STATELESS: dict[tuple[str, str | None, str], Any] = {}
 
 
 def _metric(name: str, ctx: CheckContext, model: str | None, options: dict[str, Any]) -> Any:
-    key = (name, model, id(ctx.client))
-    if key in _instances:
-        return _instances[key]
+    if name not in NON_LLM and name not in LLM:
+        raise SuiteError(f"unknown ragas metric {name!r}; known: {', '.join(sorted(NON_LLM | LLM))}")
+    # LLM metrics hold the client's SDK handle: one instance per client; non-LLM ones are stateless
+    instances = _STATELESS if name in NON_LLM else ctx.client.extensions.setdefault("ragas_metrics", {})
+    key = (name, model, repr(sorted(options.items())))
+    if key in instances:
+        return instances[key]
     from ragas.metrics import collections as rc  # lazy: heavy import
 
     if name in NON_LLM:
@@ -53,7 +57,7 @@ def _metric(name: str, ctx: CheckContext, model: str | None, options: dict[str, 
         metric = getattr(rc, LLM[name])(**kwargs)
     else:
         raise SuiteError(f"unknown ragas metric {name!r}; known: {', '.join(sorted(NON_LLM | LLM))}")
-    _instances[key] = metric
+    instances[key] = metric
     return metric
 
 
@@ -74,8 +78,26 @@ async def ragas_metric(spec: AssertionSpec, ctx: CheckContext) -> AssertionResul
     if missing:
         raise SuiteError(f"case {ctx.case.id}: ragas {spec.metric} needs {', '.join(missing)} "
                          f"(expected -> reference, vars.contexts -> retrieved_contexts)")
-    result = await metric.ascore(**{p: available[p] for p in wanted})
+    try:
+        result = await metric.ascore(**{p: available[p] for p in wanted})
+    except Exception as e:  # ragas/instructor raise many types (retries exhausted, parse errors): record it
+        if _cassette_miss(e):
+            raise CassetteMiss(f"ragas {spec.metric}: a judge call is not in the cassette; re-record it with --record") from e
+        first = (str(e).strip().splitlines() or [""])[0][:160]
+        return AssertionResult(spec.metric, "ragas", False, 0.0, f"ragas {spec.metric} failed: {type(e).__name__}: {first}",
+                               spec.threshold)
     score = float(result.value)
     threshold = spec.threshold if spec.threshold is not None else 0.5
     return AssertionResult(spec.metric, "ragas", score >= threshold, score,
                            f"{spec.metric} {score:.3f} {'>=' if score >= threshold else '<'} {threshold}", threshold)
+
+
+def _cassette_miss(e: BaseException) -> bool:
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if "cassette_miss" in str(cur):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False

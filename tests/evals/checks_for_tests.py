@@ -15,3 +15,7 @@ async def verdict(output, ctx):
 
 def wrong_type(output, ctx):
     return "yes"
+
+
+def crashes(output, ctx):
+    raise KeyError("boom")

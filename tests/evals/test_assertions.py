@@ -153,3 +153,44 @@ async def test_ragas_non_llm_metric_offline():
         await check({"type": "ragas", "metric": "bleu_score"}, ctx_for("x"))
     with pytest.raises(SuiteError, match="unknown ragas metric"):
         await check({"type": "ragas", "metric": "vibes"}, ctx_for("x"))
+
+
+async def test_crashing_python_check_fails_that_check_only():
+    r = await check({"type": "python", "value": "tests.evals.checks_for_tests:crashes"}, ctx_for("x"))
+    assert not r.passed and "raised KeyError" in r.reason
+
+
+def scripted_ragas_judge(body):
+    """Answers ragas' faithfulness prompts: statement extraction, then NLI verdicts against the context."""
+    prompt = body["messages"][-1]["content"]
+    if "verdict" in prompt:
+        return json.dumps({"statements": [
+            {"statement": "Refunds are accepted within 30 days.", "reason": "in the context", "verdict": 1},
+            {"statement": "Shipping is always free.", "reason": "not in the context", "verdict": 0},
+        ]})
+    return json.dumps({"statements": ["Refunds are accepted within 30 days.", "Shipping is always free."]})
+
+
+async def test_ragas_llm_metric_with_scripted_judge_through_the_harness_client():
+    fake = FakeOpenAI(scripted_ragas_judge)
+    client = EvalClient(base_url="http://fake/v1", suite="t", transport=fake.transport)
+    try:
+        ctx = ctx_for("Refunds are accepted within 30 days, and shipping is always free.", client=client,
+                      vars={"contexts": ["Refunds are accepted within 30 days of delivery."]}, judge_model="judge")
+        r = await check({"type": "ragas", "metric": "faithfulness", "threshold": 0.8}, ctx)
+    finally:
+        await client.aclose()
+    assert r.score == 0.5 and not r.passed  # one of two statements supported
+    assert len(fake.chat_calls()) == 2 and {b["model"] for b in fake.chat_calls()} == {"judge"}
+    assert {req.headers["x-sluice-tags"] for req in fake.requests} == {"eval,suite=t"}
+
+
+async def test_ragas_llm_metric_unusable_judge_fails_the_check():
+    fake = FakeOpenAI(lambda b: "I refuse to answer in JSON.")
+    client = EvalClient(base_url="http://fake/v1", suite="t", transport=fake.transport, retries=0)
+    try:
+        ctx = ctx_for("x", client=client, vars={"contexts": ["c"]}, judge_model="judge2")
+        r = await check({"type": "ragas", "metric": "faithfulness"}, ctx)
+    finally:
+        await client.aclose()
+    assert not r.passed and "ragas faithfulness failed" in r.reason
