@@ -1,8 +1,8 @@
 """The harness's only way to a model: the `openai` SDK against any OpenAI-compatible base URL.
 
 Every call carries `x-sluice-tags: eval,suite=NAME` so the gateway's ledger keeps eval spend apart,
-and reads the cost the gateway reports in `x-sluice-cost-usd`. Replies are cached (see cache.py)
-before the SDK is touched, so a cached re-run costs no HTTP and almost no CPU.
+and reads the cost the gateway reports in `x-sluice-cost-usd`. Replies are cached (see cache.py; the key also
+holds the base URL) before the SDK is touched, so a cached re-run costs no HTTP and almost no CPU.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class EvalClient:
         extra_tags: list[str] | None = None,
     ) -> None:
         self.mode = mode
+        self.base_url = base_url  # part of the cache key: another endpoint may map an alias elsewhere
         self.cache = cache if mode == "live" else None  # record re-asks the model; replay has its cassette
         self.stats = CallStats()
         self.extensions: dict[str, Any] = {}  # per-client state of assertion types (e.g. ragas metrics)
@@ -101,7 +102,7 @@ class EvalClient:
         )
 
     async def chat(self, body: dict[str, Any], *, repeat: int = 0) -> Reply:
-        key = request_key("chat/completions", body, repeat)
+        key = request_key(f"{self.base_url} chat/completions", body, repeat)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
@@ -134,7 +135,7 @@ class EvalClient:
         return reply
 
     async def embed(self, model: str, inputs: list[str]) -> list[list[float]]:
-        key = request_key("embeddings", {"model": model, "input": inputs}, 0)
+        key = request_key(f"{self.base_url} embeddings", {"model": model, "input": inputs}, 0)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:

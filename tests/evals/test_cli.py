@@ -53,3 +53,34 @@ def test_could_not_run_is_exit_2(tmp_path):
     assert res.exit_code == 2 and "does not exist" in res.output
     res = runner.invoke(app, ["run", str(make_suite(tmp_path)), "--record", "--replay"])
     assert res.exit_code == 2
+
+
+def test_attest_records_for_the_prompt_gate(tmp_path):
+    from prompts import PromptRegistry, latest_attestation
+    from tests.prompts.helpers import write_prompt
+
+    write_prompt(tmp_path / "reg", "up", 1, user="{{ question }}")
+    suite = tmp_path / "up.yaml"
+    suite.write_text(yaml.safe_dump({"name": "up", "registry": "reg", "target": {"prompt": "up"},
+                                     "dataset": [{"vars": {"question": "a"}, "expected": "A"}],
+                                     "assert": [{"type": "equals"}]}))
+    fake = FakeOpenAI(lambda b: last_user(b).upper())
+    asyncio.run(run_suite_file(load_suite(suite), RunOptions(base_url="http://f/v1", transport=fake.transport,
+                                                             mode="record")))
+    res = runner.invoke(app, ["run", str(suite), "--replay", "--attest"])
+    assert res.exit_code == 0, res.output
+    reg = PromptRegistry(tmp_path / "reg")
+    att = latest_attestation(reg, "up", reg.get("up", 1).content_hash())
+    assert att is not None and att.passed and att.suite == "up" and att.mode == "replay"
+    model_suite = make_suite(tmp_path)
+    res = runner.invoke(app, ["run", str(model_suite), "--replay", "--attest"])
+    assert res.exit_code == 2 and "nothing to attest" in res.output
+
+
+def test_public_names():
+    import evals
+    import prompts
+
+    assert "run_suite_file" in evals.__all__ and "SuiteError" in evals.__all__
+    assert {"PromptRegistry", "promote", "rollback", "render"} <= set(prompts.__all__)
+    assert all(hasattr(evals, n) for n in evals.__all__) and all(hasattr(prompts, n) for n in prompts.__all__)

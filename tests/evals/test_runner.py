@@ -158,3 +158,16 @@ async def test_prompt_target_renders_and_reports_content_hash(tmp_path):
     assert body["model"] == "small" and body["max_tokens"] == 64
     assert r.target["ref"] == "geo@1" and r.target["content_hash"].startswith("sha256:")
     assert r.trials[0].passed and "cannot render target" in r.trials[1].error and "question" in r.trials[1].error
+
+
+async def test_rag_target_sends_pipeline_model_name():
+    fake = FakeOpenAI(lambda b: "From the docs: Lima." if b["model"] == "rag:docs" else "?")
+    suite = suite_from_dict({"name": "rag", "target": {"rag": "docs", "system": "cite sources"},
+                             "dataset": [{"input": "Capital of Peru?", "expected": "Lima"}],
+                             "assert": [{"type": "contains"}]})
+    r = await run_suite_file(suite, opts(fake))
+    body = fake.chat_calls()[0]
+    assert r.status == "passed" and body["model"] == "rag:docs"
+    assert body["messages"] == [{"role": "system", "content": "cite sources"},
+                                {"role": "user", "content": "Capital of Peru?"}]
+    assert r.target["kind"] == "rag" and r.target["ref"] == "rag:docs"

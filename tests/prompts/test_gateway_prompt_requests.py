@@ -99,3 +99,14 @@ async def test_prompts_admin_api(mock, registry_dir, monkeypatch):
         history = (await client.get("/sluice/v1/prompts/support/history", headers=auth)).json()
         assert history["label_moves"][0]["to"] == 1
         assert (await client.get("/sluice/v1/prompts/ghost", headers=auth)).status_code == 404
+
+
+async def test_request_model_overrides_prompt_model(mock, registry_dir):
+    write_prompt(registry_dir, "elsewhere", 1, model="no-such-group")
+    async with gateway_client(config(mock, registry_dir)) as (_app, client):
+        r = await client.post("/v1/chat/completions", json={
+            "model": "mock-chat", "prompt": {"name": "elsewhere", "version": 1, "variables": {"question": "q"}}})
+        assert r.status_code == 200, r.text
+        r2 = await client.post("/v1/chat/completions", json={
+            "prompt": {"name": "elsewhere", "version": 1, "variables": {"question": "q"}}})
+    assert r2.status_code == 404 and "no-such-group" in r2.text  # the prompt's own model is used otherwise
