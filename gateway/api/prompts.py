@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header
 from fastapi.responses import JSONResponse
 
+from gateway.api.schemas import error_responses
 from gateway.errors import AuthenticationError, SluiceError
 from gateway.prompts_hook import _map_error
 from prompts import PromptError, PromptRegistry, attestations_for
@@ -33,7 +34,8 @@ def _error(e: SluiceError) -> JSONResponse:
 
 
 def build_router(registry: PromptRegistry) -> APIRouter:
-    router = APIRouter(prefix="/sluice/v1/prompts", tags=["prompts"], dependencies=[Depends(_require_master)])
+    router = APIRouter(prefix="/sluice/v1/prompts", tags=["prompts"], dependencies=[Depends(_require_master)],
+                       responses=error_responses(400, 401, 404, 500))
 
     @router.get("")
     def list_prompts() -> dict[str, Any]:
