@@ -171,3 +171,12 @@ async def test_rag_target_sends_pipeline_model_name():
     assert body["messages"] == [{"role": "system", "content": "cite sources"},
                                 {"role": "user", "content": "Capital of Peru?"}]
     assert r.target["kind"] == "rag" and r.target["ref"] == "rag:docs"
+
+
+def test_git_commit_of_the_suite_folder(tmp_path):
+    from pathlib import Path
+
+    from evals.runner import git_commit
+    here = git_commit(Path(__file__).parent)
+    assert here is not None and len(here) == 40
+    assert git_commit(tmp_path) is None  # not a repository

@@ -121,3 +121,25 @@ def test_journal_reads_only_complete_lines_and_handles_truncation(tmp_path):
 def test_parse_ref():
     assert parse_ref("qa@production") == ("qa", "production")
     assert parse_ref("qa") == ("qa", None)
+
+
+def _append_many(path: str, writer: int) -> None:
+    j = Journal(__import__("pathlib").Path(path))
+    for i in range(50):
+        j.append({"writer": writer, "i": i, "pad": "x" * 2000})
+
+
+def test_journal_appends_from_several_processes_stay_whole(tmp_path):
+    import multiprocessing
+
+    path = str(tmp_path / "labels.jsonl")
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_append_many, args=(path, w)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    records = Journal(tmp_path / "labels.jsonl").records()
+    assert len(records) == 200
+    for w in range(4):
+        assert [r["i"] for r in records if r["writer"] == w] == list(range(50))
