@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
 from rich.console import Console
 
-from evals.attest import attest
-from evals.errors import SuiteError
-from evals.reports import compare, print_summary, to_html, to_junit, to_markdown
-from evals.reports.baseline import load_baseline
-from evals.results import RunResult
-from evals.session import RunOptions, run_suite_file
+if TYPE_CHECKING:
+    from evals.results import RunResult
 
 app = typer.Typer(help="Evaluation suites: run them locally or in CI, get reports and an exit code.",
                   no_args_is_help=True)
@@ -30,6 +25,11 @@ def _main() -> None:
 
 def write_reports(result: RunResult, *, json_path: Path | None, junit: Path | None, markdown: Path | None,
                   html: Path | None, baseline: Path | None) -> None:
+    import orjson
+
+    from evals.reports import compare, print_summary, to_html, to_junit, to_markdown
+    from evals.reports.baseline import load_baseline
+
     comparison = None
     data = result.to_dict()
     if baseline is not None:
@@ -70,6 +70,10 @@ def run(
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Run SUITE and exit 0 (thresholds met), 1 (thresholds failed) or 2 (the suite could not run)."""
+    from evals.attest import attest  # heavy imports (openai SDK) only when a suite runs
+    from evals.errors import SuiteError
+    from evals.session import RunOptions, run_suite_file
+
     if record and replay:
         err_console.print("error: --record and --replay exclude each other")
         raise typer.Exit(2)

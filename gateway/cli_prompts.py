@@ -13,10 +13,6 @@ from typing import Annotated
 
 import typer
 
-from evals.attest import attest
-from evals.errors import SuiteError
-from evals.reports import print_summary
-from evals.session import RunOptions, run_suite_file
 from prompts import PromptError
 from prompts.cli import actor_name, console, do_promote, fail, make_app
 
@@ -40,6 +36,11 @@ def promote(
     """Move a label to a version; refused unless its suite passed on this exact content."""
     registry = ctx.obj["registry"]
     if run:
+        from evals.attest import attest  # the eval harness (openai SDK) loads only for --run
+        from evals.errors import SuiteError
+        from evals.reports import print_summary
+        from evals.session import RunOptions, run_suite_file
+
         try:
             spec = registry.get(name, version)
         except PromptError as e:

@@ -84,3 +84,9 @@ def test_public_names():
     assert "run_suite_file" in evals.__all__ and "SuiteError" in evals.__all__
     assert {"PromptRegistry", "promote", "rollback", "render"} <= set(prompts.__all__)
     assert all(hasattr(evals, n) for n in evals.__all__) and all(hasattr(prompts, n) for n in prompts.__all__)
+
+
+def test_every_public_name_is_listed():
+    import evals
+
+    assert set(evals.__all__) == set(evals._WHERE)
