@@ -77,8 +77,9 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         content = await response.aread()
         latency_ms = (time.perf_counter() - t0) * 1000.0
         self.calls += 1
+        # the body is decoded now: drop content-encoding/length so the client does not decode it twice
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in _DROP_HEADERS}
         if response.status_code < 500 and response.status_code != 429:  # don't pin transient failures
-            headers = {k: v for k, v in response.headers.items() if k.lower() not in _DROP_HEADERS}
             self.cassette.entries[key] = {
                 "key": key, "endpoint": endpoint, "request": orjson.loads(body) if body else None,
                 "repeat": request.headers.get(REPEAT_HEADER, "0"),
@@ -87,8 +88,7 @@ class RecordingTransport(httpx.AsyncBaseTransport):
                 "latency_ms": round(latency_ms, 3),
             }
             self.cassette.dirty = True
-        return httpx.Response(response.status_code, headers=response.headers, content=content,
-                              request=request, extensions={"latency_ms": latency_ms})
+        return httpx.Response(response.status_code, headers=headers, content=content, request=request)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

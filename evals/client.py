@@ -105,11 +105,11 @@ class EvalClient:
         key = request_key(f"{self.base_url} chat/completions", body, repeat)
         if self.cache is not None:
             hit = self.cache.get(key)
-            if hit is not None:
+            reply_or_none = _reply_from(hit) if hit is not None else None
+            if reply_or_none is not None:
                 self.stats.cache_hits += 1
-                reply = Reply(**hit)
-                reply.source = "cache"
-                return reply
+                reply_or_none.source = "cache"
+                return reply_or_none
         payload = dict(body)
         extra = {k: payload.pop(k) for k in list(payload) if k not in _SDK_CHAT_PARAMS}
         t0 = time.perf_counter()
@@ -188,6 +188,14 @@ _SDK_CHAT_PARAMS = {
     "presence_penalty", "reasoning_effort", "response_format", "seed", "service_tier", "stop", "store",
     "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user",
 }
+
+
+def _reply_from(data: dict[str, Any]) -> Reply | None:
+    """A cached reply, or None if it was written by a version of Reply with other fields (a miss)."""
+    try:
+        return Reply(**data)
+    except TypeError:
+        return None
 
 
 def _float_or_none(v: str | None) -> float | None:

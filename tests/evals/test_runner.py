@@ -180,3 +180,35 @@ def test_git_commit_of_the_suite_folder(tmp_path):
     here = git_commit(Path(__file__).parent)
     assert here is not None and len(here) == 40
     assert git_commit(tmp_path) is None  # not a repository
+
+
+async def test_recording_gzipped_responses_is_transparent(tmp_path):
+    import gzip
+
+    def handler(request):
+        resp = FakeOpenAI(geo_answer).handle(request)
+        return httpx.Response(200, headers={"content-encoding": "gzip", "content-type": "application/json"},
+                              content=gzip.compress(resp.content))
+
+    r = await run_suite_file(geo_suite(), RunOptions(base_url="http://fake/v1", transport=httpx.MockTransport(handler),
+                                                     mode="record", cassette=tmp_path / "c.json"))
+    assert r.status == "passed", r.failing_cases()
+    rep = await run_suite_file(geo_suite(), RunOptions(mode="replay", cassette=tmp_path / "c.json"))
+    assert rep.status == "passed"
+
+
+async def test_stale_cache_entries_are_misses(tmp_path):
+    from evals.cache import ResultCache
+    from evals.cassette import request_key
+
+    cache = ResultCache(tmp_path / "c.sqlite")
+    suite = geo_suite(dataset=[{"vars": {"country": "Peru"}, "expected": "Lima"}])
+    body = {"temperature": 0, "model": "m", "messages": [{"role": "user", "content": "Capital of Peru?"}]}
+    key = request_key("http://fake/v1 chat/completions", body, 0)
+    cache.put(key, {"text": "Lima", "old_field": 1})
+    cache.close()
+    fake = FakeOpenAI(geo_answer)
+    r = await run_suite_file(suite, opts(fake, cache_path=tmp_path / "c.sqlite"))
+    assert r.status == "passed" and len(fake.requests) == 1 and r.stats["cache_hits"] == 0
+    fresh = ResultCache(tmp_path / "c.sqlite").get(key)
+    assert fresh is not None and "old_field" not in fresh and fresh["text"] == "Lima"  # same key, replaced
