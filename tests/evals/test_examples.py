@@ -90,3 +90,14 @@ def test_prompts_cli_read_commands(workspace):
     diff = cli(workspace, "diff", "support-answer", "1", "2")
     assert diff.exit_code == 0 and "- Refunds are accepted within 30 days" in diff.output
     assert cli(workspace, "show", "ghost").exit_code == 2
+
+
+def test_ci_workflow_replays_changed_suites_and_posts_markdown():
+    import yaml
+
+    wf = yaml.safe_load((EXAMPLES / "ci" / "github-actions-evals.yml").read_text())
+    steps = wf["jobs"]["evals"]["steps"]
+    scripts = "\n".join(s.get("run", "") for s in steps)
+    assert "sluice eval run" in scripts and "--replay" in scripts and "--markdown" in scripts
+    assert "gh pr comment" in scripts and wf["permissions"]["pull-requests"] == "write"
+    assert set(wf[True]["pull_request"]["paths"]) == {"examples/prompts/**", "examples/evals/**"}  # YAML 1.1: on -> True
