@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.providers.minilm import DIMS, MiniLMEmbedder  # noqa: E402
+from gateway.providers.minilm import DIMS, MiniLMEmbedder
 
 DATA = Path("/work/shared/datasets/rag/expmrc_squad")
 
@@ -30,7 +30,7 @@ def texts(n_questions: int = 64, n_passages: int = 16) -> tuple[list[str], list[
         qs = [json.loads(x)["question"] for x in qa.read_text().splitlines()[:n_questions]]
         docs = [json.loads(x)["text"] for x in corpus.read_text().splitlines()[:n_passages]]
         return qs, docs
-    words = "the quick brown fox jumps over a lazy dog while rivers run to the sea".split()
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "rivers", "run", "to", "the", "sea"]
     qs = [" ".join(words[: 5 + i % 10]) + f" {i}?" for i in range(n_questions)]
     return qs, [" ".join(words * (4 + i % 8)) for i in range(n_passages)]
 

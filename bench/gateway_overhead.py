@@ -26,8 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import wrk  # noqa: E402
-from bench.proc import cores, cpu_seconds, free_port, rss_mib, spawn, stop, wait_port  # noqa: E402
+from bench import wrk
+from bench.proc import cores, cpu_seconds, free_port, rss_mib, spawn, stop, wait_port
 
 PY = sys.executable
 PROMPT = [{"role": "user", "content": "Say hello to the benchmark, briefly."}]
@@ -82,9 +82,9 @@ def gateway_config(mock_base: str, port: int) -> Path:
     d = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
     cfg = d / "gateway.yaml"
     cfg.write_text(
-        "server:\n  host: 127.0.0.1\n  port: %d\n"
+        f"server:\n  host: 127.0.0.1\n  port: {port}\n"
         "models:\n  - name: bench\n    deployments:\n"
-        "      - {provider: openai, model: gpt-4o-mini, api_base: '%s', timeout_s: 30}\n" % (port, mock_base)
+        f"      - {{provider: openai, model: gpt-4o-mini, api_base: '{mock_base}', timeout_s: 30}}\n"
     )
     return cfg
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.gateway_overhead import gateway_available, gateway_config  # noqa: E402
-from bench.proc import REPO, free_port, spawn, stop  # noqa: E402
+from bench.gateway_overhead import gateway_available, gateway_config
+from bench.proc import REPO, free_port, spawn, stop
 
 PY = sys.executable
 

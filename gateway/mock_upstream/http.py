@@ -31,11 +31,10 @@ class Request:
 class Writer:
     """Writes one response on a connection."""
 
-    __slots__ = ("_chunked", "_conn", "keep_alive")
+    __slots__ = ("_conn", "keep_alive")
 
     def __init__(self, conn: HttpConnection, keep_alive: bool) -> None:
         self._conn = conn
-        self._chunked = False
         self.keep_alive = keep_alive
 
     @property
@@ -58,7 +57,6 @@ class Writer:
 
     def start(self, status: int, headers: list[tuple[str, str]], first: bytes = b"") -> None:
         """Start a chunked response (optionally with its first chunk)."""
-        self._chunked = True
         t = self._conn.transport
         if t is not None and not t.is_closing():
             t.write(self._head(status, headers, "transfer-encoding: chunked\r\n\r\n") + _chunk(first))
