@@ -1,6 +1,6 @@
 """Gateway overhead vs bare pass-throughs, measured in one run against the mock upstream.
 
-    python bench/gateway_overhead.py [--seconds 5] [--connections 16] [--gateway-workers 1] [--json OUT]
+    python bench/gateway_overhead.py [--seconds 5] [--connections 16] [--gateway-workers 1,2] [--json OUT]
 
 Targets, each served by its own process pinned to one core (the mock on another core, wrk beside it):
   direct   wrk -> mock (the ceiling; CPU column is the mock's)
@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per target and mode")
     ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--gateway-workers", type=int, default=1)
+    ap.add_argument("--gateway-workers", default="1",
+                    help="comma-separated worker counts, e.g. 1,2 (more than 1 runs unpinned)")
     ap.add_argument("--skip-floors", action="store_true")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args(argv)
@@ -137,19 +138,20 @@ def main(argv: list[str] | None = None) -> int:
 
         why = gateway_available()
         if why is None:
-            port = free_port()
-            cfg = gateway_config(mock_base, port)
-            cmd = [PY, "-m", "gateway.cli", "serve", "--config", str(cfg), "--port", str(port),
-                   "--log-level", "warning"]
-            core = cpus["proxy"]
-            if args.gateway_workers > 1:
-                cmd += ["--workers", str(args.gateway_workers)]
-                core = None  # several workers: let them use every core
-            name = "gateway" if args.gateway_workers == 1 else f"gw-x{args.gateway_workers}"
-            try:
-                rows += run_target(name, cmd, port, "bench", args, cpus, core=core)
-            except (RuntimeError, TimeoutError) as e:
-                notes.append(f"gateway did not run: {e}")
+            for workers in (int(w) for w in str(args.gateway_workers).split(",")):
+                port = free_port()
+                cfg = gateway_config(mock_base, port)
+                cmd = [PY, "-m", "gateway.cli", "serve", "--config", str(cfg), "--port", str(port),
+                       "--log-level", "warning"]
+                core = cpus["proxy"]
+                if workers > 1:
+                    cmd += ["--workers", str(workers)]
+                    core = None  # several workers: let them use every core
+                name = "gateway" if workers == 1 else f"gw-x{workers}"
+                try:
+                    rows += run_target(name, cmd, port, "bench", args, cpus, core=core)
+                except (RuntimeError, TimeoutError) as e:
+                    notes.append(f"gateway ({workers} workers) did not run: {e}")
         else:
             notes.append(f"gateway not measured: {why}")
     finally:
