@@ -193,3 +193,9 @@ def test_public_names() -> None:
     import gateway.mock_upstream as pkg
 
     assert sorted(pkg.__all__) == ["FAULTS", "MockConfig", "MockServer", "MockUpstream", "run", "serve"]
+
+
+def test_repeated_body_same_answer_new_id(client: httpx.Client) -> None:
+    a = client.post("/chat/completions", json=CHAT).json()
+    b = client.post("/chat/completions", json=CHAT).json()
+    assert a["choices"] == b["choices"] and a["usage"] == b["usage"] and a["id"] != b["id"]
