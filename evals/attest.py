@@ -17,7 +17,8 @@ def attestation_from(result: RunResult, *, actor: str | None = None) -> Attestat
         raise SuiteError(f"suite {result.suite} could not run; no attestation recorded: {result.error}")
     return Attestation(
         prompt=target["prompt_name"], version=target["prompt_version"], content_hash=target["content_hash"],
-        suite=result.suite, suite_hash=result.suite_hash, dataset_hash=result.dataset_hash,
+        suite=result.suite, suite_file=Path(result.suite_path).name if result.suite_path else None,
+        suite_hash=result.suite_hash, dataset_hash=result.dataset_hash,
         passed=result.passed, scores={k: round(v, 6) for k, v in result.scores.items()},
         thresholds={t.metric: {"min": t.min, "max": t.max} for t in result.thresholds},
         failures=result.failing_cases(limit=20), mode=result.mode, time=result.started + result.duration_s,

@@ -22,6 +22,7 @@ class Attestation(BaseModel):
     version: int
     content_hash: str
     suite: str
+    suite_file: str | None = Field(default=None, description="file name of the suite, matched against the prompt's `suite:`")
     suite_hash: str | None = None
     dataset_hash: str
     passed: bool

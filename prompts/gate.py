@@ -5,7 +5,9 @@ attestation, or with `force` and a reason (recorded as kind "force"). Rollback i
 
 from __future__ import annotations
 
-from prompts.attestations import Attestation, latest_attestation
+from pathlib import PurePosixPath
+
+from prompts.attestations import Attestation, attestations_for
 from prompts.errors import PromotionRefused, PromptError
 from prompts.registry import LabelMove, PromptRegistry
 
@@ -13,10 +15,15 @@ from prompts.registry import LabelMove, PromptRegistry
 def check(registry: PromptRegistry, name: str, version: int) -> Attestation:
     """Return the passing attestation for name@version's current content, or raise PromotionRefused."""
     spec = registry.get(name, version)
-    att = latest_attestation(registry, name, spec.content_hash())
+    found = attestations_for(registry, name, spec.content_hash())
+    if spec.suite:  # only a run of the suite that guards this prompt counts
+        guard = PurePosixPath(spec.suite).name
+        found = [a for a in found if a.suite_file == guard]
+    att = found[-1] if found else None
     if att is None:
         raise PromotionRefused(
-            f"{spec.ref} ({spec.content_hash()[:19]}) has no eval attestation; run its suite "
+            f"{spec.ref} ({spec.content_hash()[:19]}) has no eval attestation"
+            f"{f' from its suite {PurePosixPath(spec.suite).name}' if spec.suite else ''}; run it "
             f"(`sluice eval run SUITE --attest` or `sluice prompts promote ... --run`) first",
             attestation=None,
         )

@@ -83,3 +83,18 @@ def test_rollback_walks_back_the_stack(reg):
         rollback(reg, "qa", "production", actor="b")
     with pytest.raises(PromptError, match="no label 'staging'"):
         rollback(reg, "qa", "staging", actor="b")
+
+
+def test_only_the_guarding_suite_counts(tmp_path):
+    write_prompt(tmp_path, "g", 1, suite="../suites/guard.yaml")
+    reg = PromptRegistry(tmp_path)
+    spec = reg.get("g", 1)
+
+    def att(suite_file):
+        return Attestation(prompt="g", version=1, content_hash=spec.content_hash(), suite="x", suite_file=suite_file,
+                           dataset_hash="sha256:d", passed=True, time=1.0)
+    record_attestation(reg, att("other.yaml"))
+    with pytest.raises(PromotionRefused, match="from its suite guard.yaml"):
+        promote(reg, "g", 1, "production", actor="a")
+    record_attestation(reg, att("guard.yaml"))
+    assert promote(reg, "g", 1, "production", actor="a").kind == "promote"
