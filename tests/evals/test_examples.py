@@ -101,3 +101,17 @@ def test_ci_workflow_replays_changed_suites_and_posts_markdown():
     assert "sluice eval run" in scripts and "--replay" in scripts and "--markdown" in scripts
     assert "gh pr comment" in scripts and wf["permissions"]["pull-requests"] == "write"
     assert set(wf[True]["pull_request"]["paths"]) == {"examples/prompts/**", "examples/evals/**"}  # YAML 1.1: on -> True
+
+
+def test_prompts_cli_error_paths(workspace):
+    assert cli(workspace, "diff", "support-answer", "1", "9").exit_code == 2
+    bad_var = cli(workspace, "render", "extract-order@1", "--var", "message")
+    assert bad_var.exit_code == 2 and "KEY=VALUE" in bad_var.output
+    assert cli(workspace, "history", "ghost").exit_code == 2
+    nothing = cli(workspace, "rollback", "support-answer")
+    assert nothing.exit_code == 2 and "no label 'production'" in nothing.output
+    no_suite = workspace / "prompts" / "extract-order" / "v2.yaml"
+    no_suite.write_text((workspace / "prompts" / "extract-order" / "v1.yaml").read_text()
+                        .replace("version: 1", "version: 2").replace("suite: ../../evals/extract-order.yaml", ""))
+    res = cli(workspace, "promote", "extract-order", "2", "--run", "--replay")
+    assert res.exit_code == 2 and "names no suite" in res.output

@@ -110,3 +110,29 @@ async def test_request_model_overrides_prompt_model(mock, registry_dir):
         r2 = await client.post("/v1/chat/completions", json={
             "prompt": {"name": "elsewhere", "version": 1, "variables": {"question": "q"}}})
     assert r2.status_code == 404 and "no-such-group" in r2.text  # the prompt's own model is used otherwise
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({"model": "prompt:support@1", "prompt": {"name": "other"}, "variables": {"question": "x"}}, 400, "prompt_conflict"),
+    ({"prompt": {"name": "support", "label": "production", "version": 1}}, 400, "prompt_conflict"),
+    ({"model": "prompt:support@1", "variables": ["x"]}, 400, "invalid_value"),
+    ({"prompt": {"name": "nomodel", "version": 1, "variables": {"question": "x"}}}, 400, "prompt_model_missing"),
+    ({"prompt": {"name": "broken", "version": 1, "variables": {"question": "x"}}}, 500, "prompt_file_invalid"),
+])
+async def test_more_prompt_error_paths(mock, registry_dir, body, status, code):
+    write_prompt(registry_dir, "nomodel", 1, model=None)
+    broken = write_prompt(registry_dir, "broken", 1)
+    broken.write_text(broken.read_text().replace("version: 1", "version: one"))
+    async with gateway_client(config(mock, registry_dir)) as (_app, client):
+        r = await client.post("/v1/chat/completions", json=body)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code
+    assert mock.requests_seen == 0
+
+
+async def test_requests_without_prompt_pass_through_untouched(mock, registry_dir):
+    async with gateway_client(config(mock, registry_dir)) as (_app, client):
+        r = await client.post("/v1/chat/completions", json={"model": "mock-chat",
+                                                            "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200 and "x-sluice-prompt" not in r.headers
+    assert mock.last_body["messages"] == [{"role": "user", "content": "hi"}]
