@@ -92,11 +92,21 @@ class JsonSchemaFormat(_Open):
 ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")]
 
 
-class PromptReference(_Open):
-    name: str
-    label: str | None = None
-    version: str | None = None
-    variables: dict[str, Any] = Field(default_factory=dict)
+class _PromptRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, description="a prompt in the registry")
+    variables: dict[str, Any] = Field(default_factory=dict, description="template variables")
+
+
+class PromptByLabel(_PromptRef):
+    label: str = Field(min_length=1, description="e.g. production, staging")
+
+
+class PromptByVersion(_PromptRef):
+    version: int = Field(ge=1)
+
+
+PromptReference = PromptByLabel | PromptByVersion | _PromptRef
 
 
 class ChatCompletionRequest(_Open):
@@ -120,6 +130,9 @@ class ChatCompletionRequest(_Open):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     response_format: ResponseFormat | None = None
     user: str | None = None
+    metadata: dict[str, str] | None = None
+    logit_bias: dict[str, float] | None = None
+    parallel_tool_calls: bool | None = None
     prompt: PromptReference | None = Field(default=None, description="render a registered prompt")
     cache: dict[str, Any] | None = Field(default=None, description="per-request cache control")
 
