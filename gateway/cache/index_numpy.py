@@ -1,0 +1,143 @@
+"""In-process vector index (embedded default): one float32 matrix per partition, exact cosine search.
+
+Exact search over normalised vectors is a single matrix-vector product; bench/cache_bench.py
+measures it against Chroma at 100k entries. Bounded by `max_entries` (oldest evicted first);
+expired entries are skipped and dropped when a search meets them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.clock import Clock, SystemClock
+
+
+@dataclass(slots=True)
+class IndexEntry:
+    id: str
+    text: str
+    key: str  # the exact-cache key holding the response
+    expires: float  # wall time
+    tenant: str
+    model: str
+
+
+@dataclass(slots=True)
+class Candidate:
+    entry: IndexEntry
+    similarity: float
+
+
+class _Partition:
+    __slots__ = ("vecs", "entries", "free", "n")
+
+    def __init__(self, dim: int) -> None:
+        self.vecs = np.zeros((16, dim), dtype=np.float32)
+        self.entries: list[IndexEntry | None] = [None] * 16
+        self.free: list[int] = []
+        self.n = 0  # rows in use (incl. freed holes below n)
+
+    def add(self, vec: np.ndarray, entry: IndexEntry) -> int:
+        if self.free:
+            slot = self.free.pop()
+        else:
+            if self.n == len(self.entries):
+                grown = np.zeros((2 * self.n, self.vecs.shape[1]), dtype=np.float32)
+                grown[: self.n] = self.vecs
+                self.vecs = grown
+                self.entries.extend([None] * self.n)
+            slot = self.n
+            self.n += 1
+        self.vecs[slot] = vec
+        self.entries[slot] = entry
+        return slot
+
+    def remove(self, slot: int) -> None:
+        if self.entries[slot] is not None:
+            self.entries[slot] = None
+            self.vecs[slot] = 0.0  # a zero vector scores 0 and never passes a threshold
+            self.free.append(slot)
+
+
+class NumpyIndex:
+    name = "numpy"
+
+    def __init__(self, *, dim: int = 384, max_entries: int = 100_000, clock: Clock | None = None) -> None:
+        self.dim = dim
+        self._max = max_entries
+        self._clock = clock or SystemClock()
+        self._parts: dict[str, _Partition] = {}
+        self._where: OrderedDict[str, tuple[str, int]] = OrderedDict()  # id -> (partition, slot), oldest first
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    async def add(self, partition: str, vector: np.ndarray, entry: IndexEntry) -> None:
+        self.add_now(partition, vector, entry)
+
+    def add_now(self, partition: str, vector: np.ndarray, entry: IndexEntry) -> None:
+        self._remove_id(entry.id)
+        while len(self._where) >= self._max:
+            self._remove_id(next(iter(self._where)))
+        part = self._parts.get(partition)
+        if part is None:
+            part = self._parts[partition] = _Partition(self.dim)
+        self._where[entry.id] = (partition, part.add(np.asarray(vector, dtype=np.float32), entry))
+
+    def _remove_id(self, id_: str) -> None:
+        where = self._where.pop(id_, None)
+        if where is None:
+            return
+        part = self._parts[where[0]]
+        part.remove(where[1])
+        if len(part.free) == part.n:
+            del self._parts[where[0]]
+
+    async def search(self, partition: str, vector: np.ndarray, *, k: int, min_similarity: float) -> list[Candidate]:
+        return self.search_now(partition, vector, k=k, min_similarity=min_similarity)
+
+    def search_now(self, partition: str, vector: np.ndarray, *, k: int, min_similarity: float) -> list[Candidate]:
+        part = self._parts.get(partition)
+        if part is None:
+            return []
+        sims = part.vecs[: part.n] @ np.asarray(vector, dtype=np.float32)
+        if part.n > k:
+            top = np.argpartition(-sims, k)[:k]
+        else:
+            top = np.arange(part.n)
+        now = self._clock.time()
+        out: list[Candidate] = []
+        for slot in sorted(top.tolist(), key=lambda s: -sims[s]):
+            sim = float(sims[slot])
+            entry = part.entries[slot]
+            if entry is None or sim < min_similarity:
+                continue
+            if entry.expires <= now:
+                self._remove_id(entry.id)
+                continue
+            out.append(Candidate(entry, sim))
+        return out
+
+    async def remove(self, ids: list[str]) -> None:
+        for i in ids:
+            self._remove_id(i)
+
+    async def purge(self, tenant: str | None, model: str | None) -> int:
+        doomed = [
+            e.id for p in self._parts.values() for e in p.entries
+            if e is not None and (tenant is None or e.tenant == tenant) and (model is None or e.model == model)
+        ]
+        for i in doomed:
+            self._remove_id(i)
+        return len(doomed)
+
+    async def stats(self) -> dict[str, int | str]:
+        return {"index": self.name, "entries": len(self._where), "partitions": len(self._parts),
+                "bytes": sum(p.vecs.nbytes for p in self._parts.values())}
+
+    async def aclose(self) -> None:
+        self._parts.clear()
+        self._where.clear()
