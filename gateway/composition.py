@@ -26,6 +26,12 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
     # --- prompts (gateway/prompts_hook.py) ---
     # --- guardrails (gateway/guardrails_hook.py) ---
     # --- cache (gateway/cache) ---
+    if config.cache.enabled:
+        from gateway.cache.hook import CacheHook
+        from gateway.cache.service import service_for
+
+        hooks.append(CacheHook(config.cache, service_for(config.cache, gateway)))
+    # --- end cache ---
     # --- spend ledger (gateway/spend) ---
     # --- telemetry (gateway/telemetry.py) ---
     return hooks
@@ -36,6 +42,10 @@ def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
     # --- keys, teams, spend reports (gateway/api/admin.py, gateway/api/spend.py) ---
     # --- prompts (gateway/api/prompts.py) ---
     # --- cache admin (gateway/api/cache.py) ---
+    from gateway.api.cache import cache_router
+
+    routers.append(cache_router(lambda: gateway.services.get("cache") if gateway.config.cache.enabled else None))
+    # --- end cache admin ---
     # --- rag (gateway/api/rag.py) ---
     # --- metrics (gateway/api/metrics.py) ---
     return routers

@@ -103,6 +103,20 @@ def namespace(tenant: str, model_group: str) -> str:
     return f"{quote(tenant, safe='')}|{quote(model_group, safe='')}|"
 
 
+def key_matches(key: str, tenant: str | None, model: str | None) -> bool:
+    """Is `key` in the namespace of this tenant and/or model group (None: any)?"""
+    t, _, rest = key.partition("|")
+    m, _, _ = rest.partition("|")
+    return (tenant is None or t == quote(tenant, safe="")) and (model is None or m == quote(model, safe=""))
+
+
+def key_glob(tenant: str | None, model: str | None) -> str:
+    """A Redis SCAN pattern for the same set (percent-encoding leaves no glob characters)."""
+    t = quote(tenant, safe="") if tenant is not None else "*"
+    m = quote(model, safe="") if model is not None else "*"
+    return f"{t}|{m}|*"
+
+
 def exact_key(tenant: str, model_group: str, body: dict[str, Any]) -> str:
     return namespace(tenant, model_group) + _digest(normalise_request(body))
 

@@ -1,4 +1,4 @@
-"""The backend interface: opaque bytes by key, with a TTL, purged by key prefix."""
+"""The backend interface: opaque bytes by key, with a TTL, purged by tenant and/or model group."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ class CacheBackend(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    async def purge(self, prefix: str) -> int:
-        """Delete every entry whose key starts with `prefix`; return how many."""
+    async def purge(self, tenant: str | None, model: str | None) -> int:
+        """Delete the entries of a tenant and/or model group (None: any); return how many."""
         ...
 
     async def stats(self) -> dict[str, Any]:

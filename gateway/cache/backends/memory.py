@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from gateway.cache.keys import key_matches
 from gateway.clock import Clock, SystemClock
 
 
@@ -52,8 +53,8 @@ class MemoryBackend:
     async def delete(self, key: str) -> None:
         self._remove(key)
 
-    async def purge(self, prefix: str) -> int:
-        doomed = [k for k in self._data if k.startswith(prefix)]
+    async def purge(self, tenant: str | None, model: str | None) -> int:
+        doomed = [k for k in self._data if key_matches(k, tenant, model)]
         for k in doomed:
             self._remove(k)
         return len(doomed)

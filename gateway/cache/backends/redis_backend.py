@@ -10,6 +10,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from gateway.cache.keys import key_glob
+
 
 class RedisBackend:
     name = "redis"
@@ -29,21 +31,19 @@ class RedisBackend:
     async def delete(self, key: str) -> None:
         await self._r.delete(self._prefix + key)
 
-    async def _keys(self, prefix: str) -> list[bytes]:
-        # Keys are percent-encoded before the first '|' separators, so glob characters cannot occur
-        # in the tenant/model parts; escape anyway in case a caller passes a raw prefix.
-        pattern = _glob_escape(self._prefix + prefix) + "*"
+    async def _keys(self, tenant: str | None, model: str | None) -> list[bytes]:
+        pattern = _glob_escape(self._prefix) + key_glob(tenant, model)
         return [k async for k in self._r.scan_iter(match=pattern, count=1000)]
 
-    async def purge(self, prefix: str) -> int:
-        keys = await self._keys(prefix)
+    async def purge(self, tenant: str | None, model: str | None) -> int:
+        keys = await self._keys(tenant, model)
         n = 0
         for i in range(0, len(keys), 500):
             n += int(await self._r.unlink(*keys[i:i + 500]))
         return n
 
     async def stats(self) -> dict[str, Any]:
-        keys = await self._keys("")
+        keys = await self._keys(None, None)
         info = await self._r.info("memory")
         return {"backend": self.name, "entries": len(keys), "bytes": None,
                 "redis_used_memory": info.get("used_memory")}
