@@ -30,7 +30,7 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
         from gateway.cache.hook import CacheHook
         from gateway.cache.service import service_for
 
-        hooks.append(CacheHook(config.cache, service_for(config.cache, gateway)))
+        hooks.append(CacheHook(config.cache, service_for(config, gateway), services=gateway.services))
     # --- end cache ---
     # --- spend ledger (gateway/spend) ---
     # --- telemetry (gateway/telemetry.py) ---

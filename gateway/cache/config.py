@@ -8,7 +8,7 @@
       default_ttl_s: 3600
       semantic:
         enabled: true
-        threshold: 0.80          # cosine; chosen from bench/cache_bench.py's curve
+        threshold: 0.85          # cosine; chosen from bench/cache_bench.py's curve
         index: numpy             # numpy (in-process) | chroma
       models:
         gpt-4o-mini: {ttl_s: 600, cache_temperature_above_zero: true}
@@ -49,7 +49,7 @@ class RedisBackendConfig(_Strict):
 
 class SemanticConfig(_Strict):
     enabled: bool = Field(default=True, description="semantic lookups on by default for eligible requests")
-    threshold: float = Field(default=0.80, ge=0, le=1, description="min cosine of the last user turn")
+    threshold: float = Field(default=0.85, ge=0, le=1, description="min cosine of the last user turn")
     verify: bool = Field(default=True, description="reject candidates whose facts differ (numbers, negation...)")
     index: Literal["numpy", "chroma"] = "numpy"
     chroma_path: str | None = Field(default=None, description="PersistentClient folder (index: chroma)")

@@ -63,10 +63,12 @@ class _State:
 class CacheHook(Hook):
     name = "cache"
 
-    def __init__(self, config: CacheConfig, service: CacheService, *, price_fn: PriceFn | None = None) -> None:
+    def __init__(self, config: CacheConfig, service: CacheService, *, price_fn: PriceFn | None = None,
+                 services: dict[str, Any] | None = None) -> None:
         self.config = config
         self.service = service
         self.price_fn = price_fn
+        self._services = services  # gateway.services: tells whether our service was replaced
 
     # ---- lookup -------------------------------------------------------------------------------
 
@@ -208,7 +210,11 @@ class CacheHook(Hook):
         self.service.counts["store"] += 1
 
     async def aclose(self) -> None:
-        await self.service.drain()  # the service itself outlives a config generation
+        # The service outlives a config generation unless a reload replaced it.
+        if self._services is not None and self._services.get("cache") is not self.service:
+            await self.service.aclose()
+        else:
+            await self.service.drain()
 
 
 def _request_not_cacheable(body: dict[str, Any], policy: ResolvedPolicy) -> str | None:

@@ -23,6 +23,7 @@ from gateway.clock import Clock
 from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
+    from gateway.config import Config
     from gateway.runtime import Gateway
 
 log = logging.getLogger("sluice.cache")
@@ -120,7 +121,8 @@ def router_embedder(gateway: Gateway, model: str) -> EmbedFn:
     async def embed(texts: Sequence[str]) -> np.ndarray:
         clock = gateway.clock
         ctx = RequestContext(request_id="cache-embed", route="embeddings", body={}, headers={},
-                             started_mono=clock.monotonic(), started_wall=clock.time())
+                             started_mono=clock.monotonic(), started_wall=clock.time(),
+                             requested_model=model, model_group=model)
         res = await gateway.router.embed(ctx, {"model": model, "input": list(texts)})
         rows = sorted(res["data"], key=lambda d: d.get("index", 0))
         vecs = np.asarray([r["embedding"] for r in rows], dtype=np.float32)
@@ -129,26 +131,35 @@ def router_embedder(gateway: Gateway, model: str) -> EmbedFn:
     return embed
 
 
-def build_service(config: CacheConfig, gateway: Gateway, *, embed: EmbedFn | None = None) -> CacheService:
+def build_service(config: CacheConfig, gateway: Gateway, *, embed: EmbedFn | None = None,
+                  root: Config | None = None) -> CacheService:
+    """`root` is the config generation being built (its model groups), default the running one."""
     clock = gateway.clock
+    root = root or gateway.config
     semantic = None
     if config.semantic.enabled or any(p.semantic for p in config.models.values()):
-        if embed is None:
-            embed = (router_embedder(gateway, config.semantic.embedding_model)
-                     if config.semantic.embedding_model else default_embedder())
+        name = config.semantic.embedding_model
+        if embed is None and name:
+            group = root.group(name)
+            if group is None or group.mode != "embedding":
+                raise ConfigError(f"cache.semantic.embedding_model: {name!r} is not a configured model group "
+                                  "with mode: embedding; add it under models or remove the setting")
+            embed = router_embedder(gateway, name)
+        elif embed is None:
+            embed = default_embedder()
         if embed is not None:
             semantic = SemanticCache(build_index(config, clock), embed, threshold=config.semantic.threshold,
                                      verify_candidates=config.semantic.verify, clock=clock)
     return CacheService(config, build_backend(config, clock), semantic, clock)
 
 
-def service_for(config: CacheConfig, gateway: Gateway) -> CacheService:
+def service_for(root: Config, gateway: Gateway) -> CacheService:
     """The gateway's cache service, rebuilt only when the cache section changed."""
+    config = root.cache
     current = gateway.services.get("cache")
     if isinstance(current, CacheService) and current.config == config:
         return current
-    svc = build_service(config, gateway, embed=gateway.services.get("cache.embed"))
-    if isinstance(current, CacheService):
-        gateway.services.setdefault("cache.retired", []).append(current)
+    svc = build_service(config, gateway, embed=gateway.services.get("cache.embed"), root=root)
+    # A replaced service is closed by the retiring generation's CacheHook.aclose().
     gateway.services["cache"] = svc
     return svc
