@@ -1,0 +1,275 @@
+"""Cache benchmark: semantic hit quality over thresholds, semantic lookup latency, exact-hit CPU cost.
+
+    python bench/cache_bench.py                  # ~1 minute on a 2-vCPU machine
+    python bench/cache_bench.py --chroma 100000  # also time Chroma at that size (slow to fill)
+
+1. Quality: the labelled pairs in tests/cache/data/pairs.txt (tune / heldout), embedded with the
+   local all-MiniLM-L6-v2 int8 model. For each threshold: share of paraphrases served (hit rate)
+   and share of near-misses served (false-hit rate), similarity alone vs similarity + verification.
+   The default threshold is chosen on the tune split only (rule printed below).
+2. Semantic lookup at N entries (default 100k) in ONE partition (worst case: real traffic spreads
+   over tenants/models/system prompts). Stored vectors are SYNTHETIC (random unit vectors, plus the
+   real embeddings of the pair questions so lookups find real candidates). Query embedding is real.
+3. Exact hit: gateway CPU (this thread's CPU time) per /v1/chat/completions request served from
+   the memory cache, against a cache-off pass-through to the in-process mock upstream measured in
+   the same run (the mock runs in another thread; its CPU is not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from gateway.cache.index_numpy import IndexEntry, NumpyIndex  # noqa: E402
+from gateway.cache.semantic import SemanticCache  # noqa: E402
+from gateway.cache.verify import verify  # noqa: E402
+from tests.cache.pairs import load_pairs  # noqa: E402
+
+THRESHOLDS = [round(0.70 + 0.025 * i, 3) for i in range(11)]  # 0.70 .. 0.95
+SAFETY_MARGIN = 0.05
+
+
+def get_embedder() -> Any:
+    try:
+        from gateway.providers.minilm import get_embedder as gw_embedder  # type: ignore[import-not-found]
+
+        return gw_embedder()
+    except ImportError:
+        from tests.cache.minilm_loader import get_local_embedder
+
+        return get_local_embedder()
+
+
+# ---- 1. quality ---------------------------------------------------------------------------------
+
+def quality(embedder: Any) -> float:
+    pairs = load_pairs()
+    a = embedder.embed([p.a for p in pairs])
+    b = embedder.embed([p.b for p in pairs])
+    sims = (a * b).sum(axis=1)
+    ok = [verify(p.a, p.b).ok for p in pairs]
+
+    def rates(split: str, thr: float, with_verify: bool) -> tuple[float, float, int, int]:
+        idx = [i for i, p in enumerate(pairs) if split == "all" or p.split == split]
+        para = [i for i in idx if pairs[i].label == "paraphrase"]
+        near = [i for i in idx if pairs[i].label == "near_miss"]
+        served = [sims[i] >= thr and (ok[i] or not with_verify) for i in range(len(pairs))]
+        return (sum(served[i] for i in para) / len(para), sum(served[i] for i in near) / len(near),
+                len(para), len(near))
+
+    print("\n== 1. semantic hit quality (hit = paraphrases served, false = near-misses served) ==")
+    for split in ("tune", "heldout", "all"):
+        _, _, np_, nn = rates(split, 0.0, True)
+        print(f"-- {split}: {np_} paraphrase pairs, {nn} near-miss pairs")
+        print("   thr    | sim only: hit  false | sim + verify: hit  false")
+        for thr in THRESHOLDS:
+            h0, f0, _, _ = rates(split, thr, False)
+            h1, f1, _, _ = rates(split, thr, True)
+            print(f"   {thr:.3f}  |          {h0:6.1%} {f0:6.1%} |              {h1:6.1%} {f1:6.1%}")
+    # Choose on tune only: the threshold with the most paraphrases served at tune false-hit <= 1%
+    # (lowest such threshold on ties), then raised by a safety margin, since the false-hit estimate
+    # from ~75 near-misses is coarse (one pair = 1.3 points).
+    best = max((t for t in THRESHOLDS if rates("tune", t, True)[1] <= 0.01),
+               key=lambda t: (rates("tune", t, True)[0], -t))
+    chosen = round(min(best + SAFETY_MARGIN, 0.99), 3)
+    h, f, _, _ = rates("heldout", chosen, True)
+    ht, ft, _, _ = rates("tune", chosen, True)
+    print(f"chosen default: best tune threshold {best:.3f} + margin {SAFETY_MARGIN} = {chosen:.3f}")
+    print(f"   at {chosen:.3f}: tune hit {ht:.1%} false {ft:.1%}; heldout hit {h:.1%} false {f:.1%}")
+    from gateway.cache.config import SemanticConfig
+
+    print(f"   configured default (gateway/cache/config.py): {SemanticConfig().threshold}")
+    return chosen
+
+
+# ---- 2. semantic lookup latency -----------------------------------------------------------------
+
+def _synthetic(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+async def lookup_latency(embedder: Any, n: int, queries: int, threshold: float, chroma_n: int) -> None:
+    print(f"\n== 2. semantic lookup, {n:,} entries in one partition (synthetic vectors + pair questions) ==")
+    pairs = load_pairs()
+    real_texts = [p.a for p in pairs]
+    real = embedder.embed(real_texts)
+    idx = NumpyIndex(max_entries=n + 10)
+    t0 = time.perf_counter()
+    vecs = _synthetic(n - len(real_texts), real.shape[1])
+    for i, v in enumerate(vecs):
+        idx.add_now("p", v, IndexEntry(f"s{i}", f"synthetic {i}", f"k{i}", 1e12, "t", "m"))
+    for i, (t, v) in enumerate(zip(real_texts, real)):
+        idx.add_now("p", v, IndexEntry(f"r{i}", t, f"rk{i}", 1e12, "t", "m"))
+    print(f"fill numpy index: {time.perf_counter() - t0:.1f} s, {len(idx):,} entries, "
+          f"{(await idx.stats())['bytes'] / 2**20:.0f} MiB of vectors")
+
+    qtexts = [pairs[i % len(pairs)].b for i in range(queries)]
+    qvecs = embedder.embed(qtexts)
+
+    def p50(xs: list[float]) -> str:
+        xs = sorted(xs)
+        return f"p50 {statistics.median(xs):6.2f} ms  p95 {xs[int(0.95 * (len(xs) - 1))]:6.2f} ms"
+
+    t_search = []
+    for q in qvecs:
+        t = time.perf_counter()
+        idx.search_now("p", q, k=4, min_similarity=threshold)
+        t_search.append((time.perf_counter() - t) * 1000)
+    t_embed = []
+    for q in qtexts[:100]:
+        t = time.perf_counter()
+        embedder.embed([q])
+        t_embed.append((time.perf_counter() - t) * 1000)
+    cache = SemanticCache(idx, embedder.embed, threshold=threshold)
+    t_full = []
+    hits = 0
+    for q in qtexts:
+        t = time.perf_counter()
+        res = await cache.lookup("p", q)
+        t_full.append((time.perf_counter() - t) * 1000)
+        hits += bool(res.matches)
+    print(f"numpy search only (matrix-vector + top-k):   {p50(t_search)}")
+    print(f"query embedding (MiniLM int8, 1 thread):     {p50(t_embed)}")
+    print(f"full lookup (embed in a thread + search + verify): {p50(t_full)}  "
+          f"[{hits}/{len(qtexts)} served]")
+
+    if chroma_n:
+        from gateway.cache.index_chroma import ChromaIndex
+
+        import chromadb
+        import tempfile
+
+        tmp = tempfile.mkdtemp(prefix="cache-bench-chroma-")
+        cidx = ChromaIndex(client=chromadb.PersistentClient(path=tmp), collection="bench-cache")
+        t0 = time.perf_counter()
+        allv = np.concatenate([vecs[: chroma_n - len(real)], real])
+        meta = {"partition": "p", "text": "x", "key": "k", "expires": 1e12, "tenant": "t", "model": "m"}
+        for s in range(0, len(allv), 5000):
+            part = allv[s: s + 5000]
+            cidx._col.add(ids=[f"c{s + i}" for i in range(len(part))], embeddings=part,
+                          metadatas=[meta] * len(part))
+        print(f"fill chroma (PersistentClient, HNSW cosine) with {len(allv):,}: {time.perf_counter() - t0:.1f} s")
+        t_chroma = []
+        for q in qvecs:
+            t = time.perf_counter()
+            cidx.search_now("p", q, k=4, min_similarity=threshold)
+            t_chroma.append((time.perf_counter() - t) * 1000)
+        t_np_small = []
+        small = NumpyIndex(max_entries=len(allv) + 1)
+        for i, v in enumerate(allv):
+            small.add_now("p", v, IndexEntry(f"c{i}", "x", "k", 1e12, "t", "m"))
+        for q in qvecs:
+            t = time.perf_counter()
+            small.search_now("p", q, k=4, min_similarity=threshold)
+            t_np_small.append((time.perf_counter() - t) * 1000)
+        print(f"chroma search at {len(allv):,}:  {p50(t_chroma)}")
+        print(f"numpy search at {len(allv):,}:   {p50(t_np_small)}  "
+              f"(chroma/numpy p50 ratio {statistics.median(t_chroma) / statistics.median(t_np_small):.1f}x)")
+
+
+# ---- 3. exact hit CPU -------------------------------------------------------------------------------
+
+async def _asgi_post(app: Any, body: bytes) -> tuple[int, dict[str, str]]:
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
+             "query_string": b"", "root_path": "", "headers": [(b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 1), "server": ("gateway", 80)}
+    sent = False
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await never  # the client never disconnects
+        return {"type": "http.disconnect"}
+
+    status = 0
+    headers: dict[str, str] = {}
+
+    async def send(msg: dict[str, Any]) -> None:
+        nonlocal status, headers
+        if msg["type"] == "http.response.start":
+            status = msg["status"]
+            headers = {k.decode(): v.decode() for k, v in msg["headers"]}
+
+    await app(scope, receive, send)
+    return status, headers
+
+
+async def exact_hit_cpu(n: int) -> None:
+    import orjson
+
+    from gateway.app import create_app
+    from gateway.config import parse_config
+    from gateway.mock_upstream import MockUpstream
+
+    print(f"\n== 3. exact hit: gateway CPU per request (thread CPU time, {n} requests each) ==")
+    with MockUpstream() as mock:
+        models = [{"name": "mock-chat", "deployments": [{"provider": "openai", "model": "gpt-4o-mini",
+                                                         "api_base": mock.base_url}]}]
+        body = orjson.dumps({"model": "mock-chat", "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is the capital of Australia?"}]})
+        results: dict[str, float] = {}
+        for label, cache in (("pass-through (cache off)", {"enabled": False}),
+                             ("exact hit (memory cache)", {"enabled": True, "semantic": {"enabled": False}})):
+            app = create_app(parse_config({"models": models, "cache": cache}))
+            async with app.lifespan():
+                status, headers = await _asgi_post(app, body)  # warm up / fill
+                if cache["enabled"]:
+                    await app.state.gateway.services["cache"].drain()
+                for _ in range(50):
+                    await _asgi_post(app, body)
+                c0, w0 = time.thread_time(), time.perf_counter()
+                for _ in range(n):
+                    status, headers = await _asgi_post(app, body)
+                cpu = (time.thread_time() - c0) / n * 1000
+                wall = (time.perf_counter() - w0) / n * 1000
+                assert status == 200
+                if cache["enabled"]:
+                    assert headers.get("x-sluice-cache") == "hit", headers
+                results[label] = cpu
+                print(f"{label:28s} CPU {cpu:6.3f} ms/request   wall {wall:6.3f} ms/request")
+        base, hit = results["pass-through (cache off)"], results["exact hit (memory cache)"]
+        print(f"exact hit / pass-through CPU ratio: {hit / base:.2f}")
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--entries", type=int, default=100_000)
+    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--chroma", type=int, default=0, help="also time a Chroma index of this many entries")
+    ap.add_argument("--exact-requests", type=int, default=2000)
+    ap.add_argument("--skip", nargs="*", default=[], choices=["quality", "lookup", "exact"])
+    args = ap.parse_args()
+    embedder = get_embedder()
+    from gateway.cache.config import SemanticConfig
+
+    threshold = SemanticConfig().threshold
+    if "quality" not in args.skip:
+        quality(embedder)
+    if "lookup" not in args.skip:
+        await lookup_latency(embedder, args.entries, args.queries, threshold, args.chroma)
+    if "exact" not in args.skip:
+        await exact_hit_cpu(args.exact_requests)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
