@@ -1,8 +1,11 @@
-"""In-process vector index (embedded default): one float32 matrix per partition, exact cosine search.
+"""In-process vector index (embedded default): one float32 matrix per partition, cosine search.
 
-Exact search over normalised vectors is a single matrix-vector product; bench/cache_bench.py
-measures it against Chroma at 100k entries. Bounded by `max_entries` (oldest evicted first);
-expired entries are skipped and dropped when a search meets them.
+Small partitions: exact search, one matrix-vector product. Partitions past COARSE_MIN rows also
+keep a random orthonormal projection of every vector to COARSE_DIM dimensions; a search scans
+that 4x smaller matrix for a shortlist and re-scores the shortlist exactly, so returned
+similarities are exact and only the shortlist can miss (recall is measured in
+bench/cache_bench.py). Bounded by `max_entries` (oldest evicted first); expired entries are
+skipped and dropped when a search meets them.
 """
 
 from __future__ import annotations
@@ -31,11 +34,25 @@ class Candidate:
     similarity: float
 
 
-class _Partition:
-    __slots__ = ("vecs", "entries", "free", "n")
+COARSE_MIN = 16_384
+COARSE_DIM = 96
+SHORTLIST = 256
 
-    def __init__(self, dim: int) -> None:
+
+def _grow(m: np.ndarray, rows: int) -> np.ndarray:
+    out = np.zeros((rows, m.shape[1]), dtype=np.float32)
+    out[: len(m)] = m
+    return out
+
+
+class _Partition:
+    __slots__ = ("vecs", "coarse", "entries", "free", "n", "proj", "coarse_min")
+
+    def __init__(self, dim: int, proj: np.ndarray, coarse_min: float) -> None:
+        self.coarse_min = coarse_min
         self.vecs = np.zeros((16, dim), dtype=np.float32)
+        self.coarse: np.ndarray | None = None  # vecs @ proj, once the partition is large
+        self.proj = proj
         self.entries: list[IndexEntry | None] = [None] * 16
         self.free: list[int] = []
         self.n = 0  # rows in use (incl. freed holes below n)
@@ -45,28 +62,52 @@ class _Partition:
             slot = self.free.pop()
         else:
             if self.n == len(self.entries):
-                grown = np.zeros((2 * self.n, self.vecs.shape[1]), dtype=np.float32)
-                grown[: self.n] = self.vecs
-                self.vecs = grown
+                self.vecs = _grow(self.vecs, 2 * self.n)
+                if self.coarse is not None:
+                    self.coarse = _grow(self.coarse, 2 * self.n)
                 self.entries.extend([None] * self.n)
             slot = self.n
             self.n += 1
         self.vecs[slot] = vec
         self.entries[slot] = entry
+        if self.coarse is not None:
+            self.coarse[slot] = vec @ self.proj
+        elif self.n >= self.coarse_min:
+            self.coarse = np.ascontiguousarray(self.vecs @ self.proj)
         return slot
 
     def remove(self, slot: int) -> None:
         if self.entries[slot] is not None:
             self.entries[slot] = None
             self.vecs[slot] = 0.0  # a zero vector scores 0 and never passes a threshold
+            if self.coarse is not None:
+                self.coarse[slot] = 0.0
             self.free.append(slot)
+
+    def top(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(slots, exact similarities) of up to k best rows, best first."""
+        if self.coarse is not None and self.n > SHORTLIST:
+            approx = self.coarse[: self.n] @ (q @ self.proj)
+            short = np.argpartition(-approx, SHORTLIST)[:SHORTLIST]
+            sims = self.vecs[short] @ q
+            order = np.argsort(-sims)[:k]
+            return short[order], sims[order]
+        sims = self.vecs[: self.n] @ q
+        top = np.argpartition(-sims, k)[:k] if self.n > k else np.arange(self.n)
+        top = top[np.argsort(-sims[top])]
+        return top, sims[top]
 
 
 class NumpyIndex:
     name = "numpy"
 
-    def __init__(self, *, dim: int = 384, max_entries: int = 100_000, clock: Clock | None = None) -> None:
+    def __init__(self, *, dim: int = 384, max_entries: int = 100_000, clock: Clock | None = None,
+                 exact: bool = False) -> None:
         self.dim = dim
+        # Random orthonormal projection (seeded: the same in every process) for the coarse stage.
+        q, _ = np.linalg.qr(np.random.default_rng(20261124).standard_normal((dim, COARSE_DIM)))
+        self._proj = q.astype(np.float32)
+        self._exact = exact
         self._max = max_entries
         self._clock = clock or SystemClock()
         self._parts: dict[str, _Partition] = {}
@@ -84,7 +125,8 @@ class NumpyIndex:
             self._remove_id(next(iter(self._where)))
         part = self._parts.get(partition)
         if part is None:
-            part = self._parts[partition] = _Partition(self.dim)
+            part = self._parts[partition] = _Partition(self.dim, self._proj,
+                                                       float("inf") if self._exact else COARSE_MIN)
         self._where[entry.id] = (partition, part.add(np.asarray(vector, dtype=np.float32), entry))
 
     def _remove_id(self, id_: str) -> None:
@@ -103,15 +145,11 @@ class NumpyIndex:
         part = self._parts.get(partition)
         if part is None:
             return []
-        sims = part.vecs[: part.n] @ np.asarray(vector, dtype=np.float32)
-        if part.n > k:
-            top = np.argpartition(-sims, k)[:k]
-        else:
-            top = np.arange(part.n)
+        slots, sims = part.top(np.asarray(vector, dtype=np.float32), k)
         now = self._clock.time()
         out: list[Candidate] = []
-        for slot in sorted(top.tolist(), key=lambda s: -sims[s]):
-            sim = float(sims[slot])
+        for slot, sim_ in zip(slots.tolist(), sims.tolist()):
+            sim = float(sim_)
             entry = part.entries[slot]
             if entry is None or sim < min_similarity:
                 continue

@@ -173,19 +173,15 @@ def _unit_role(low: list[str], i: int) -> str:
 
 
 def _units_conflict(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) -> bool:
-    if {u for u, _ in a} != {u for u, _ in b}:
+    ua, ub = {u for u, _ in a}, {u for u, _ in b}
+    if (ua - ub) and (ub - ua):  # each side names a unit the other lacks: "oz in a cup" / "oz in a pound"
         return True
-    if {u for u, r in a if r == "src"} != {u for u, r in b if r == "src"}:
-        return True
-    ra: dict[str, set[str]] = {}
-    rb: dict[str, set[str]] = {}
-    for u, r in a:
-        ra.setdefault(u, set()).add(r)
-    for u, r in b:
-        rb.setdefault(u, set()).add(r)
-    for u in ra:
-        ka, kb = ra[u] - {"?"}, rb.get(u, set()) - {"?"}
-        if ka and kb and not (ka & kb):
+    # what is converted (a number's unit, "from X") and into what ("to/in X") must agree
+    for role in ("src", "tgt"):
+        ra, rb = {u for u, r in a if r == role}, {u for u, r in b if r == role}
+        if role == "src" and ra != rb:
+            return True
+        if ra and rb and ra != rb:
             return True
     return False
 

@@ -149,7 +149,7 @@ for canon, words in {
     for w in words:
         UNITS[w] = canon
 AMBIGUOUS_UNITS = frozenset({"m", "g", "l", "c", "f", "s", "h", "in", "min", "gr", "cal", "second",
-                             "day", "daily", "year", "week", "hour", "minute", "month", "cup"})
+                             "day", "daily", "year", "week", "hour", "minute", "month"})
 
 # Capitalised words that are sentence openers or question words, not names.
 COMMON_STARTS = frozenset("""

@@ -98,3 +98,30 @@ async def test_async_embedder_is_awaited() -> None:
     cache = SemanticCache(NumpyIndex(), embed, threshold=0.9)
     await cache.add("p", "abc", "k", ttl_s=60, tenant="t", model="m")
     assert [m.key for m in (await cache.lookup("p", "abc")).matches] == ["k"]
+
+
+async def test_large_partitions_use_the_coarse_stage_and_still_return_exact_similarities(monkeypatch) -> None:
+    import gateway.cache.index_numpy as mod
+
+    monkeypatch.setattr(mod, "COARSE_MIN", 600)
+    monkeypatch.setattr(mod, "SHORTLIST", 64)
+    idx, exact = NumpyIndex(max_entries=5000), NumpyIndex(max_entries=5000, exact=True)
+    rng = np.random.default_rng(3)
+    base = [unit(i) for i in range(1000)]
+    for i, v in enumerate(base):
+        await idx.add("p", v, entry(i))
+        await exact.add("p", v, entry(i))
+    assert idx._parts["p"].coarse is not None and exact._parts["p"].coarse is None
+    await idx.remove(["id5"])
+    await exact.remove(["id5"])
+    found = 0
+    for i in range(6, 106):  # a noisy copy of a stored vector: its source must come back first
+        q = base[i] + 0.03 * rng.standard_normal(384).astype(np.float32)
+        q /= np.linalg.norm(q)
+        got = await idx.search("p", q, k=2, min_similarity=0.0)
+        want = await exact.search("p", q, k=2, min_similarity=0.0)
+        assert got[0].similarity == pytest.approx(float(q @ base[int(got[0].entry.id[2:])]),
+                                                  abs=1e-5)
+        found += got[0].entry.id == want[0].entry.id == f"id{i}"
+    assert found == 100
+    assert await idx.search("p", base[5], k=1, min_similarity=0.99) == []  # removed rows stay gone
