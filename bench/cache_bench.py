@@ -34,10 +34,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from gateway.cache.index_numpy import IndexEntry, NumpyIndex  # noqa: E402
-from gateway.cache.semantic import SemanticCache  # noqa: E402
-from gateway.cache.verify import verify  # noqa: E402
-from tests.cache.pairs import load_pairs  # noqa: E402
+from gateway.cache.index_numpy import IndexEntry, NumpyIndex
+from gateway.cache.semantic import SemanticCache
+from gateway.cache.verify import verify
+from tests.cache.pairs import load_pairs
 
 THRESHOLDS = [round(0.70 + 0.025 * i, 3) for i in range(11)]  # 0.70 .. 0.95
 SAFETY_MARGIN = 0.05
@@ -174,10 +174,11 @@ async def lookup_latency(embedder: Any, n: int, queries: int, threshold: float, 
           f"[{hits}/{len(qtexts)} served]")
 
     if chroma_n:
-        from gateway.cache.index_chroma import ChromaIndex
+        import tempfile
 
         import chromadb
-        import tempfile
+
+        from gateway.cache.index_chroma import ChromaIndex
 
         tmp = tempfile.mkdtemp(prefix="cache-bench-chroma-")
         cidx = ChromaIndex(client=chromadb.PersistentClient(path=tmp), collection="bench-cache")

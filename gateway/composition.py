@@ -26,11 +26,12 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
     # --- prompts (gateway/prompts_hook.py) ---
     # --- guardrails (gateway/guardrails_hook.py) ---
     # --- cache (gateway/cache) ---
-    if config.cache.enabled:
-        from gateway.cache.hook import CacheHook
-        from gateway.cache.service import service_for
+    from gateway.cache.hook import CacheHook
+    from gateway.cache.service import service_for
 
-        hooks.append(CacheHook(config.cache, service_for(config, gateway), services=gateway.services))
+    # Always installed: with the cache off it only strips the body's `cache` field.
+    cache_service = service_for(config, gateway) if config.cache.enabled else None
+    hooks.append(CacheHook(config.cache, cache_service, services=gateway.services))
     # --- end cache ---
     # --- spend ledger (gateway/spend) ---
     # --- telemetry (gateway/telemetry.py) ---

@@ -63,12 +63,17 @@ class _State:
 class CacheHook(Hook):
     name = "cache"
 
-    def __init__(self, config: CacheConfig, service: CacheService, *, price_fn: PriceFn | None = None,
+    def __init__(self, config: CacheConfig, service: CacheService | None, *, price_fn: PriceFn | None = None,
                  services: dict[str, Any] | None = None) -> None:
         self.config = config
-        self.service = service
+        self._service = service
         self.price_fn = price_fn
         self._services = services  # gateway.services: tells whether our service was replaced
+
+    @property
+    def service(self) -> CacheService:
+        assert self._service is not None, "cache is off"
+        return self._service
 
     # ---- lookup -------------------------------------------------------------------------------
 
@@ -77,6 +82,8 @@ class CacheHook(Hook):
             return None
         body = ctx.body
         field_ = body.pop("cache", None)  # sluicegate's own field never reaches the upstream
+        if self._service is None:
+            return None
         controls = parse_controls(ctx.headers.get("cache-control"), field_)
         model = str(body.get("model") or ctx.requested_model)
         policy = self.config.policy(model)
@@ -87,12 +94,14 @@ class CacheHook(Hook):
         why = _request_not_cacheable(body, policy)
         if why:
             st.notes.append(why)
-            return self._mark(ctx, "bypass")
+            self._mark(ctx, "bypass")
+            return None
         st.key = exact_key(st.tenant, model, body)
         st.store = not controls.no_store
         self._prepare_semantic(st, body)
         if controls.no_cache:
-            return self._mark(ctx, "bypass")
+            self._mark(ctx, "bypass")
+            return None
         entry = await self._fetch(st.key, controls)
         if entry is not None:
             return self._serve(ctx, st, entry, "hit", None)
@@ -100,7 +109,8 @@ class CacheHook(Hook):
             hit = await self._semantic_lookup(ctx, st)
             if hit is not None:
                 return hit
-        return self._mark(ctx, "miss")
+        self._mark(ctx, "miss")
+        return None
 
     def _prepare_semantic(self, st: _State, body: dict[str, Any]) -> None:
         sem = self.service.semantic
@@ -178,7 +188,7 @@ class CacheHook(Hook):
 
     async def finished(self, ctx: RequestContext) -> None:
         st: _State | None = ctx.scratch.get(self.name)
-        if st is None or st.served or not st.store or st.key is None:
+        if st is None or self._service is None or st.served or not st.store or st.key is None:
             return
         completion = ctx.completion
         why = _response_not_cacheable(ctx, completion, st.policy)
@@ -210,6 +220,8 @@ class CacheHook(Hook):
         self.service.counts["store"] += 1
 
     async def aclose(self) -> None:
+        if self._service is None:
+            return
         # The service outlives a config generation unless a reload replaced it.
         if self._services is not None and self._services.get("cache") is not self.service:
             await self.service.aclose()

@@ -46,7 +46,7 @@ def _grow(m: np.ndarray, rows: int) -> np.ndarray:
 
 
 class _Partition:
-    __slots__ = ("vecs", "coarse", "entries", "free", "n", "proj", "coarse_min")
+    __slots__ = ("coarse", "coarse_min", "entries", "free", "n", "proj", "vecs")
 
     def __init__(self, dim: int, proj: np.ndarray, coarse_min: float) -> None:
         self.coarse_min = coarse_min

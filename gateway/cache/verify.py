@@ -50,8 +50,7 @@ class Verdict:
 
 def _stem(w: str) -> str:
     for suf in ("'s", "’s"):
-        if w.endswith(suf):
-            w = w[: -len(suf)]
+        w = w.removesuffix(suf)
     for suf in ("ies", "es", "s"):
         if len(w) > 4 and w.endswith(suf) and not w.endswith("ss"):
             return w[: -len(suf)] + ("y" if suf == "ies" else "")
@@ -60,7 +59,7 @@ def _stem(w: str) -> str:
 
 def _number(tok: str) -> str | None:
     t = tok.lstrip("$€£").replace(",", "")
-    m = re.match(r"^(\d+(?:\.\d+)?)(k)?$", t, re.I)
+    m = re.match(r"^(\d+(?:\.\d+)?)(k)?$", t, re.IGNORECASE)
     if m:
         v = float(m.group(1)) * (1000 if m.group(2) else 1)
         return f"{v:g}"
@@ -127,9 +126,7 @@ def extract(text: str) -> Facts:
             continue
         if tok in lex.ROMAN and after_name and (tok != "I" or (i > 1 and caps[i - 2])):
             continue
-        if caps[i] and lw not in lex.NOT_ENTITIES and not (i in starts and lw in lex.COMMON_STARTS):
-            entities.append(_stem(lw))
-        elif lw in lex.LOWERCASE_NAMES:
+        if caps[i] and lw not in lex.NOT_ENTITIES and not (i in starts and lw in lex.COMMON_STARTS) or lw in lex.LOWERCASE_NAMES:
             entities.append(_stem(lw))
     tokens = frozenset(_stem(t) for t in low)
     joined = " " + " ".join(low) + " "

@@ -152,37 +152,13 @@ AMBIGUOUS_UNITS = frozenset({"m", "g", "l", "c", "f", "s", "h", "in", "min", "gr
                              "day", "daily", "year", "week", "hour", "minute", "month"})
 
 # Capitalised words that are sentence openers or question words, not names.
-COMMON_STARTS = frozenset("""
-what what's whats which who who's whose when where why how how's is are was were do does did can could
-would should will shall may might must please hey hi hello ok okay so and but or also then quick quickly
-briefly explain describe define tell give show list name recommend suggest write translate convert
-calculate compute find help create make generate provide summarize summarise compare in at on for
-with by from to of a an the this that these those my our your their it its there here i i'm i'd i've
-any some every each all just really actually now today yes no not
-""".split())
+COMMON_STARTS = frozenset(["what", "what's", "whats", "which", "who", "who's", "whose", "when", "where", "why", "how", "how's", "is", "are", "was", "were", "do", "does", "did", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "please", "hey", "hi", "hello", "ok", "okay", "so", "and", "but", "or", "also", "then", "quick", "quickly", "briefly", "explain", "describe", "define", "tell", "give", "show", "list", "name", "recommend", "suggest", "write", "translate", "convert", "calculate", "compute", "find", "help", "create", "make", "generate", "provide", "summarize", "summarise", "compare", "in", "at", "on", "for", "with", "by", "from", "to", "of", "a", "an", "the", "this", "that", "these", "those", "my", "our", "your", "their", "it", "its", "there", "here", "i", "i'm", "i'd", "i've", "any", "some", "every", "each", "all", "just", "really", "actually", "now", "today", "yes", "no", "not"])
 NOT_ENTITIES = frozenset({"i", "i'm", "i'd", "i've", "i'll", "ok", "a", "e.g", "i.e"})
 
 # Names people often type in lower case; compared like capitalised names.
-LOWERCASE_NAMES = frozenset("""
-python javascript js typescript ts java kotlin swift rust golang ruby php perl scala haskell c++ c#
-bash zsh powershell sql mysql postgres postgresql sqlite mongodb redis git github gitlab docker
-kubernetes k8s linux ubuntu debian windows macos mac ios android chrome firefox safari
-pandas numpy react vue angular django flask node node.js npm pip conda aws s3 gcp azure vim emacs
-""".split())
+LOWERCASE_NAMES = frozenset(["python", "javascript", "js", "typescript", "ts", "java", "kotlin", "swift", "rust", "golang", "ruby", "php", "perl", "scala", "haskell", "c++", "c#", "bash", "zsh", "powershell", "sql", "mysql", "postgres", "postgresql", "sqlite", "mongodb", "redis", "git", "github", "gitlab", "docker", "kubernetes", "k8s", "linux", "ubuntu", "debian", "windows", "macos", "mac", "ios", "android", "chrome", "firefox", "safari", "pandas", "numpy", "react", "vue", "angular", "django", "flask", "node", "node.js", "npm", "pip", "conda", "aws", "s3", "gcp", "azure", "vim", "emacs"])
 
-STOPWORDS = frozenset("""
-a about above across after again against all almost alone along already also although always am
-among an and another any anyone anything anywhere are around as at be became because become been
-before being below between both but by can could did do does doing done down during each either
-else enough even ever every for from get gets getting give go going had has have having he her
-here hers him his how however i if in into is it its itself just least less like made make many
-may me might mine more most much must my myself need no nor not now of off often on once one only
-onto or other our out over own per please quite rather really same see she should so some something
-still such than that the their them then there these they this those though through thus to too
-under until up upon us use used using very via was way we well were what what's whats when where
-whether which while who whom whose why will with within without would yet you your yours
-how's who's it's i'm i'd i've can't don't doesn't isn't won't tell explain show want know
-""".split())
+STOPWORDS = frozenset(["a", "about", "above", "across", "after", "again", "against", "all", "almost", "alone", "along", "already", "also", "although", "always", "am", "among", "an", "and", "another", "any", "anyone", "anything", "anywhere", "are", "around", "as", "at", "be", "became", "because", "become", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "done", "down", "during", "each", "either", "else", "enough", "even", "ever", "every", "for", "from", "get", "gets", "getting", "give", "go", "going", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "however", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "least", "less", "like", "made", "make", "many", "may", "me", "might", "mine", "more", "most", "much", "must", "my", "myself", "need", "no", "nor", "not", "now", "of", "off", "often", "on", "once", "one", "only", "onto", "or", "other", "our", "out", "over", "own", "per", "please", "quite", "rather", "really", "same", "see", "she", "should", "so", "some", "something", "still", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "though", "through", "thus", "to", "too", "under", "until", "up", "upon", "us", "use", "used", "using", "very", "via", "was", "way", "we", "well", "were", "what", "what's", "whats", "when", "where", "whether", "which", "while", "who", "whom", "whose", "why", "will", "with", "within", "without", "would", "yet", "you", "your", "yours", "how's", "who's", "it's", "i'm", "i'd", "i've", "can't", "don't", "doesn't", "isn't", "won't", "tell", "explain", "show", "want", "know"])
 
 # Spellings of the same name, compared as one.
 ALIASES = {"js": "javascript", "ts": "typescript", "k8s": "kubernetes", "postgres": "postgresql",
@@ -207,9 +183,4 @@ POLAR_WORDS = tuple(
 
 # Words that phrase a request rather than name its object: swapping one for another
 # ("Who wrote X" / "Who is the author of X") keeps the answer.
-FRAME_WORDS = frozenset("""
-way best good command syntax formula calculate compute find check see view get show display tell say
-translate wrote write author suggest recommend define set make create use steps method code explain
-describe meaning mean definition list give provide need want learn know guide tutorial example
-instruction instructions difference differ work works purpose used
-""".split())
+FRAME_WORDS = frozenset(["way", "best", "good", "command", "syntax", "formula", "calculate", "compute", "find", "check", "see", "view", "get", "show", "display", "tell", "say", "translate", "wrote", "write", "author", "suggest", "recommend", "define", "set", "make", "create", "use", "steps", "method", "code", "explain", "describe", "meaning", "mean", "definition", "list", "give", "provide", "need", "want", "learn", "know", "guide", "tutorial", "example", "instruction", "instructions", "difference", "differ", "work", "works", "purpose", "used"])

@@ -80,8 +80,22 @@ async def test_per_model_policy_turns_the_cache_off_for_one_group(mock) -> None:
         r = await post(client)
         assert "x-sluice-cache" not in r.headers
         await drain(app)
-        assert "x-sluice-cache" not in (await post(client)).headers
+        assert "x-sluice-cache" not in (await post(client, {**BODY, "cache": {"ttl": 9}})).headers
         assert "cache" not in mock.last_body
+
+
+async def test_with_the_cache_off_the_body_field_is_still_stripped(mock) -> None:
+    async with gateway_client(mock_config(mock)) as (app, client):
+        r = await post(client, {**BODY, "cache": {"no_cache": True}})
+        assert r.status_code == 200 and "x-sluice-cache" not in r.headers
+        assert "cache" not in mock.last_body and "cache" not in app.state.gateway.services
+
+
+def test_public_names() -> None:
+    import gateway.cache
+
+    assert gateway.cache.__all__ == ["CacheConfig", "CacheHook", "CacheService", "service_for"]
+    assert all(getattr(gateway.cache, n) for n in gateway.cache.__all__)
 
 
 async def test_reload_keeps_the_cache_unless_its_section_changed(mock) -> None:

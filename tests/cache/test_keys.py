@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from gateway.cache.keys import (
-    PUBLIC_TENANT, exact_key, key_glob, key_matches, semantic_partition, split_last_user_turn, tenant_of,
+    PUBLIC_TENANT,
+    exact_key,
+    key_glob,
+    key_matches,
+    semantic_partition,
+    split_last_user_turn,
+    tenant_of,
 )
 from gateway.context import Principal
 

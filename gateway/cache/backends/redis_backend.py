@@ -23,7 +23,7 @@ class RedisBackend:
 
     async def get(self, key: str) -> bytes | None:
         value = await self._r.get(self._prefix + key)
-        return value if value is None else bytes(value)
+        return value if value is None or isinstance(value, bytes) else value.encode()
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         await self._r.set(self._prefix + key, value, px=max(1, int(ttl_s * 1000)))
