@@ -12,7 +12,9 @@
    real embeddings of the pair questions so lookups find real candidates). Query embedding is real.
 3. Exact hit: gateway CPU (this thread's CPU time) per /v1/chat/completions request served from
    the memory cache, against a cache-off pass-through to the in-process mock upstream measured in
-   the same run (the mock runs in another thread; its CPU is not counted).
+   the same run (the mock runs in another thread; its CPU is not counted). App only: no HTTP server.
+4. The same end to end: `sluice serve` (uvicorn, one worker) as a process driven by wrk; the
+   server process's CPU time (utime+stime from /proc) divided by the requests served.
 """
 
 from __future__ import annotations
@@ -277,13 +279,87 @@ async def exact_hit_cpu(n: int) -> None:
         print(f"exact hit / pass-through CPU ratio: {hit / base:.2f}")
 
 
+# ---- 4. exact hit end to end: server process CPU under wrk ------------------------------------------
+
+def _proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def e2e_cpu(seconds: float) -> None:
+    import re
+    import shutil
+    import subprocess
+    import tempfile
+
+    import orjson
+    import yaml
+
+    from tests.services import free_port, stop, wait_for_port
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("\n== 4. skipped: wrk is not installed ==")
+        return
+    print(f"\n== 4. end to end: `sluice serve` process CPU per request under wrk (4 connections, {seconds:g} s) ==")
+    tmp = Path(tempfile.mkdtemp(prefix="cache-bench-e2e-"))
+    py = sys.executable
+    # The mock in its own process (the harness; `sluice mock-upstream` rejects its defaults on main now).
+    mock = subprocess.Popen([py, "-c", "import time; from gateway.mock_upstream import MockUpstream; "
+                             "m = MockUpstream().start(); print(m.port, flush=True); time.sleep(1e9)"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert mock.stdout is not None
+    mport = int(mock.stdout.readline())
+    body = orjson.dumps({"model": "mock-chat", "messages": [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "What is the capital of Australia?"}]}).decode()
+    (tmp / "post.lua").write_text(f"wrk.method = 'POST'\nwrk.body = [[{body}]]\n"
+                                  "wrk.headers['Content-Type'] = 'application/json'\n")
+    try:
+        wait_for_port(mport, proc=mock)
+        results: dict[str, float] = {}
+        for label, cache in (("pass-through (cache off)", {"enabled": False}),
+                             ("exact hit (memory cache)", {"enabled": True, "semantic": {"enabled": False}})):
+            port = free_port()
+            cfg = {"server": {"host": "127.0.0.1", "port": port, "reload_watch": False},
+                   "models": [{"name": "mock-chat", "deployments": [{"provider": "openai", "model": "gpt-4o-mini",
+                                                                    "api_base": f"http://127.0.0.1:{mport}/v1"}]}],
+                   "cache": cache}
+            (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+            srv = subprocess.Popen([py, "-m", "gateway.cli", "serve", "-c", str(tmp / "cfg.yaml"),
+                                    "--log-level", "warning"], cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_for_port(port, proc=srv)
+                url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                subprocess.run([wrk, "-t1", "-c4", "-d1s", "-s", str(tmp / "post.lua"), url],
+                               capture_output=True, check=True)  # warm up (and fill the cache)
+                c0 = _proc_cpu_s(srv.pid)
+                out = subprocess.run([wrk, "-t1", "-c4", f"-d{seconds:g}s", "-s", str(tmp / "post.lua"), url],
+                                     capture_output=True, text=True, check=True).stdout
+                cpu = _proc_cpu_s(srv.pid) - c0
+                n = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+                non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+                results[label] = cpu / n * 1000
+                print(f"{label:28s} server CPU {cpu / n * 1000:6.3f} ms/request  {n / seconds:8.0f} req/s"
+                      f"{'  NON-2xx: ' + non2xx.group(1) if non2xx else ''}")
+            finally:
+                stop(srv)
+        base, hit = results["pass-through (cache off)"], results["exact hit (memory cache)"]
+        print(f"exact hit / pass-through server CPU ratio: {hit / base:.2f}")
+    finally:
+        stop(mock)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--chroma", type=int, default=0, help="also time a Chroma index of this many entries")
     ap.add_argument("--exact-requests", type=int, default=2000)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["quality", "lookup", "exact"])
+    ap.add_argument("--e2e-seconds", type=float, default=5.0)
+    ap.add_argument("--skip", nargs="*", default=[], choices=["quality", "lookup", "exact", "e2e"])
     args = ap.parse_args()
     embedder = get_embedder()
     from gateway.cache.config import SemanticConfig
@@ -295,6 +371,8 @@ async def main() -> None:
         await lookup_latency(embedder, args.entries, args.queries, threshold, args.chroma)
     if "exact" not in args.skip:
         await exact_hit_cpu(args.exact_requests)
+    if "e2e" not in args.skip:
+        e2e_cpu(args.e2e_seconds)
 
 
 if __name__ == "__main__":
