@@ -13,6 +13,8 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+import openai
+
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.providers.base import Provider
 from gateway.providers.openai_compat import RETRYABLE_STATUS
@@ -72,7 +74,7 @@ class LiteLLMProvider(Provider):
     async def chat(self, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         try:
             resp = await self._litellm.acompletion(**self._kwargs(body, timeout))
-        except self._litellm.exceptions.OpenAIError as exc:  # base of litellm's mapped errors
+        except openai.OpenAIError as exc:  # litellm maps provider errors onto openai's classes
             raise self._map(exc) from None
         return resp.model_dump(exclude_none=False)  # type: ignore[no-any-return]
 
@@ -84,7 +86,7 @@ class LiteLLMProvider(Provider):
                 if not data.get("choices") and not data.get("usage"):
                     continue
                 yield data
-        except self._litellm.exceptions.OpenAIError as exc:
+        except openai.OpenAIError as exc:
             raise self._map(exc) from None
 
 
@@ -92,5 +94,6 @@ def _import_litellm() -> Any:
     import litellm
 
     litellm.telemetry = False
+    litellm.suppress_debug_info = True  # no banners on stdout
     litellm.drop_params = True  # parameters a provider lacks are dropped, not errors
     return litellm
