@@ -46,14 +46,9 @@ SAFETY_MARGIN = 0.05
 
 
 def get_embedder() -> Any:
-    try:
-        from gateway.providers.minilm import get_embedder as gw_embedder  # type: ignore[import-not-found]
+    from gateway.providers.minilm import get_embedder as gw_embedder
 
-        return gw_embedder()
-    except ImportError:
-        from tests.cache.minilm_loader import get_local_embedder
-
-        return get_local_embedder()
+    return gw_embedder()
 
 
 # ---- 1. quality ---------------------------------------------------------------------------------

@@ -104,14 +104,18 @@ def build_index(config: CacheConfig, clock: Clock) -> VectorIndex:
 
 
 def default_embedder() -> EmbedFn | None:
-    """The gateway's local MiniLM model, when its provider module is available."""
+    """The gateway's local MiniLM model (gateway/providers/minilm.py), loaded on first use."""
     try:
-        from gateway.providers.minilm import get_embedder  # type: ignore[import-not-found]
-    except ImportError:
-        log.warning("semantic cache off: gateway.providers.minilm is not available and "
-                    "cache.semantic.embedding_model is not set")
+        from gateway.providers.minilm import get_embedder
+    except ImportError as exc:  # onnxruntime / the model packages missing from this install
+        log.warning("semantic cache off: the local embedding model cannot load (%s) and "
+                    "cache.semantic.embedding_model is not set", exc)
         return None
-    return get_embedder().embed  # type: ignore[no-any-return]
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        return get_embedder().embed(list(texts))
+
+    return embed
 
 
 def router_embedder(gateway: Gateway, model: str) -> EmbedFn:

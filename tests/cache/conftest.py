@@ -1,21 +1,12 @@
-"""Cache test helpers: the local MiniLM stand-in embedder, wired into apps built in tests."""
+"""Cache test helpers: the gateway's local MiniLM embedder, shared by the tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.cache.minilm_loader import LocalMiniLM, get_local_embedder
+from gateway.providers.minilm import MiniLMEmbedder, get_embedder
 
 
 @pytest.fixture(scope="session")
-def embedder() -> LocalMiniLM:
-    return get_local_embedder()
-
-
-@pytest.fixture
-def app_embedder(embedder: LocalMiniLM, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalMiniLM]:
-    """Apps built during the test use the local model for the semantic cache."""
-    monkeypatch.setattr("gateway.cache.service.default_embedder", lambda: embedder.embed)
-    yield embedder
+def embedder() -> MiniLMEmbedder:
+    return get_embedder()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from gateway.cache.hook import CacheHook
@@ -111,10 +113,14 @@ async def test_reload_keeps_the_cache_unless_its_section_changed(mock) -> None:
         assert gw.services["cache"] is not svc
 
 
-async def test_semantic_is_off_without_an_embedder(mock, caplog) -> None:
+async def test_semantic_uses_the_local_model_by_default_and_is_off_without_it(mock, caplog, monkeypatch) -> None:
     async with gateway_client(mock_config(mock, cache={"enabled": True})) as (app, _):
         svc = app.state.gateway.services["cache"]
-        assert svc.semantic is None
+        assert svc.semantic is not None
+        assert (await svc.semantic.embed_one("hello")).shape == (384,)
+    monkeypatch.setitem(sys.modules, "gateway.providers.minilm", None)  # import fails
+    async with gateway_client(mock_config(mock, cache={"enabled": True})) as (app, _):
+        assert app.state.gateway.services["cache"].semantic is None
         assert "semantic cache off" in caplog.text
 
 

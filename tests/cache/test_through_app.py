@@ -110,9 +110,17 @@ async def test_no_store_is_not_stored_and_body_field_is_stripped(mock) -> None:
         await _drain(app)
         r2 = await client.post("/v1/chat/completions", json={"model": "mock-chat", "messages": MSG})
         assert r2.headers["x-sluice-cache"] == "miss"
+        await _drain(app)
+        # no-store still reads the cache ...
         r3 = await client.post("/v1/chat/completions", json={"model": "mock-chat", "messages": MSG},
                                headers={"cache-control": "no-store"})
-        assert r3.headers["x-sluice-cache"] == "miss"  # stored by r2, looked up; r3's answer not stored
+        assert r3.headers["x-sluice-cache"] == "hit"
+        # ... but does not write it
+        other = {"model": "mock-chat", "messages": [{"role": "user", "content": "Tell me a fact about owls."}]}
+        await client.post("/v1/chat/completions", json=other, headers={"cache-control": "no-store"})
+        await _drain(app)
+        r5 = await client.post("/v1/chat/completions", json=other)
+        assert r5.headers["x-sluice-cache"] == "miss"
 
 
 async def test_temperature_above_zero_bypasses_unless_configured(mock) -> None:
@@ -163,7 +171,7 @@ async def test_bad_cache_controls_are_400_with_a_fix(mock) -> None:
         assert r.status_code == 400 and r.json()["error"]["param"] == "cache-control"
 
 
-async def test_semantic_hit_serves_a_paraphrase_and_says_so(mock, app_embedder) -> None:
+async def test_semantic_hit_serves_a_paraphrase_and_says_so(mock) -> None:
     async with gateway_client(_cfg(mock)) as (app, client):
         await client.post("/v1/chat/completions", json={"model": "mock-chat", "messages": MSG})
         await _drain(app)
@@ -189,7 +197,7 @@ class _PrincipalFromHeader(Hook):
         ctx.principal = Principal(key_id=f"k-{team}", team_id=team) if team else None
 
 
-async def test_tenant_a_never_receives_tenant_b_entries_exact_or_semantic(mock, app_embedder) -> None:
+async def test_tenant_a_never_receives_tenant_b_entries_exact_or_semantic(mock) -> None:
     async with gateway_client(_cfg(mock)) as (app, client):
         app.state.gateway.generation.pipeline.hooks.insert(0, _PrincipalFromHeader())
         body = {"model": "mock-chat", "messages": MSG}
