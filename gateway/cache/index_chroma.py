@@ -44,18 +44,32 @@ class ChromaIndex:
         await asyncio.to_thread(self.add_now, partition, vector, entry)
 
     def search_now(self, partition: str, vector: np.ndarray, *, k: int, min_similarity: float) -> list[Candidate]:
+        # A metadata `where` filter makes Chroma filter before its HNSW search, ~10x slower than
+        # an unfiltered query (bench: 9.5 ms vs 0.9 ms at 5k entries). So: query unfiltered for a
+        # few times k and keep this partition's rows; only when other partitions crowd them out
+        # ask again with the filter. Isolation never depends on the first query: rows are
+        # always checked against the partition here.
+        q = [np.asarray(vector, dtype=np.float32)]
+        res = self._col.query(query_embeddings=q, n_results=4 * k, include=["metadatas", "distances"])
+        out = self._keep(res, partition, min_similarity, k)
+        crowded = len(res["ids"][0]) == 4 * k and not out and \
+            1.0 - float(res["distances"][0][-1]) >= min_similarity
+        if crowded:
+            res = self._col.query(query_embeddings=q, n_results=k, where={"partition": partition},
+                                  include=["metadatas", "distances"])
+            out = self._keep(res, partition, min_similarity, k)
+        return out
+
+    def _keep(self, res: dict[str, Any], partition: str, min_similarity: float, k: int) -> list[Candidate]:
         now = self._clock.time()
-        res = self._col.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=k,
-                              where={"$and": [{"partition": partition}, {"expires": {"$gt": now}}]},
-                              include=["metadatas", "distances"])
         out: list[Candidate] = []
         for id_, dist, meta in zip(res["ids"][0], res["distances"][0], res["metadatas"][0]):
             sim = 1.0 - float(dist)
-            if sim < min_similarity:
+            if sim < min_similarity or meta["partition"] != partition or float(meta["expires"]) <= now:
                 continue
             out.append(Candidate(IndexEntry(id_, str(meta["text"]), str(meta["key"]), float(meta["expires"]),
                                             str(meta["tenant"]), str(meta["model"])), sim))
-        return out
+        return out[:k]
 
     async def search(self, partition: str, vector: np.ndarray, *, k: int, min_similarity: float) -> list[Candidate]:
         return await asyncio.to_thread(self.search_now, partition, vector, k=k, min_similarity=min_similarity)

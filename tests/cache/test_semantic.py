@@ -125,3 +125,16 @@ async def test_large_partitions_use_the_coarse_stage_and_still_return_exact_simi
         found += got[0].entry.id == want[0].entry.id == f"id{i}"
     assert found == 100
     assert await idx.search("p", base[5], k=1, min_similarity=0.99) == []  # removed rows stay gone
+
+
+async def test_chroma_index_finds_a_partition_crowded_out_by_others(tmp_path) -> None:
+    idx = ChromaIndex(path=str(tmp_path / "crowd"))
+    target = unit(1)
+    for i in range(20):  # near-copies of the target in another partition outrank everything
+        v = target + 0.01 * unit(100 + i)
+        await idx.add("other", v / np.linalg.norm(v), entry(100 + i, tenant="b"))
+    v = target + 0.2 * unit(7)
+    await idx.add("mine", v / np.linalg.norm(v), entry(7, tenant="a"))
+    got = await idx.search("mine", target, k=2, min_similarity=0.5)
+    assert [c.entry.id for c in got] == ["id7"]
+    assert all(c.entry.tenant == "b" for c in await idx.search("other", target, k=2, min_similarity=0.5))
