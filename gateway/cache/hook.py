@@ -98,13 +98,14 @@ class CacheHook(Hook):
             return None
         st.key = exact_key(st.tenant, model, body)
         st.store = not controls.no_store
-        self._prepare_semantic(st, body)
         if controls.no_cache:
+            self._prepare_semantic(st, body)  # the fresh answer is still stored, semantically too
             self._mark(ctx, "bypass")
             return None
         entry = await self._fetch(st.key, controls)
         if entry is not None:
             return self._serve(ctx, st, entry, "hit", None)
+        self._prepare_semantic(st, body)
         if st.semantic:
             hit = await self._semantic_lookup(ctx, st)
             if hit is not None:
