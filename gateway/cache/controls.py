@@ -53,6 +53,7 @@ def parse_controls(header: str | None, body_field: Any) -> CacheControls:
     if unknown:
         raise InvalidRequest(f"unknown key(s) in 'cache': {sorted(unknown)}; allowed: {sorted(_BODY_KEYS)}",
                              param="cache", code="invalid_cache_field")
+    body_field = {k: v for k, v in body_field.items() if v is not None}  # null = not given
     for flag in ("no_cache", "no_store", "semantic"):
         if flag in body_field and not isinstance(body_field[flag], bool):
             raise InvalidRequest(f"'cache.{flag}' must be true or false", param=f"cache.{flag}",
