@@ -240,3 +240,21 @@ async def test_redis_down_degrades_to_a_miss(mock, monkeypatch) -> None:
         assert r.status_code == 200 and r.headers["x-sluice-cache"] == "miss"
         await _drain(app)
         assert app.state.gateway.services["cache"].counts["backend_error"] >= 2  # get and set
+
+
+@pytest.mark.services
+async def test_redis_and_chroma_server_share_semantic_entries_between_instances(
+        mock, redis_url, chroma_server, monkeypatch) -> None:
+    monkeypatch.setenv("SLUICE_REDIS_URL", redis_url)
+    cfg = _cfg(mock, backend="redis", redis={"prefix": "sluice-test-sem:"},
+               semantic={"index": "chroma", "chroma_host": chroma_server.host, "chroma_port": chroma_server.port,
+                         "chroma_collection": "cache-shared-test"})
+    async with gateway_client(cfg) as (app1, c1), gateway_client(cfg) as (app2, c2):
+        await c1.post("/v1/chat/completions", json={"model": "mock-chat", "messages": MSG})
+        await _drain(app1)
+        seen = mock.requests_seen
+        para = [{"role": "user", "content": "Which city is Australia's capital?"}]
+        r = await c2.post("/v1/chat/completions", json={"model": "mock-chat", "messages": para})
+        assert r.headers["x-sluice-cache"] == "semantic-hit" and mock.requests_seen == seen
+        purged = await app2.state.gateway.services["cache"].purge("public", None)
+        assert purged == {"entries": 1, "semantic_entries": 1}
