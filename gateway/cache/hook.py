@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -57,7 +57,6 @@ class _State:
     text: str | None = None
     vector: np.ndarray | None = None
     semantic: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 class CacheHook(Hook):
@@ -91,9 +90,7 @@ class CacheHook(Hook):
             return None
         st = _State(tenant_of(ctx.principal, self.config.tenant_by), model, policy, controls)
         ctx.scratch[self.name] = st
-        why = _request_not_cacheable(body, policy)
-        if why:
-            st.notes.append(why)
+        if _request_not_cacheable(body, policy):
             self._mark(ctx, "bypass")
             return None
         st.key = exact_key(st.tenant, model, body)
@@ -195,7 +192,7 @@ class CacheHook(Hook):
         why = _response_not_cacheable(ctx, completion, st.policy)
         if why or completion is None:
             self.service.counts["store_skipped"] += 1
-            st.notes.append(why or "no completion")
+            log.debug("not caching %s: %s", ctx.request_id, why or "no completion")
             return
         ttl = min(st.controls.ttl_s or st.policy.ttl_s, self.config.max_ttl_s)
         self.service.spawn(self._store(ctx, st, completion, ttl))
