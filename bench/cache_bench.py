@@ -310,7 +310,7 @@ def e2e_cpu(seconds: float) -> None:
     print(f"\n== 4. end to end: `sluice serve` process CPU per request under wrk (4 connections, {seconds:g} s) ==")
     tmp = Path(tempfile.mkdtemp(prefix="cache-bench-e2e-"))
     py = sys.executable
-    # The mock in its own process (the harness; `sluice mock-upstream` rejects its defaults on main now).
+    # The mock in its own process (the test harness, so the port is picked free and read back).
     mock = subprocess.Popen([py, "-c", ("import time; from gateway.mock_upstream import MockUpstream; "
                              "m = MockUpstream().start(); print(m.port, flush=True); time.sleep(1e9)")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
