@@ -109,6 +109,17 @@ class PromptByVersion(_PromptRef):
 PromptReference = PromptByLabel | PromptByVersion | _PromptRef
 
 
+# --- cache (gateway/cache/controls.py parses it; keep the two in step) ---
+class CacheField(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    no_cache: bool | None = Field(default=None, description="do not answer from the cache (still stored)")
+    no_store: bool | None = Field(default=None, description="do not store this answer")
+    ttl: float | None = Field(default=None, gt=0, description="seconds to keep this answer")
+    max_age: float | None = Field(default=None, ge=0, description="serve only entries at most this old (s)")
+    semantic: bool | None = Field(default=None, description="semantic (similar-question) lookup on/off")
+# --- end cache ---
+
+
 class ChatCompletionRequest(_Open):
     model: str = Field(min_length=1, description="a model alias from /v1/models, rag:<pipeline> or "
                                                  "prompt:<name>@<label-or-version>")
@@ -134,7 +145,7 @@ class ChatCompletionRequest(_Open):
     logit_bias: dict[str, float] | None = None
     parallel_tool_calls: bool | None = None
     prompt: PromptReference | None = Field(default=None, description="render a registered prompt")
-    cache: dict[str, Any] | None = Field(default=None, description="per-request cache control")
+    cache: CacheField | None = Field(default=None, description="per-request cache control")
 
 
 class ResponseMessage(_Open):
