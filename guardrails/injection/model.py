@@ -1,0 +1,94 @@
+"""The shipped injection classifier: word + char TF-IDF and cue features into logistic regression.
+
+The artifact is gzipped JSON (no pickle): per vectorizer its terms, idf and the model weights, plus
+the cue weights, intercept and decision threshold. It is built by guardrails/injection/train.py
+from the protocol's training split only. Inference reuses sklearn's own analyzers (so n-grams are
+exactly those the model was trained on) and scores with dict look-ups, which costs a fraction of
+sklearn's `transform` on a single short text.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guardrails.injection.features import CUE_NAMES, cue_vector, has_directive, normalize
+
+ARTIFACT = Path(__file__).with_name("injection_model.json.gz")
+
+
+@dataclass(slots=True)
+class _Block:
+    """One TF-IDF vectorizer's slice of the linear model."""
+
+    analyzer: Any  # str -> list[str], sklearn's
+    idf: dict[str, float]
+    weight: dict[str, float]  # coef for that term
+
+
+class InjectionModel:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.spec = spec
+        self.threshold = float(spec["threshold"])
+        self.strong_threshold = float(spec.get("strong_threshold", self.threshold))
+        self.long_chars = int(spec.get("long_chars", 0))
+        self.intercept = float(spec["intercept"])
+        self.cue_weights = [float(w) for w in spec["cue_weights"]]
+        if list(spec["cue_names"]) != list(CUE_NAMES):
+            raise ValueError("injection model artifact was built with other cue features; rebuild it")
+        self.blocks: list[_Block] = []
+        for b in spec["vectorizers"]:
+            vec = TfidfVectorizer(**b["params"])
+            self.blocks.append(
+                _Block(
+                    analyzer=vec.build_analyzer(),
+                    idf=dict(zip(b["terms"], b["idf"], strict=True)),
+                    weight=dict(zip(b["terms"], b["coef"], strict=True)),
+                )
+            )
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> InjectionModel:
+        with gzip.open(path or ARTIFACT, "rt", encoding="utf-8") as f:
+            return cls(json.load(f))
+
+    def score(self, text: str) -> float:
+        """Probability-like score in [0, 1] that `text` is an injection/jailbreak attempt."""
+        norm = normalize(text)
+        z = self.intercept
+        for block in self.blocks:
+            counts = Counter(block.analyzer(norm))
+            num = 0.0
+            sq = 0.0
+            for term, tf in counts.items():
+                idf = block.idf.get(term)
+                if idf is None:
+                    continue
+                v = (1.0 + math.log(tf)) * idf  # sublinear tf * idf, as TfidfVectorizer does
+                sq += v * v
+                num += v * block.weight[term]
+            if sq > 0.0:
+                z += num / math.sqrt(sq)  # each vectorizer's row is L2-normalised
+        for w, c in zip(self.cue_weights, cue_vector(text, norm), strict=True):
+            z += w * c
+        return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
+
+    def decide(self, text: str, threshold: float | None = None) -> tuple[bool, float]:
+        """(is_injection, score). Short texts need a directive cue or a very high score too."""
+        s = self.score(text)
+        t = self.threshold if threshold is None else threshold
+        if s < t:
+            return False, s
+        if s >= self.strong_threshold or len(text) >= self.long_chars:
+            return True, s
+        return has_directive(text, normalize(text)), s
+
+    def is_injection(self, text: str) -> bool:
+        return self.decide(text)[0]
