@@ -25,6 +25,12 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
     # --- auth, rate limits, budgets (gateway/spend) ---
     # --- prompts (gateway/prompts_hook.py) ---
     # --- guardrails (gateway/guardrails_hook.py) ---
+    g = config.guardrails
+    if g.enabled and (g.attach or g.default_policy):
+        from gateway.guardrails_hook import GuardrailsHook
+
+        hooks.append(GuardrailsHook(g, warm=g.warm_on_start))
+    # --- end guardrails ---
     # --- cache (gateway/cache) ---
     # --- spend ledger (gateway/spend) ---
     # --- telemetry (gateway/telemetry.py) ---

@@ -141,6 +141,7 @@ class GuardrailsConfig(_Strict):
     policies: dict[str, PolicyConfig] = Field(default_factory=default_policies)
     attach: list[Attachment] = Field(default_factory=list)
     default_policy: str | None = Field(default=None, description="policy for requests no attachment matches")
+    warm_on_start: bool = Field(default=True, description="load scanner models in a background thread at startup")
 
     def all_scanners(self) -> dict[str, ScannerConfig]:
         return {**default_scanners(), **self.scanners}
