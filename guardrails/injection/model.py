@@ -61,7 +61,17 @@ class InjectionModel:
 
     def score(self, text: str) -> float:
         """Probability-like score in [0, 1] that `text` is an injection/jailbreak attempt."""
-        norm = normalize(text)
+        return self._score(text, normalize(text))
+
+    def logit(self, text: str) -> float:
+        """The linear model's decision value (what sklearn's decision_function gives)."""
+        return self._logit(text, normalize(text))
+
+    def _score(self, text: str, norm: str) -> float:
+        z = self._logit(text, norm)
+        return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
+
+    def _logit(self, text: str, norm: str) -> float:
         z = self.intercept
         for block in self.blocks:
             counts = Counter(block.analyzer(norm))
@@ -78,17 +88,18 @@ class InjectionModel:
                 z += num / math.sqrt(sq)  # each vectorizer's row is L2-normalised
         for w, c in zip(self.cue_weights, cue_vector(text, norm), strict=True):
             z += w * c
-        return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
+        return z
 
     def decide(self, text: str, threshold: float | None = None) -> tuple[bool, float]:
         """(is_injection, score). Short texts need a directive cue or a very high score too."""
-        s = self.score(text)
+        norm = normalize(text)
+        s = self._score(text, norm)
         t = self.threshold if threshold is None else threshold
         if s < t:
             return False, s
         if s >= self.strong_threshold or len(text) >= self.long_chars:
             return True, s
-        return has_directive(text, normalize(text)), s
+        return has_directive(text, norm), s
 
     def is_injection(self, text: str) -> bool:
         return self.decide(text)[0]

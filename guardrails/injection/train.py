@@ -31,6 +31,7 @@ class TrainParams:
     C: float = 30.0
     cue_weight: float = 1.0
     fpr_cap: float = 0.02
+    dev_fpr_cap: float = 0.05
     folds: int = 5
     seed: int = 0
 
@@ -63,26 +64,39 @@ def _fit(ex: list[Example], p: TrainParams) -> tuple[Any, list[Any]]:
     return clf, vecs
 
 
-def oof_scores(ex: list[Example], p: TrainParams) -> np.ndarray:
+DEV_TRIGGER_SET = Path(__file__).with_name("benign_trigger_dev.txt")
+
+
+def read_lines(path: Path) -> list[str]:
+    return [s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip() and not s.startswith("#")]
+
+
+def oof_scores(ex: list[Example], dev: list[str], p: TrainParams) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold scores for the training rows, and the fold models' mean score for the dev texts."""
     from sklearn.model_selection import StratifiedKFold
 
     strata = np.array([f"{e.source}:{e.label}" for e in ex])
     oof = np.zeros(len(ex))
+    dev_scores = np.zeros(len(dev))
     for a, b in StratifiedKFold(p.folds, shuffle=True, random_state=p.seed).split(np.zeros(len(ex)), strata):
         clf, vecs = _fit([ex[i] for i in a], p)
         Xb, _ = _design([ex[i].text for i in b], vecs, p)
         oof[b] = clf.predict_proba(Xb)[:, 1]
-    return oof
+        Xd, _ = _design(dev, vecs, p)
+        dev_scores += clf.predict_proba(Xd)[:, 1] / p.folds
+    return oof, dev_scores
 
 
-def choose_rule(ex: list[Example], oof: np.ndarray, p: TrainParams) -> tuple[dict[str, float], dict[str, float]]:
-    """Pick (threshold, strong_threshold, long_chars) on out-of-fold scores of the training split.
+def choose_rule(ex: list[Example], oof: np.ndarray, dev: list[str], dev_scores: np.ndarray,
+                p: TrainParams) -> tuple[dict[str, float], dict[str, float]]:
+    """Pick (threshold, strong_threshold, long_chars) from out-of-fold scores.
 
     Decision: score >= threshold and (a directive cue, or score >= strong_threshold, or the text is
-    at least long_chars long). Among rules with out-of-fold benign FPR <= fpr_cap, take those within
-    0.01 of the best deepset F1 and prefer the most conservative one for short texts (highest
-    strong_threshold, then longest long_chars): the training data has no benign prompts that merely
-    mention trigger words, so nothing else would push the rule towards sparing them.
+    at least long_chars long). Maximise out-of-fold F1 on the deepset training rows subject to
+    out-of-fold benign FPR <= fpr_cap on the training split and FPR <= dev_fpr_cap on the
+    development set of benign trigger-word prompts (guardrails/injection/benign_trigger_dev.txt;
+    the classifier never trains on it, the rule is tuned on it; the test set is another file).
+    Ties go to the most conservative rule for short texts.
     """
     from sklearn.metrics import f1_score
 
@@ -90,20 +104,23 @@ def choose_rule(ex: list[Example], oof: np.ndarray, p: TrainParams) -> tuple[dic
     deep = np.array([e.source == "deepset" for e in ex])
     directive = np.array([has_directive(e.text, normalize(e.text)) for e in ex])
     length = np.array([len(e.text) for e in ex])
+    d_dir = np.array([has_directive(t, normalize(t)) for t in dev])
+    d_len = np.array([len(t) for t in dev])
     rows = []
-    for t in np.round(np.arange(0.2, 0.9, 0.025), 3):
-        for hi in (0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99, 1.01):
+    for t in np.round(np.arange(0.2, 0.95, 0.025), 3):
+        for hi in (0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.01):
             if hi < t:
                 continue
-            for long_chars in (200, 300, 500, 1000, 10**9):
+            for long_chars in (150, 200, 300, 500, 1000, 10**9):
                 pred = (oof >= t) & (directive | (oof >= hi) | (length >= long_chars))
                 fpr = float((pred & (y == 0)).sum() / max(1, (y == 0).sum()))
-                if fpr <= p.fpr_cap:
-                    rows.append((float(f1_score(y[deep], pred[deep])), float(hi), long_chars, float(t), fpr))
-    best = max(r[0] for r in rows)
-    f1, hi, long_chars, t, fpr = max((r for r in rows if r[0] >= best - 0.01), key=lambda r: (r[1], r[2], r[0], -r[3]))
+                dpred = (dev_scores >= t) & (d_dir | (dev_scores >= hi) | (d_len >= long_chars))
+                dfpr = float(dpred.mean()) if len(dev) else 0.0
+                if fpr <= p.fpr_cap and dfpr <= p.dev_fpr_cap:
+                    rows.append((round(float(f1_score(y[deep], pred[deep])), 4), float(hi), long_chars, float(t), fpr, dfpr))
+    f1, hi, long_chars, t, fpr, dfpr = max(rows, key=lambda r: (r[0], r[1], r[2], r[3]))
     rule = {"threshold": t, "strong_threshold": hi, "long_chars": int(long_chars)}
-    return rule, {"cv_deepset_f1": round(f1, 4), "cv_best_deepset_f1": round(best, 4), "cv_benign_fpr": round(fpr, 4)}
+    return rule, {"cv_deepset_f1": f1, "cv_benign_fpr": round(fpr, 4), "dev_trigger_fpr": round(dfpr, 4)}
 
 
 def _g(x: float) -> float:
@@ -117,7 +134,9 @@ def build(params: TrainParams | None = None, *, rule: dict[str, float] | None = 
     ex = train_split(data_dir)
     cv: dict[str, float] = {}
     if rule is None:
-        rule, cv = choose_rule(ex, oof_scores(ex, p), p)
+        dev = read_lines(DEV_TRIGGER_SET)
+        oof, dev_scores = oof_scores(ex, dev, p)
+        rule, cv = choose_rule(ex, oof, dev, dev_scores, p)
     clf, vecs = _fit(ex, p)
     coef = clf.coef_[0]
     blocks, off = [], 0
@@ -156,14 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ARTIFACT)
     ap.add_argument("--check", action="store_true", help="rebuild and compare with --out; exit 1 on a difference")
-    ap.add_argument("--oof", type=Path, help="reuse out-of-fold scores saved by a previous run (.npy)")
+    ap.add_argument("--deepset-weight", type=float, default=TrainParams.deepset_weight)
     args = ap.parse_args(argv)
-    rule = None
-    if args.oof is not None:
-        ex = train_split()
-        rule, cv = choose_rule(ex, np.load(args.oof), TrainParams())
-        print("rule", rule, cv)
-    blob = dump(build(rule=rule))
+    spec = build(TrainParams(deepset_weight=args.deepset_weight))
+    print("rule", {k: spec[k] for k in ("threshold", "strong_threshold", "long_chars")}, "cv", spec["cv"])
+    blob = dump(spec)
     if args.check:
         same = args.out.exists() and args.out.read_bytes() == blob
         print("artifact reproduces" if same else "artifact differs from a fresh build")
