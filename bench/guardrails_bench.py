@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import orjson  # noqa: E402
+import orjson
 
-from guardrails import Guardrails, GuardrailsConfig, ScanContext, StreamGuard, Vault  # noqa: E402
-from guardrails.config import PolicyConfig, Rule  # noqa: E402
+from guardrails import Guardrails, GuardrailsConfig, ScanContext, StreamGuard, Vault
+from guardrails.config import PolicyConfig, Rule
 
 DATA = Path(os.environ.get("SLUICE_DATASETS", "/work/shared/datasets")) / "injection" / "jackhhao_test.csv"
 

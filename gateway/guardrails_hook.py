@@ -124,7 +124,8 @@ class GuardrailsHook(Hook):
         return out
 
     def _scan_context(self, ctx: RequestContext, guard: Guard) -> ScanContext:
-        rf = ctx.body.get("response_format") if isinstance(ctx.body.get("response_format"), dict) else {}
+        raw_rf = ctx.body.get("response_format")
+        rf: dict[str, Any] = raw_rf if isinstance(raw_rf, dict) else {}
         schema = None
         if rf.get("type") == "json_schema" and isinstance(rf.get("json_schema"), dict):
             schema = rf["json_schema"].get("schema")

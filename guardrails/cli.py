@@ -49,7 +49,7 @@ def scan(
     guard = Guardrails(cfg).guard((policy,))
     assert guard is not None
     verdict = guard.check(text, ScanContext(direction=direction), Vault())  # type: ignore[arg-type]
-    out = {
+    out: dict[str, object] = {
         "action": verdict.action,
         "blocked": None if verdict.blocked is None else {"scanner": verdict.blocked.scanner, "rule": verdict.blocked.rule},
         "outcomes": [
@@ -101,7 +101,8 @@ def _print_table(result: dict[str, object]) -> None:
     from rich.table import Table
 
     t = Table("set", "P [95% CI]", "R [95% CI]", "F1", "FPR [95% CI]", "tp/fp/fn/tn", "p50/p99 ms/KB")
-    lat = result.get("_latency")
+    raw_lat = result.get("_latency")
+    lat: dict[str, object] = raw_lat if isinstance(raw_lat, dict) else {}
     for name, row in result.items():
         if name == "_latency" or not isinstance(row, dict):
             continue
@@ -111,7 +112,11 @@ def _print_table(result: dict[str, object]) -> None:
                 label,
                 f"{r['precision']:.3f} {r['precision_ci']}", f"{r['recall']:.3f} {r['recall_ci']}", f"{r['f1']:.3f}",
                 f"{r['fpr']:.3f} {r['fpr_ci']}", f"{r['tp']}/{r['fp']}/{r['fn']}/{r['tn']}",
-                f"{r.get('p50_ms_per_kb', (lat or {}).get('p50_ms_per_kb', '-'))}/"  # type: ignore[union-attr]
-                f"{r.get('p99_ms_per_kb', (lat or {}).get('p99_ms_per_kb', '-'))}",  # type: ignore[union-attr]
+                f"{r.get('p50_ms_per_kb', lat.get('p50_ms_per_kb', '-'))}/"
+                f"{r.get('p99_ms_per_kb', lat.get('p99_ms_per_kb', '-'))}",
             )
     Console().print(t)
+
+
+if __name__ == "__main__":
+    app()

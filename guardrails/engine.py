@@ -53,7 +53,7 @@ class Guard:
             t0 = time.perf_counter()
             try:
                 findings = scanner.scan(text, ctx)
-            except Exception as e:  # noqa: BLE001 - any scanner failure goes through the fail mode
+            except Exception as e:
                 ms = (time.perf_counter() - t0) * 1000
                 mode = r.on_error or self.policy.on_error
                 log.warning("guardrail scanner %s failed (%s); failing %s", r.scanner, type(e).__name__, mode)
@@ -162,10 +162,10 @@ class Guardrails:
             return ()
         names: list[str] = []
         for a in self.config.attach:
-            if ((not a.keys or key_id in a.keys) and (not a.teams or team_id in a.teams)
-                    and (not a.models or model in a.models) and (not a.routes or route in a.routes)):
-                if a.policy not in names:
-                    names.append(a.policy)
+            matches = ((not a.keys or key_id in a.keys) and (not a.teams or team_id in a.teams)
+                       and (not a.models or model in a.models) and (not a.routes or route in a.routes))
+            if matches and a.policy not in names:
+                names.append(a.policy)
         if not names and self.config.default_policy:
             names.append(self.config.default_policy)
         return tuple(names)

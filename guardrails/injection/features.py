@@ -26,6 +26,8 @@ _LEXICON: dict[str, str] = {
     "oublie": "forget", "ignorez": "ignore", "ignore-les": "ignore", "précédentes": "previous",
     "olvida": "forget", "ignora": "ignore", "instrucciones": "instructions", "anteriores": "previous",
     "dimenticare": "forget", "istruzioni": "instructions", "precedenti": "previous",
+    "vorangehenden": "previous", "vorangegangenen": "previous", "befehle": "commands", "instruktionen": "instructions",
+    "игнорируй": "ignore", "предыдущие": "previous", "инструкции": "instructions", "пароль": "password",
 }
 
 CUES: tuple[tuple[str, str], ...] = (
@@ -68,24 +70,35 @@ def cue_vector(text: str, normalized: str) -> list[float]:
 # text needs one of these (or a very high score) to be called an injection: the training data has
 # almost no benign prompts that merely mention "ignore", "instructions" or "password", so the
 # classifier alone flags those (see tests/guardrails/data/benign_trigger_words*.txt).
+_INSTR = (r"\b(?:instructions?|instuctions?|intructions?|instrucions?|instrutions?|guidelines|directions|rules|"
+          r"prompt|commands?|training|orders)\b")
 _DIRECTIVE_RX = tuple(re.compile(rx, re.IGNORECASE) for rx in (
     # override the model's instructions / context
-    r"\b(?:ignore|forget|disregard|overlook|override|bypass|skip|drop|abandon|discard)\b[^.!?\n]{0,40}?"
-    r"\b(?:instructions?|directions?|rules|guidelines|prompts?|context|everything|all (?:of )?(?:the|that|this|your)|"
-    r"(?:previous|prior|above|earlier|preceding|former|initial|original)\s+\w+|what (?:i|you) (?:said|told|were told)|"
-    r"tasks?|orders|commands|programming|restrictions|filters|guardrails|text)\b",
+    (r"\b(?:ignore|forget|disregard|overlook|override|bypass|skip|drop|abandon|discard)\b[^.!?\n]{0,40}?"
+     r"\b(?:instructions?|directions?|rules|guidelines|prompts?|context|everything|all (?:of )?(?:the|that|this|your)|"
+     r"(?:previous|prior|above|earlier|preceding|former|initial|original)\s+\w+|what (?:i|you) (?:said|told|were told)|"
+     r"tasks?|orders|commands|programming|restrictions|filters|guardrails|text)\b"),
     # a new role or task for the model
     r"\b(?:now|from now on|henceforth)\b[^.!?\n]{0,20}\b(?:you are|you're|act|pretend|respond|answer|say|write|your (?:new )?(?:task|role|job))\b",
     r"\b(?:you are|you're) (?:now|no longer|free|dan|unrestricted|unfiltered|an? (?:ai|model|assistant) (?:without|with no))\b",
     r"\b(?:new|real|actual|true) (?:task|instructions?|assignment|role|mission|objective)\b",
-    r"\b(?:jailbreak|jailbroken|developer mode|dan mode|do anything now|no (?:ethical|moral) (?:guidelines|restrictions)|"
-    r"without (?:any )?(?:censorship|restrictions|filters|limitations)|unfiltered|uncensored|amoral)\b",
+    (r"\b(?:jailbreak|jailbroken|developer mode|dan mode|do anything now|no (?:ethical|moral) (?:guidelines|restrictions)|"
+     r"without (?:any )?(?:censorship|restrictions|filters|limitations)|unfiltered|uncensored|amoral)\b"),
     # exfiltrate the model's prompt or secret
-    r"\b(?:reveal|show|print|repeat|tell|give|spell|output|display|share|leak|what(?:'s| is| was)|write)\b[^.!?\n]{0,30}?"
-    r"\b(?:(?:your|the (?:hidden|secret|system|initial|original)) (?:system )?(?:prompt|instructions|password|secret|passphrase|rules)|the (?:password|passphrase))\b",
+    (r"\b(?:reveal|show|print|repeat|tell|give|spell|output|display|share|leak|what(?:'s| is| was)|write)\b[^.!?\n]{0,30}?"
+     r"\b(?:(?:your|the (?:hidden|secret|system|initial|original)) (?:system )?(?:prompt|instructions|password|secret|passphrase|rules)|the (?:password|passphrase))\b"),
     # make the model say something
     r"\b(?:say|state|claim|write|include|answer|respond|reply|confirm)\b[^.!?\n]{0,25}?\b(?:that|with|only)\b[^.!?\n]{0,40}\b(?:hate|love|best|worst|stupid|crazy|pwned|hacked|dead|is (?:the|a))\b",
     r"(?:\b\w ){4,}\w\b",  # s p a c e d   letters
+    # the model's own instructions (misspellings are common in attacks)
+    (r"\b(?:your|previous|prior|preceding|initial|original|current|secret|hidden|last|first|second|earlier|above|"
+     r"system|all (?:the |of the |your |previous |prior )?)\s+(?:\w+\s+)?" + _INSTR),
+    _INSTR + r"[^.!?\n]{0,25}\b(?:you|u)\b[^.!?\n]{0,20}\b(?:given|got|get|received|have|had|follow|following|were|are)\b",
+    r"\b(?:given|provided|told) to you\b|\byou(?:'ve| have)? been (?:given|told)\b",
+    (r"\b(?:repeat|list|output|display|quote|print|reveal|show|spell|duplicate|rephrase|summari[sz]e your|tell me)\b"
+     r"[^.!?\n]{0,25}" + _INSTR),
+    r"\b(?:ignore|disobey|forget|omit|delete)\s+(?:your|all|what|the last|everything|any)\b",
+    r"\b(?:opposite of|go against|contrary to|do not follow|don't follow)\s+(?:your|what|the|any|my)\b",
 ))
 
 

@@ -41,6 +41,5 @@ def _strip_fence(text: str) -> str:
     t = text.strip()
     if t.startswith("```") and t.endswith("```"):
         t = t[3:-3]
-        if t.startswith("json"):
-            t = t[4:]
+        t = t.removeprefix("json")
     return t

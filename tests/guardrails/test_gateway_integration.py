@@ -95,6 +95,6 @@ async def test_whole_response_blocked(mock: MockUpstream) -> None:
 
 async def test_no_policy_means_no_hook(mock: MockUpstream) -> None:
     cfg = mock_config(mock)  # guardrails section defaults: no default policy, no attachments
-    async with gateway_client(cfg) as (app, client):
+    async with gateway_client(cfg) as (_app, client):
         r = await client.post("/v1/chat/completions", json=_chat(f"key {SECRET}"))
     assert r.status_code == 200 and mock.last_body["messages"][0]["content"] == f"key {SECRET}"
