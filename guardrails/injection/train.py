@@ -176,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ARTIFACT)
     ap.add_argument("--check", action="store_true", help="rebuild and compare with --out; exit 1 on a difference")
     ap.add_argument("--deepset-weight", type=float, default=TrainParams.deepset_weight)
+    ap.add_argument("--dev-fpr-cap", type=float, default=TrainParams.dev_fpr_cap)
     args = ap.parse_args(argv)
-    spec = build(TrainParams(deepset_weight=args.deepset_weight))
+    spec = build(TrainParams(deepset_weight=args.deepset_weight, dev_fpr_cap=args.dev_fpr_cap))
     print("rule", {k: spec[k] for k in ("threshold", "strong_threshold", "long_chars")}, "cv", spec["cv"])
     blob = dump(spec)
     if args.check:
