@@ -45,7 +45,11 @@ class SecretsScannerConfig(_Strict):
 
 class InjectionScannerConfig(_Strict):
     type: Literal["injection"] = "injection"
-    threshold: float | None = Field(default=None, gt=0, lt=1, description="null = the threshold shipped with the model")
+    operating_point: Literal["default", "conservative"] = Field(
+        default="default",
+        description="default: best deepset F1; conservative: fewer false positives on benign prompts that "
+                    "mention 'ignore', 'instructions', 'password' (lower recall; see guardrails/README.md)")
+    threshold: float | None = Field(default=None, gt=0, lt=1, description="null = the operating point's threshold")
     model_path: str | None = Field(default=None, description="another artifact built by guardrails.injection.train")
 
 

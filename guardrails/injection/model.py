@@ -31,14 +31,20 @@ class _Block:
     weight: dict[str, float]  # coef for that term
 
 
+def _rule(d: dict[str, Any]) -> tuple[float, float, int]:
+    t = float(d["threshold"])
+    return t, float(d.get("strong_threshold", t)), int(d.get("long_chars", 0))
+
+
 class InjectionModel:
     def __init__(self, spec: dict[str, Any]) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.spec = spec
-        self.threshold = float(spec["threshold"])
-        self.strong_threshold = float(spec.get("strong_threshold", self.threshold))
-        self.long_chars = int(spec.get("long_chars", 0))
+        self.rules: dict[str, tuple[float, float, int]] = {"default": _rule(spec)}
+        if spec.get("conservative"):
+            self.rules["conservative"] = _rule(spec["conservative"])
+        self.threshold, self.strong_threshold, self.long_chars = self.rules["default"]
         self.intercept = float(spec["intercept"])
         self.cue_weights = [float(w) for w in spec["cue_weights"]]
         if list(spec["cue_names"]) != list(CUE_NAMES):
@@ -90,14 +96,17 @@ class InjectionModel:
             z += w * c
         return z
 
-    def decide(self, text: str, threshold: float | None = None) -> tuple[bool, float]:
-        """(is_injection, score). Short texts need a directive cue or a very high score too."""
+    def decide(self, text: str, threshold: float | None = None, rule: str = "default") -> tuple[bool, float]:
+        """(is_injection, score). Below strong_threshold, texts shorter than long_chars also need a
+        directive cue (see features.has_directive)."""
         norm = normalize(text)
         s = self._score(text, norm)
-        t = self.threshold if threshold is None else threshold
+        t, strong, long_chars = self.rules[rule]
+        if threshold is not None:
+            t = threshold
         if s < t:
             return False, s
-        if s >= self.strong_threshold or len(text) >= self.long_chars:
+        if s >= strong or len(text) >= long_chars:
             return True, s
         return has_directive(text, norm), s
 

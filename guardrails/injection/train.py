@@ -14,7 +14,7 @@ import gzip
 import io
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,14 +129,20 @@ def _g(x: float) -> float:
 
 def build(params: TrainParams | None = None, *, rule: dict[str, float] | None = None,
           data_dir: Path | None = None) -> dict[str, Any]:
-    """`rule` skips the cross-validation (tests use the shipped rule to check reproducibility fast)."""
+    """`rule` skips the cross-validation (tests use the shipped rules to check reproducibility fast;
+    the caller then fills in "cv" and "conservative")."""
     p = params or TrainParams()
     ex = train_split(data_dir)
     cv: dict[str, float] = {}
+    conservative: dict[str, Any] = {}
     if rule is None:
         dev = read_lines(DEV_TRIGGER_SET)
         oof, dev_scores = oof_scores(ex, dev, p)
-        rule, cv = choose_rule(ex, oof, dev, dev_scores, p)
+        # default: best deepset F1 under the training-FPR cap; conservative: also spare the dev
+        # set of benign trigger-word prompts (FPR <= dev_fpr_cap), at a cost in recall
+        rule, cv = choose_rule(ex, oof, dev, dev_scores, replace(p, dev_fpr_cap=1.0))
+        c_rule, c_cv = choose_rule(ex, oof, dev, dev_scores, p)
+        conservative = {**c_rule, "cv": c_cv}
     clf, vecs = _fit(ex, p)
     coef = clf.coef_[0]
     blocks, off = [], 0
@@ -156,6 +162,7 @@ def build(params: TrainParams | None = None, *, rule: dict[str, float] | None = 
         "train_rows": len(ex),
         **rule,
         "cv": cv,
+        "conservative": conservative,
         "intercept": _g(clf.intercept_[0]),
         "cue_names": list(CUE_NAMES),
         "cue_weights": [_g(x * p.cue_weight) for x in coef[off:]],
@@ -176,10 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ARTIFACT)
     ap.add_argument("--check", action="store_true", help="rebuild and compare with --out; exit 1 on a difference")
     ap.add_argument("--deepset-weight", type=float, default=TrainParams.deepset_weight)
-    ap.add_argument("--dev-fpr-cap", type=float, default=TrainParams.dev_fpr_cap)
     args = ap.parse_args(argv)
-    spec = build(TrainParams(deepset_weight=args.deepset_weight, dev_fpr_cap=args.dev_fpr_cap))
-    print("rule", {k: spec[k] for k in ("threshold", "strong_threshold", "long_chars")}, "cv", spec["cv"])
+    spec = build(TrainParams(deepset_weight=args.deepset_weight))
+    print("rule", {k: spec[k] for k in ("threshold", "strong_threshold", "long_chars")}, "cv", spec["cv"],
+          "conservative", spec["conservative"])
     blob = dump(spec)
     if args.check:
         same = args.out.exists() and args.out.read_bytes() == blob

@@ -24,10 +24,12 @@ def load_model(path: Path | None = None) -> InjectionModel:
 class InjectionScanner(Scanner):
     name = "injection"
 
-    def __init__(self, *, threshold: float | None = None, model_path: Path | None = None, name: str = "injection") -> None:
+    def __init__(self, *, threshold: float | None = None, model_path: Path | None = None,
+                 operating_point: str = "default", name: str = "injection") -> None:
         self.name = name
         self._threshold = threshold
         self._path = model_path
+        self.operating_point = operating_point
 
     @property
     def model(self) -> InjectionModel:
@@ -35,10 +37,11 @@ class InjectionScanner(Scanner):
 
     @property
     def threshold(self) -> float:
-        return self._threshold if self._threshold is not None else self.model.threshold
+        return self._threshold if self._threshold is not None else self.model.rules[self.operating_point][0]
 
     def warm(self) -> None:
-        _ = self.model
+        if self.operating_point not in self.model.rules:
+            raise ValueError(f"the injection model has no operating point {self.operating_point!r}")
 
     def score(self, text: str) -> float:
         return self.model.score(text)
@@ -46,5 +49,5 @@ class InjectionScanner(Scanner):
     def scan(self, text: str, ctx: ScanContext) -> list[Finding]:
         if not text.strip():
             return []
-        hit, s = self.model.decide(text, self._threshold)
+        hit, s = self.model.decide(text, self._threshold, self.operating_point)
         return [Finding("prompt_injection", score=s)] if hit else []

@@ -36,7 +36,8 @@ def _injection(name: str, c: InjectionScannerConfig) -> Scanner:
 
     from guardrails.scanners.injection import InjectionScanner
 
-    return InjectionScanner(threshold=c.threshold, model_path=Path(c.model_path) if c.model_path else None, name=name)
+    return InjectionScanner(threshold=c.threshold, model_path=Path(c.model_path) if c.model_path else None,
+                            operating_point=c.operating_point, name=name)
 
 
 def _denylist(name: str, c: DenyListScannerConfig) -> Scanner:

@@ -22,7 +22,10 @@ def spec() -> dict:
 
 def test_artifact_is_small_and_documents_its_rule(spec: dict) -> None:
     assert ARTIFACT.stat().st_size < 5_000_000
-    assert 0 < spec["threshold"] <= spec["strong_threshold"] <= 1.01
+    for rule in (spec, spec["conservative"]):
+        assert 0 < rule["threshold"] <= 1 and rule["strong_threshold"] <= 1.01 and rule["long_chars"] > 0
+        assert rule["cv"]["cv_benign_fpr"] <= 0.02
+    assert spec["conservative"]["cv"]["dev_trigger_fpr"] <= 0.05
     assert spec["train_rows"] == len(train_split())
 
 
@@ -64,5 +67,5 @@ def test_artifact_reproduces_from_the_script(spec: dict) -> None:
 
     rule = {k: spec[k] for k in ("threshold", "strong_threshold", "long_chars")}
     rebuilt = build(TrainParams(**spec["params"]), rule=rule)
-    rebuilt["cv"] = spec["cv"]
+    rebuilt["cv"], rebuilt["conservative"] = spec["cv"], spec["conservative"]
     assert dump(rebuilt) == ARTIFACT.read_bytes()
