@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from guardrails.injection.data import deepset_is_train, test_splits, train_split
+from guardrails.injection import data as injdata
+from guardrails.injection.data import deepset_is_train, train_split
 from guardrails.injection.features import normalize
 from guardrails.injection.model import ARTIFACT, InjectionModel
 
@@ -31,7 +32,7 @@ def test_artifact_is_small_and_documents_its_rule(spec: dict) -> None:
 
 def test_protocol_splits_do_not_overlap() -> None:
     train = {e.text for e in train_split() if e.source != "jackhhao"}
-    tests = test_splits()
+    tests = injdata.test_splits()
     assert not train & {e.text for e in tests["deepset"]} and not train & {e.text for e in tests["gandalf"]}
     assert all(not deepset_is_train(e.text) for e in tests["deepset"])
     assert (len(tests["jackhhao"]), len(tests["gandalf"]), len(tests["deepset"])) == (262, 112, 146)

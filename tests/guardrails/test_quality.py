@@ -46,7 +46,7 @@ def pii_results() -> dict:
 
 def test_wilson_interval() -> None:
     lo, hi = wilson(62, 146)
-    assert abs(lo - 0.3462) < 1e-3 and abs(hi - 0.5073) < 1e-3  # 62/146 = 0.4247
+    assert abs(lo - 0.3474) < 1e-3 and abs(hi - 0.5058) < 1e-3  # 62/146 = 0.4247, by hand
     assert wilson(0, 0) == (0.0, 1.0)
     assert wilson(10, 10)[1] == 1.0
 
@@ -87,7 +87,7 @@ def _metric(name: str, injection: InjectionScanner, inj_results: dict) -> float:
 def test_injection_no_worse_than_published(name: str, injection: InjectionScanner, inj_results: dict) -> None:
     got = _metric(name, injection, inj_results)
     floor = MEASURED[injection.operating_point][name]
-    assert (got <= floor + 1e-9) if name == "trigger_fpr" else (got >= floor - 1e-9), (name, got)
+    assert (got <= floor + 1e-3) if name == "trigger_fpr" else (got >= floor - 1e-3), (name, got)  # 4-digit rounding
 
 
 @pytest.mark.parametrize("name", list(TARGETS))
