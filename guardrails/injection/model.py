@@ -27,8 +27,7 @@ class _Block:
     """One TF-IDF vectorizer's slice of the linear model."""
 
     analyzer: Any  # str -> list[str], sklearn's
-    idf: dict[str, float]
-    weight: dict[str, float]  # coef for that term
+    table: dict[str, tuple[float, float]]  # term -> (idf, coef): one look-up per n-gram
 
 
 def _rule(d: dict[str, Any]) -> tuple[float, float, int]:
@@ -55,8 +54,7 @@ class InjectionModel:
             self.blocks.append(
                 _Block(
                     analyzer=vec.build_analyzer(),
-                    idf=dict(zip(b["terms"], b["idf"], strict=True)),
-                    weight=dict(zip(b["terms"], b["coef"], strict=True)),
+                    table=dict(zip(b["terms"], zip(b["idf"], b["coef"], strict=True), strict=True)),
                 )
             )
 
@@ -83,13 +81,15 @@ class InjectionModel:
             counts = Counter(block.analyzer(norm))
             num = 0.0
             sq = 0.0
+            table = block.table
             for term, tf in counts.items():
-                idf = block.idf.get(term)
-                if idf is None:
+                entry = table.get(term)
+                if entry is None:
                     continue
-                v = (1.0 + math.log(tf)) * idf  # sublinear tf * idf, as TfidfVectorizer does
+                idf, w = entry
+                v = idf if tf == 1 else (1.0 + math.log(tf)) * idf  # sublinear tf * idf, as sklearn
                 sq += v * v
-                num += v * block.weight[term]
+                num += v * w
             if sq > 0.0:
                 z += num / math.sqrt(sq)  # each vectorizer's row is L2-normalised
         for w, c in zip(self.cue_weights, cue_vector(text, norm), strict=True):
