@@ -72,8 +72,10 @@ def _with_boom(on_error: str, rule_override: str | None = None) -> Guard:
     return Guard("p", pol, {"boom": Boom()})
 
 
-def test_fail_closed_blocks_on_scanner_error() -> None:
-    v = _with_boom("closed").check("anything", IN)
+def test_fail_closed_blocks_on_scanner_error(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    v = _with_boom("closed").check("anything jane@example.com", IN)
+    assert "boom" in caplog.text and "jane@example.com" not in caplog.text
     assert v.blocked is not None and v.blocked.rule == "scanner_error"
     assert v.outcomes[0].action == "error"
 
