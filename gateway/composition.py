@@ -31,6 +31,12 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
         hooks.append(PromptHook(_prompt_registry(config)))
     # --- end prompts ---
     # --- guardrails (gateway/guardrails_hook.py) ---
+    g = config.guardrails
+    if g.enabled and (g.attach or g.default_policy):
+        from gateway.guardrails_hook import GuardrailsHook
+
+        hooks.append(GuardrailsHook(g, warm=g.warm_on_start))
+    # --- end guardrails ---
     # --- cache (gateway/cache) ---
     from gateway.cache.hook import CacheHook
     from gateway.cache.service import service_for
