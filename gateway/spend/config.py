@@ -47,10 +47,10 @@ class AuthConfig(_Strict):
 
 class LedgerConfig(_Strict):
     backend: Literal["sqlite", "postgres"] = "sqlite"
-    path: str = Field(default="sluice-spend.db", description="SQLite file, relative to the config file's folder")
+    path: str = Field(default=".sluice/spend.db", description="SQLite file, relative to the config file's folder")
     url_env: str = Field(default="SLUICE_DATABASE_URL", description="env var holding postgresql+psycopg://...")
     url: str | None = Field(default=None, description="a database URL without a password, for local use")
-    spool_dir: str = Field(default="sluice-spool", description="write-ahead spool folder (one file per process)")
+    spool_dir: str = Field(default=".sluice/spool", description="write-ahead spool folder (one file per process)")
     batch_size: int = Field(default=500, ge=1, le=10_000)
     flush_interval_s: float = Field(default=0.2, gt=0)
     fsync: bool = Field(default=False, description="fsync the spool on every row (survives power loss, costs ~ms)")

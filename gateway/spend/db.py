@@ -28,6 +28,7 @@ def database_url(cfg: LedgerConfig, base_dir: Path | str = ".") -> str:
     p = Path(cfg.path)
     if not p.is_absolute():
         p = Path(base_dir) / p
+    p.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{p}"
 
 

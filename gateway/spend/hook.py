@@ -74,6 +74,10 @@ class AuthLimitsHook(Hook):
         self.svc = service
 
     async def before(self, ctx: RequestContext) -> None:
+        self.svc.ensure_running()
+        return await self._before(ctx)
+
+    async def _before(self, ctx: RequestContext) -> None:
         if not self.svc.config.auth.enabled:
             if ctx.principal is None:
                 ctx.principal = Principal()
@@ -136,6 +140,10 @@ class SpendHook(Hook):
 
     def __init__(self, service: SpendService) -> None:
         self.svc = service
+        service.acquire()
+
+    async def aclose(self) -> None:
+        await self.svc.release()
 
     # -- pricing ---------------------------------------------------------------------------------
     def price(self, ctx: RequestContext, usage_dict: dict[str, Any] | None, source: str) -> None:

@@ -73,6 +73,7 @@ class SpendService:
         self._auth: KeyAuthenticator | None = None
         self._store: KeyStore | None = None
         self.started = False
+        self._users = 0
 
     @property
     def hasher(self) -> KeyHasher:
@@ -96,16 +97,47 @@ class SpendService:
     def migrate(self) -> None:
         migrate(self.engine)
 
-    async def start(self) -> None:
+    def reconfigure(self, config: Config) -> None:
+        """A config reload: prices and auth switches change; storage and counters need a restart."""
+        self.config = config
+        self.prices = PriceTable(config.spend.prices)
+        self.deployment_prices = {
+            d.id: d.price for g in config.models for d in g.deployments if d.id and d.price is not None
+        }
+        if self._auth is not None:
+            self._auth.cache_ttl_s = config.auth.cache_ttl_s
+
+    def open(self) -> None:
+        """Blocking start-up: migrate the database, recover dead processes' spools, open ours."""
         if self.started:
             return
-        import asyncio
-
-        await asyncio.to_thread(self.migrate)
+        self.migrate()
         if self.config.auth.enabled:
             _ = self.authenticator  # fail at startup, not on the first request, when the secret is missing
-        await self.writer.start()
+        self.writer.open()
         self.started = True
+
+    def ensure_running(self) -> None:
+        """Start the ledger's background writer on the running loop (idempotent)."""
+        if self.writer._task is None:
+            import asyncio
+
+            self.writer._task = asyncio.get_running_loop().create_task(self.writer._run(), name="sluice-ledger")
+
+    async def start(self) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.open)
+        self.ensure_running()
+
+    def acquire(self) -> None:
+        self._users += 1
+
+    async def release(self) -> None:
+        """One generation's hooks are done with the service; the last one closes it (flushes)."""
+        self._users -= 1
+        if self._users <= 0:
+            await self.aclose()
 
     async def aclose(self) -> None:
         await self.writer.aclose()
@@ -113,3 +145,13 @@ class SpendService:
         await self.counters.aclose()
         self.engine.dispose()
         self.started = False
+
+
+def spend_service(gateway: Any) -> SpendService:
+    """The gateway's one SpendService (it outlives config reloads), created and opened on first use."""
+    svc = gateway.services.get("spend")
+    if svc is None:
+        svc = SpendService(gateway.config, clock=gateway.clock)
+        svc.open()
+        gateway.services["spend"] = svc
+    return svc  # type: ignore[no-any-return]
