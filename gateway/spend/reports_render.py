@@ -126,6 +126,13 @@ def hbars_svg(items: list[tuple[str, float, str]], *, width: int = 520, limit_ma
     return Markup("".join(parts))
 
 
+def _money(r: dict[str, Any]) -> str:
+    text = f"${r['cost_usd']:.4f}"
+    if r.get("unpriced_requests"):
+        text += f" + {r['unpriced_requests']} unpriced"
+    return text
+
+
 def _date(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if ts is not None else "—"
 
@@ -142,8 +149,8 @@ def _environment() -> Environment:
 
 def to_html(report: FinanceReport, rows: list[dict[str, Any]], by: list[str]) -> str:
     day_chart = stacked_bars_svg(report.by_day_team, "day", "team")
-    models = hbars_svg([(str(r["model"]), r["cost_usd"], f"${r['cost_usd']:.4f}") for r in report.top_models])
-    keys_chart = hbars_svg([(str(r["key"]), r["cost_usd"], f"${r['cost_usd']:.4f}") for r in report.top_keys])
+    models = hbars_svg([(str(r["model"]), r["cost_usd"], _money(r)) for r in report.top_models])
+    keys_chart = hbars_svg([(str(r["key"]), r["cost_usd"], _money(r)) for r in report.top_keys])
     burn = hbars_svg([(f"{b.label} ({b.period})", b.fraction, f"{b.fraction:.0%} of ${b.limit_usd:.2f}")
                       for b in report.budgets], limit_marks=[0.8, 1.0])
     from gateway.spend.report_template import TEMPLATE
