@@ -47,10 +47,10 @@ def insert_rows(engine: sa.Engine, rows: list[dict[str, Any]]) -> int:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     else:  # pragma: no cover - only the two backends are configurable
         raise RuntimeError(f"unsupported ledger database {engine.dialect.name}")
-    stmt = insert(ledger).on_conflict_do_nothing(index_elements=["request_id"])
+    # RETURNING counts the new rows on both backends (executemany rowcount is unreliable).
+    stmt = insert(ledger).on_conflict_do_nothing(index_elements=["request_id"]).returning(ledger.c.id)
     with engine.begin() as conn:
-        res = conn.execute(stmt, rows)
-    return max(res.rowcount, 0)
+        return len(conn.execute(stmt, rows).all())
 
 
 def _complete_lines(buf: bytes) -> tuple[list[bytes], int]:
