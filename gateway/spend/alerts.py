@@ -52,7 +52,7 @@ class BudgetAlerter:
                     "period": period, "threshold": t, "limit_usd": b.limit_usd, "spent_usd": round(after, 6),
                     "resets_at": dt.datetime.fromtimestamp(resets_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 }
-                log.warning("budget alert: %s reached %d%% of its %s budget ($%.4f of $%.2f, period %s)",
+                log.warning("budget alert: %s reached %d%% of its %s budget ($%.6g of $%.6g, period %s)",
                             b.label, round(t * 100), b.period, after, b.limit_usd, period)
                 self.sent.append(alert)
                 if self.webhook_url:

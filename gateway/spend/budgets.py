@@ -22,6 +22,7 @@ from gateway.spend.limits import Counters
 from gateway.spend.schema import ledger
 
 NANO = 1_000_000_000
+_ADJ = {"day": "daily", "month": "monthly"}
 
 
 def period_bounds(period: str, now: float) -> tuple[str, float, float]:
@@ -88,7 +89,7 @@ class BudgetEnforcer:
             if used >= b.limit_usd:
                 resets = dt.datetime.fromtimestamp(end, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 raise QuotaExceeded(
-                    f"the {b.period}ly budget of {b.label} is spent (${used:.4f} of ${b.limit_usd:.2f} "
+                    f"the {_ADJ.get(b.period, b.period)} budget of {b.label} is spent (${used:.6g} of ${b.limit_usd:.6g} "
                     f"for {pid}); it resets at {resets}. Ask an admin to raise it.",
                     extra={"budget": {"scope": b.scope, "id": b.scope_id, "period": pid,
                                       "limit_usd": b.limit_usd, "spent_usd": round(used, 6), "resets_at": resets}},

@@ -43,10 +43,12 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
 
 def make_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False}, use_insertmanyvalues=False)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # use_insertmanyvalues=False: psycopg's executemany (pipeline mode) inserts ledger batches
+    # ~10x cheaper in CPU than one giant multi-VALUES statement it must re-parse every batch.
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, use_insertmanyvalues=False)
 
 
 def _alembic(engine: sa.Engine, action: str, revision: str) -> None:

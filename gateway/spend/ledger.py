@@ -47,10 +47,11 @@ def insert_rows(engine: sa.Engine, rows: list[dict[str, Any]]) -> int:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     else:  # pragma: no cover - only the two backends are configurable
         raise RuntimeError(f"unsupported ledger database {engine.dialect.name}")
-    # RETURNING counts the new rows on both backends (executemany rowcount is unreliable).
-    stmt = insert(ledger).on_conflict_do_nothing(index_elements=["request_id"]).returning(ledger.c.id)
+    # The engine runs this as the driver's own executemany (see db.make_engine): one parsed
+    # statement, rows streamed (psycopg pipelines them); its rowcount is the number inserted.
+    stmt = insert(ledger).on_conflict_do_nothing(index_elements=["request_id"])
     with engine.begin() as conn:
-        return len(conn.execute(stmt, rows).all())
+        return max(conn.execute(stmt, rows).rowcount, 0)
 
 
 def _complete_lines(buf: bytes) -> tuple[list[bytes], int]:
@@ -93,6 +94,7 @@ class LedgerWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._stopping = False
         self.rows_written = 0
         self.rows_recorded = 0
         self.flush_errors = 0
@@ -114,11 +116,11 @@ class LedgerWriter:
 
     async def aclose(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            # Ask the loop to stop rather than cancel it: a cancel can land mid-insert, and on
+            # Python 3.11 wait_for() can swallow a cancel that races with its inner future.
+            self._stopping = True
+            self._wake.set()
+            await self._task
             self._task = None
         if self._fd is None:
             return
@@ -148,11 +150,13 @@ class LedgerWriter:
     # -- background ------------------------------------------------------------------------------
     async def _run(self) -> None:
         backoff = self.flush_interval_s
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-            except TimeoutError:
-                pass
+        while not self._stopping:
+            waiter = asyncio.ensure_future(self._wake.wait())
+            done, _ = await asyncio.wait({waiter}, timeout=backoff)
+            if not done:
+                waiter.cancel()
+            if self._stopping:
+                return
             self._wake.clear()
             try:
                 await self.flush()

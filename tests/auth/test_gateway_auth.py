@@ -159,7 +159,7 @@ async def test_budget_exceeded_says_which_budget_and_when_it_resets(tmp_path, m)
             assert n < 100
         err = r.json()["error"]
         assert r.status_code == 429 and err["type"] == "insufficient_quota" and err["code"] == "budget_exceeded"
-        assert "key" in err["message"] and "2025-11-25T00:00:00Z" in err["message"]
+        assert "daily budget of key" in err["message"] and "2025-11-25T00:00:00Z" in err["message"]
         assert err["budget"]["scope"] == "key" and err["budget"]["period"] == "2025-11-24"
         # overspend is at most one request's worth
         per = spent / n
