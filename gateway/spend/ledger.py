@@ -38,7 +38,11 @@ _READ_CHUNK = 1 << 20  # bytes read from the spool per step: bounds the writer's
 
 
 def insert_rows(engine: sa.Engine, rows: list[dict[str, Any]]) -> int:
-    """Insert rows, skipping request ids already present. Returns how many rows were new."""
+    """Insert rows, skipping request ids already present (idempotent replays).
+
+    Returns the driver's count of inserted rows: exact on SQLite; psycopg's pipelined
+    executemany reports 0, so on PostgreSQL it is not a count of anything.
+    """
     if not rows:
         return 0
     if engine.dialect.name == "postgresql":
@@ -48,10 +52,10 @@ def insert_rows(engine: sa.Engine, rows: list[dict[str, Any]]) -> int:
     else:  # pragma: no cover - only the two backends are configurable
         raise RuntimeError(f"unsupported ledger database {engine.dialect.name}")
     # The engine runs this as the driver's own executemany (see db.make_engine): one parsed
-    # statement, rows streamed (psycopg pipelines them); its rowcount is the number inserted.
+    # statement, rows streamed (psycopg pipelines them).
     stmt = insert(ledger).on_conflict_do_nothing(index_elements=["request_id"])
     with engine.begin() as conn:
-        return max(conn.execute(stmt, rows).rowcount, 0)
+        return max(conn.execute(stmt, rows).rowcount, 0)  # informational only
 
 
 def _complete_lines(buf: bytes) -> tuple[list[bytes], int]:
@@ -95,7 +99,7 @@ class LedgerWriter:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._stopping = False
-        self.rows_written = 0
+        self.rows_written = 0  # rows flushed to the database (replayed duplicates included)
         self.rows_recorded = 0
         self.flush_errors = 0
 
@@ -168,7 +172,7 @@ class LedgerWriter:
                           type(exc).__name__, backoff)
 
     async def flush(self) -> int:
-        """Write every spooled row to the database. Returns rows inserted."""
+        """Write every spooled row to the database. Returns rows flushed (duplicates included)."""
         async with self._lock:
             fd = self._fd
             if fd is None:
@@ -185,7 +189,8 @@ class LedgerWriter:
                 rows = list(_parse(lines))
                 self._unflushed = max(0, self._unflushed - len(rows))
                 for i in range(0, len(rows), self.batch_size):
-                    inserted += await asyncio.to_thread(insert_rows, self.engine, rows[i : i + self.batch_size])
+                    await asyncio.to_thread(insert_rows, self.engine, rows[i : i + self.batch_size])
+                inserted += len(rows)
                 self._read_off += used
             # Caught up: truncate. No await between the size check and truncation, and record()
             # runs on this same thread, so no row can slip in between.
@@ -218,7 +223,8 @@ class LedgerWriter:
                         break
                     rows = list(_parse(lines))
                     for i in range(0, len(rows), self.batch_size):
-                        total += insert_rows(self.engine, rows[i : i + self.batch_size])
+                        insert_rows(self.engine, rows[i : i + self.batch_size])
+                    total += len(rows)
                     off += used
                 path.unlink()
                 log.warning("ledger: replayed %d rows from orphaned spool %s", total, path.name)
