@@ -194,7 +194,7 @@ def temp_postgres() -> Iterator[str | None]:
         createdb = _pg_bin("createdb") or "createdb"
         for _ in range(100):
             if subprocess.run([createdb, "-h", "127.0.0.1", "-p", str(port), "-U", "sluice", "bench"],
-                              capture_output=True).returncode == 0:
+                              check=False, capture_output=True).returncode == 0:
                 break
             time.sleep(0.1)
         yield f"postgresql+psycopg://sluice@127.0.0.1:{port}/bench"

@@ -66,10 +66,9 @@ class BudgetAlerter:
         assert self.webhook_url is not None
         try:
             timeout = aiohttp.ClientTimeout(total=self.webhook_timeout_s)
-            async with aiohttp.ClientSession(timeout=timeout) as s:
-                async with s.post(self.webhook_url, json=alert) as r:
-                    if r.status >= 300:
-                        log.error("budget alert webhook answered %d for %s", r.status, alert["budget"])
+            async with aiohttp.ClientSession(timeout=timeout) as s, s.post(self.webhook_url, json=alert) as r:
+                if r.status >= 300:
+                    log.error("budget alert webhook answered %d for %s", r.status, alert["budget"])
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.error("budget alert webhook failed (%s): %s", type(exc).__name__, exc)
 

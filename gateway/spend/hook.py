@@ -81,11 +81,11 @@ class AuthLimitsHook(Hook):
         if not self.svc.config.auth.enabled:
             if ctx.principal is None:
                 ctx.principal = Principal()
-            return None
+            return
         principal, rec = await self.svc.authenticator.authenticate(ctx.headers)
         ctx.principal = principal
         if rec is None:  # the master key: admin, no limits
-            return None
+            return
         st = _state(ctx)
         st.record = rec
         model = ctx.requested_model or str(ctx.body.get("model") or "")
@@ -98,7 +98,7 @@ class AuthLimitsHook(Hook):
         if rec.rpm is not None or rec.tpm is not None:
             st.estimate = estimate_prompt_tokens(ctx.body) if rec.tpm is not None else 0
             st.reservation = await self.svc.limiter.check(rec.id, rpm=rec.rpm, tpm=rec.tpm, tokens=st.estimate)
-        return None
+        return
 
 
 class _SpendStream(StreamFilter):
@@ -194,8 +194,7 @@ class SpendHook(Hook):
         if isinstance(usage, dict):
             self.price(ctx, usage, "upstream")
         else:
-            u = self._count_completion(ctx, completion)
-            self.price(ctx, u, "counted")
+            self.price(ctx, self._count_completion(ctx, completion), "counted")
         st = _state(ctx)
         u = st.usage or Usage()
         h = ctx.response_headers

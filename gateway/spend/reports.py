@@ -43,7 +43,7 @@ def parse_day(s: str | None, *, end: bool = False) -> float | None:
         if len(s) == 10:
             d = dt.datetime.strptime(s, "%Y-%m-%d").replace(tzinfo=dt.UTC)
             return (d + dt.timedelta(days=1)).timestamp() if end else d.timestamp()
-        d = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+        d = dt.datetime.fromisoformat(s)
         return (d if d.tzinfo else d.replace(tzinfo=dt.UTC)).timestamp()
     except ValueError:
         raise ReportError(f"{s!r} is not a date; use YYYY-MM-DD (UTC) or an ISO 8601 time") from None

@@ -72,8 +72,9 @@ def stacked_bars_svg(rows: list[dict[str, Any]], x: str, stack: str, value: str 
     plot_h = height - pad_b - pad_t
     bw = max(4.0, (width - pad_l - 10) / len(xs) * 0.7)
     step = (width - pad_l - 10) / len(xs)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height + 20 * ((len(groups) + 3) // 4)}" '
-             f'role="img" aria-label="spend per {x} stacked by {stack}">',
+    legend_h = 20 * ((len(groups) + 3) // 4)
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height + legend_h}" '
+              f'role="img" aria-label="spend per {x} stacked by {stack}">'),
              f'<line x1="{pad_l}" y1="{pad_t + plot_h}" x2="{width - 5}" y2="{pad_t + plot_h}" stroke="#333"/>',
              f'<text x="{pad_l - 6}" y="{pad_t + 10}" text-anchor="end" font-size="11">${top:.2f}</text>',
              f'<text x="{pad_l - 6}" y="{pad_t + plot_h}" text-anchor="end" font-size="11">$0</text>']

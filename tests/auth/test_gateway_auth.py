@@ -1,4 +1,3 @@
-import asyncio
 
 import pytest
 
@@ -42,7 +41,7 @@ async def new_key(client, **body):
 
 
 async def test_admin_api_needs_the_master_key(tmp_path, m):
-    async with running(cfg(tmp_path, m)) as (app, client):
+    async with running(cfg(tmp_path, m)) as (_app, client):
         r = await client.get("/sluice/v1/keys")
         assert r.status_code == 401 and r.json()["error"]["code"] == "missing_api_key"
         key = (await new_key(client))["key"]
@@ -52,13 +51,13 @@ async def test_admin_api_needs_the_master_key(tmp_path, m):
 
 async def test_admin_api_is_off_without_a_master_key(tmp_path, m, monkeypatch):
     monkeypatch.delenv("SLUICE_MASTER_KEY")
-    async with running(cfg(tmp_path, m)) as (app, client):
+    async with running(cfg(tmp_path, m)) as (_app, client):
         r = await client.get("/sluice/v1/keys", headers=ADMIN)
         assert r.status_code == 403 and "SLUICE_MASTER_KEY" in r.json()["error"]["message"]
 
 
 async def test_key_lifecycle_over_the_admin_api(tmp_path, m):
-    async with running(cfg(tmp_path, m)) as (app, client):
+    async with running(cfg(tmp_path, m)) as (_app, client):
         r = await client.post("/sluice/v1/teams", json={"name": "ml", "budget_usd": 50}, headers=ADMIN)
         assert r.status_code == 201 and r.json()["budget_period"] == "month"
         created = await new_key(client, name="svc", team="ml", models=["gpt-*"], rpm=100)
@@ -87,7 +86,7 @@ async def test_key_lifecycle_over_the_admin_api(tmp_path, m):
 
 
 async def test_401_for_missing_and_unknown_keys(tmp_path, m):
-    async with running(cfg(tmp_path, m)) as (app, client):
+    async with running(cfg(tmp_path, m)) as (_app, client):
         r = await client.post("/v1/chat/completions", json=CHAT)
         assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
         r = await client.post("/v1/chat/completions", json=CHAT, headers={"authorization": "Bearer sk-sluice-nope"})
@@ -97,7 +96,7 @@ async def test_401_for_missing_and_unknown_keys(tmp_path, m):
 
 async def test_expired_key(tmp_path, m):
     clock = FakeClock(wall=1_763_942_400.0)
-    async with running(cfg(tmp_path, m), clock=clock) as (app, client):
+    async with running(cfg(tmp_path, m), clock=clock) as (_app, client):
         key = (await new_key(client, expires_in_days=1))["key"]
         h = {"authorization": f"Bearer {key}"}
         assert (await client.post("/v1/chat/completions", json=CHAT, headers=h)).status_code == 200
@@ -107,7 +106,7 @@ async def test_expired_key(tmp_path, m):
 
 
 async def test_403_model_not_allowed(tmp_path, m):
-    async with running(cfg(tmp_path, m)) as (app, client):
+    async with running(cfg(tmp_path, m)) as (_app, client):
         key = (await new_key(client, models=["cheap"]))["key"]
         r = await client.post("/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {key}"})
         assert r.status_code == 403 and r.json()["error"]["code"] == "model_not_allowed"
@@ -116,7 +115,7 @@ async def test_403_model_not_allowed(tmp_path, m):
 
 async def test_rpm_429_exact_with_retry_after(tmp_path, m):
     clock = FakeClock(wall=1_763_942_400.0 + 10)
-    async with running(cfg(tmp_path, m), clock=clock) as (app, client):
+    async with running(cfg(tmp_path, m), clock=clock) as (_app, client):
         key = (await new_key(client, rpm=3))["key"]
         h = {"authorization": f"Bearer {key}"}
         codes = [(await client.post("/v1/chat/completions", json=CHAT, headers=h)).status_code for _ in range(3)]
@@ -130,7 +129,7 @@ async def test_rpm_429_exact_with_retry_after(tmp_path, m):
 
 async def test_tpm_counts_real_usage(tmp_path, m):
     clock = FakeClock(wall=1_763_942_400.0 + 10)
-    async with running(cfg(tmp_path, m), clock=clock) as (app, client):
+    async with running(cfg(tmp_path, m), clock=clock) as (_app, client):
         probe = await client.post("/v1/chat/completions", json=CHAT, headers=ADMIN)
         per_request = probe.json()["usage"]["total_tokens"]
         key = (await new_key(client, tpm=per_request * 4))["key"]
@@ -144,7 +143,7 @@ async def test_tpm_counts_real_usage(tmp_path, m):
 
 async def test_budget_exceeded_says_which_budget_and_when_it_resets(tmp_path, m):
     clock = FakeClock(wall=1_763_942_400.0 + 10)  # 2025-11-24
-    async with running(cfg(tmp_path, m), clock=clock) as (app, client):
+    async with running(cfg(tmp_path, m), clock=clock) as (_app, client):
         await client.post("/sluice/v1/teams", json={"name": "fin", "budget_usd": 1.0, "budget_period": "day"},
                           headers=ADMIN)
         key = (await new_key(client, team="fin", budget_usd=0.0003, budget_period="day"))["key"]
@@ -169,7 +168,7 @@ async def test_budget_exceeded_says_which_budget_and_when_it_resets(tmp_path, m)
 
 
 async def test_auth_disabled_needs_no_key(tmp_path, m):
-    async with running(gateway_config(tmp_path, m.base_url)) as (app, client):
+    async with running(gateway_config(tmp_path, m.base_url)) as (_app, client):
         assert (await client.post("/v1/chat/completions", json=CHAT)).status_code == 200
 
 

@@ -33,6 +33,5 @@ def gateway_config(tmp_path: Path, base_url: str, **sections: Any):
 @contextlib.asynccontextmanager
 async def running(config: Any, clock: Clock | None = None) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
     app = create_app(config, clock=clock)
-    async with app.lifespan():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
-            yield app, client
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+        yield app, client

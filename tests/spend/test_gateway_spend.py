@@ -78,7 +78,7 @@ async def test_unpriced_model_is_recorded_as_unpriced(tmp_path, m):
 
 
 async def test_config_price_override_applies(tmp_path, m):
-    async with running(gateway_config(tmp_path, m.base_url)) as (app, client):
+    async with running(gateway_config(tmp_path, m.base_url)) as (_app, client):
         r = await client.post("/v1/chat/completions", json={**CHAT, "model": "cheap"})
         u = r.json()["usage"]
         assert float(r.headers["x-sluice-cost-usd"]) == pytest.approx(

@@ -8,9 +8,9 @@ from gateway.errors import QuotaExceeded, RateLimited
 from gateway.spend.alerts import BudgetAlerter
 from gateway.spend.budgets import Budget, BudgetEnforcer, period_bounds
 from gateway.spend.db import make_engine, migrate
+from gateway.spend.ledger import insert_rows
 from gateway.spend.limits import MemoryCounters, RateLimiter, RedisCounters
 from tests.spend.test_ledger import row
-from gateway.spend.ledger import insert_rows
 
 WALL = 1_763_942_400.0  # 2025-11-24T00:00:00Z, a window boundary
 

@@ -32,7 +32,7 @@ def test_limits_and_budget_hold_across_two_processes(tmp_path, postgres_url, red
     engine = make_engine(db_url)
     migrate(engine)
     store = KeyStore(engine, KeyHasher("mp-secret"))
-    rpm_rec, rpm_key = store.create_key(rpm=30)
+    _rpm_rec, rpm_key = store.create_key(rpm=30)
     budget_rec, budget_key = store.create_key(budget_usd=0.002, budget_period="day")
     with MockUpstream() as m:
         cfg = {

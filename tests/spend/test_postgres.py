@@ -1,6 +1,5 @@
 """The same ledger, keys and reports on a real PostgreSQL (started by tests/services.py)."""
 
-import asyncio
 import uuid
 
 import pytest
@@ -13,7 +12,7 @@ from gateway.spend.db import downgrade, make_engine, migrate
 from gateway.spend.keystore import KeyStore
 from gateway.spend.ledger import LedgerWriter, insert_rows
 from gateway.spend.reports import ReportQuery, finance_report, grouped
-from gateway.spend.schema import ledger, metadata
+from gateway.spend.schema import metadata
 from tests.spend.test_ledger import count, row
 from tests.spend.test_reports import DAY0, seed
 
