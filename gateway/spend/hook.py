@@ -107,8 +107,11 @@ class _SpendStream(StreamFilter):
         self.ctx = ctx
         self.st = _state(ctx)
         self.sent = False
+        self.shape: dict[str, Any] = {}
 
     def on_chunk(self, chunk: Chunk) -> list[Chunk]:
+        if not self.shape:  # the closing chunk we may add copies the stream's id/created/model
+            self.shape = {k: chunk[k] for k in ("id", "created", "model", "system_fingerprint") if k in chunk}
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             text = delta.get("content")
@@ -126,9 +129,10 @@ class _SpendStream(StreamFilter):
         # No usage chunk came: count the tokens ourselves and send the cost in a closing chunk.
         usage = self.hook.counted_usage(self.ctx)
         self.hook.price(self.ctx, usage, "counted")
-        out: Chunk = {"id": self.ctx.request_id, "object": "chat.completion.chunk", "choices": [],
-                      "model": self.ctx.served_model or self.ctx.requested_model,
-                      "sluice": self.hook.extension(self.ctx)}
+        out: Chunk = {"id": self.ctx.request_id, "object": "chat.completion.chunk",
+                      "created": int(self.ctx.started_wall), "model": self.ctx.served_model or self.ctx.requested_model,
+                      **self.shape, "choices": [], "sluice": self.hook.extension(self.ctx)}
+        out["object"] = "chat.completion.chunk"
         if self.ctx.client_wants_usage:
             out["usage"] = usage
         self.sent = True
