@@ -15,7 +15,8 @@ def mock():
 @pytest.fixture
 def m(mock):
     mock.reset()
-    return mock
+    yield mock
+    mock.reset()
 
 
 def ledger_rows(app):
@@ -83,3 +84,32 @@ async def test_config_price_override_applies(tmp_path, m):
         u = r.json()["usage"]
         assert float(r.headers["x-sluice-cost-usd"]) == pytest.approx(
             (u["prompt_tokens"] * 0.5 + u["completion_tokens"] * 1.5) / 1e6)
+
+
+def test_client_disconnect_mid_stream_is_billed_for_tokens_produced(tmp_path, m):
+    """A real socket: the client reads a few chunks and hangs up; the ledger bills what was produced."""
+    import time
+
+    import httpx
+
+    from gateway.spend.db import make_engine
+    from tests.gateway_fixtures import live_gateway
+
+    m.config.tokens_per_s = 50  # slow enough that the client leaves mid-stream
+    m.config.reply_words = 60
+    config = gateway_config(tmp_path, m.base_url)
+    with live_gateway(config) as base:
+        with httpx.Client(timeout=10) as c, c.stream("POST", f"{base}/chat/completions",
+                                                     json={**CHAT, "stream": True}) as r:
+            seen = 0
+            for line in r.iter_lines():
+                if line.startswith("data: {"):
+                    seen += 1
+                    if seen >= 5:
+                        break  # leaving the with-block closes the connection mid-stream
+        time.sleep(1.5)  # the gateway notices, cancels the upstream call, runs finished()
+    engine = make_engine(f"sqlite:///{tmp_path / 'spend.db'}")
+    with engine.connect() as c:
+        (row,) = [dict(x._mapping) for x in c.execute(sa.select(ledger))]
+    assert row["client_disconnected"] and row["status_code"] == 499
+    assert 0 < row["completion_tokens"] < 60 and row["cost_usd"] > 0
