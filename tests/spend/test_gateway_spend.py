@@ -17,6 +17,8 @@ def m(mock):
     mock.reset()
     yield mock
     mock.reset()
+    mock.config.tokens_per_s = None
+    mock.config.reply_words = 16
 
 
 def ledger_rows(app):
