@@ -203,7 +203,7 @@ class SpendHook(Hook):
         u = st.usage or Usage()
         h = ctx.response_headers
         if st.cost is not None:
-            h["x-sluice-cost-usd"] = repr(st.cost)
+            h["x-sluice-cost-usd"] = f"{st.cost:.10f}"  # fixed point: costs are rounded to 1e-10 USD
         else:
             h["x-sluice-cost-usd"] = "unpriced"
         h["x-sluice-prompt-tokens"] = str(u.prompt)

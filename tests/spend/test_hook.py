@@ -100,7 +100,7 @@ async def test_cache_hit_costs_nothing_and_records_the_saving(svc):
     ctx = make_ctx()
     ctx.cache_status = "hit"
     await hook.after(ctx, {"choices": [], "usage": usage(100, 10)})
-    assert ctx.response_headers["x-sluice-cost-usd"] == "0.0"
+    assert ctx.response_headers["x-sluice-cost-usd"] == "0.0000000000"
     assert ctx.cost_saved_usd == pytest.approx((100 * 2 + 10 * 8) / 1e6)
 
 
