@@ -65,6 +65,7 @@ class BudgetEnforcer:
         self.clock = clock or SystemClock()
         self.on_spend = on_spend
         self._seeded: set[str] = set()
+        self._avg: dict[str, float] = {}  # recent cost per request, per key: what to reserve
 
     async def _counter_key(self, b: Budget) -> tuple[str, str, float, float]:
         pid, start, end = period_bounds(b.period, self.clock.time())
@@ -82,25 +83,77 @@ class BudgetEnforcer:
         key, *_ = await self._counter_key(b)
         return (await self.counters.get(key) or 0) / NANO
 
-    async def check(self, budgets: list[Budget]) -> None:
+    def estimate(self, owner: str) -> float:
+        """What to reserve for a request of `owner` (a key id): its recent average cost."""
+        return self._avg.get(owner, 0.0)
+
+    def observe(self, owner: str, cost_usd: float) -> None:
+        prev = self._avg.get(owner)
+        self._avg[owner] = cost_usd if prev is None else 0.8 * prev + 0.2 * cost_usd
+        if len(self._avg) > 100_000:
+            self._avg.clear()
+
+    async def admit(self, budgets: list[Budget], reserve_usd: float = 0.0) -> list[Reservation]:
+        """Admit a request while every budget's committed spend (spent + in flight) is under its limit.
+
+        Atomically adds `reserve_usd` (the request's expected cost) to each budget's counter, so
+        concurrent requests, in any process sharing the counters, see each other's reservations:
+        only the request admitted just below the limit can overshoot it. Raises QuotaExceeded.
+        """
+        held: list[Reservation] = []
+        amount = max(0, round(reserve_usd * NANO))
         for b in budgets:
             key, pid, _, end = await self._counter_key(b)
-            used = (await self.counters.get(key) or 0) / NANO
-            if used >= b.limit_usd:
+            limit = round(b.limit_usd * NANO)
+            ttl = int(end - self.clock.time()) + 86_400
+            # admitted iff current < limit: try_add checks current + amount <= limit - 1 + amount
+            ok, cur = await self.counters.try_add(key, amount, limit - 1 + amount, ttl)
+            if not ok:
+                for r in held:  # give back what the other budgets reserved
+                    await self.counters.add(r.key, -r.amount, ttl)
+                used = cur / NANO
                 resets = dt.datetime.fromtimestamp(end, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 raise QuotaExceeded(
-                    f"the {_ADJ.get(b.period, b.period)} budget of {b.label} is spent (${used:.6g} of ${b.limit_usd:.6g} "
-                    f"for {pid}); it resets at {resets}. Ask an admin to raise it.",
+                    f"the {_ADJ.get(b.period, b.period)} budget of {b.label} is spent (${used:.6g} of "
+                    f"${b.limit_usd:.6g} for {pid}); it resets at {resets}. Ask an admin to raise it.",
                     extra={"budget": {"scope": b.scope, "id": b.scope_id, "period": pid,
                                       "limit_usd": b.limit_usd, "spent_usd": round(used, 6), "resets_at": resets}},
                 )
+            held.append(Reservation(b, key, pid, end, amount))
+        return held
+
+    async def check(self, budgets: list[Budget]) -> None:
+        """Refuse when a budget is spent (no reservation)."""
+        await self.admit(budgets, 0.0)
 
     async def charge(self, budgets: list[Budget], cost_usd: float) -> None:
-        if cost_usd <= 0:
-            return
+        """Charge a cost that was not reserved (the current period)."""
+        await self.settle(await self._unreserved(budgets), cost_usd)
+
+    async def _unreserved(self, budgets: list[Budget]) -> list[Reservation]:
+        out = []
         for b in budgets:
             key, pid, _, end = await self._counter_key(b)
-            ttl = int(end - self.clock.time()) + 86_400
-            after = await self.counters.add(key, round(cost_usd * NANO), ttl) / NANO
-            if self.on_spend is not None:
-                await self.on_spend(b, pid, after - cost_usd, after, end)
+            out.append(Reservation(b, key, pid, end, 0))
+        return out
+
+    async def settle(self, held: list[Reservation], cost_usd: float) -> None:
+        """Replace each reservation with the real cost (charged to the period the request started in)."""
+        cost = max(0, round(cost_usd * NANO))
+        for r in held:
+            delta = cost - r.amount
+            if delta == 0:
+                continue
+            ttl = int(r.end - self.clock.time()) + 86_400
+            after = await self.counters.add(r.key, delta, ttl)
+            if self.on_spend is not None and cost > 0:
+                await self.on_spend(r.budget, r.period, (after - cost) / NANO, after / NANO, r.end)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    budget: Budget
+    key: str
+    period: str
+    end: float
+    amount: int  # nano-USD held for an in-flight request

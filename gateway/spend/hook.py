@@ -18,7 +18,7 @@ from typing import Any
 from gateway.context import Principal, RequestContext
 from gateway.errors import PermissionDenied
 from gateway.hooks import Chunk, Completion, Hook, StreamFilter
-from gateway.spend.budgets import Budget
+from gateway.spend.budgets import Budget, Reservation
 from gateway.spend.keystore import KeyRecord
 from gateway.spend.pricing import Usage, cost_usd
 from gateway.spend.rows import ledger_row
@@ -50,6 +50,7 @@ class _State:
 
     record: KeyRecord | None = None
     budgets: list[Budget] = field(default_factory=list)
+    held: list[Reservation] = field(default_factory=list)
     reservation: str | None = None
     estimate: int = 0
     priced: bool = False
@@ -94,7 +95,7 @@ class AuthLimitsHook(Hook):
                                    f"{', '.join(rec.allowed_models or [])}", code="model_not_allowed", param="model")
         st.budgets = budgets_for(rec)
         if st.budgets:
-            await self.svc.budgets.check(st.budgets)
+            st.held = await self.svc.budgets.admit(st.budgets, self.svc.budgets.estimate(rec.id))
         if rec.rpm is not None or rec.tpm is not None:
             st.estimate = estimate_prompt_tokens(ctx.body) if rec.tpm is not None else 0
             st.reservation = await self.svc.limiter.check(rec.id, rpm=rec.rpm, tpm=rec.tpm, tokens=st.estimate)
@@ -238,8 +239,10 @@ class SpendHook(Hook):
         usage = st.usage or Usage()
         if st.reservation is not None:
             await self.svc.limiter.reconcile(st.reservation, st.estimate, usage.total)
-        if st.budgets and st.cost:
-            await self.svc.budgets.charge(st.budgets, st.cost)
+        if st.held:  # replace the reservation with the real cost (0 for a failed request)
+            await self.svc.budgets.settle(st.held, st.cost or 0.0)
+            if st.cost and st.record is not None:
+                self.svc.budgets.observe(st.record.id, st.cost)
         if self.svc.config.spend.enabled:
             tags_header = ctx.headers.get(self.svc.config.spend.tags_header)
             if tags_header and not ctx.tags:

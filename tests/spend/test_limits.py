@@ -167,3 +167,39 @@ async def test_alert_webhook_failure_is_logged_not_raised(tmp_path, caplog):
     await alerter(Budget("team", "t", "team t", 5.0, "month"), "2025-11", 3.0, 5.0, WALL)
     await alerter.aclose()
     assert any("webhook failed" in r.message for r in caplog.records)
+
+
+async def test_reservations_stop_concurrent_requests_at_the_limit(counters, tmp_path):
+    e = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    migrate(e)
+    enf = BudgetEnforcer(counters, e, clock=counters.test_clock)
+    b = [Budget("key", "kr", "key kr", 1.0, "day")]
+    held = []
+    for _ in range(10):  # ten concurrent requests expected to cost $0.3 each: only 4 get in
+        try:
+            held.append(await enf.admit(b, 0.3))
+        except QuotaExceeded:
+            pass
+    assert len(held) == 4  # 0, 0.3, 0.6, 0.9 are under the limit when admitted
+    for h in held:
+        await enf.settle(h, 0.3)
+    assert await enf.spent(b[0]) == pytest.approx(1.2)  # one request's worth over, no more
+    with pytest.raises(QuotaExceeded):
+        await enf.admit(b, 0.3)
+
+
+async def test_a_refused_budget_gives_back_the_others_reservation(counters, tmp_path):
+    e = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    migrate(e)
+    enf = BudgetEnforcer(counters, e, clock=counters.test_clock)
+    key_b, team_b = Budget("key", "k1", "key k1", 5.0, "day"), Budget("team", "t1", "team t1", 1.0, "day")
+    await enf.charge([team_b], 1.0)
+    with pytest.raises(QuotaExceeded, match="team t1"):
+        await enf.admit([key_b, team_b], 0.5)
+    assert await enf.spent(key_b) == 0.0
+    held = await enf.admit([key_b], 0.5)
+    await enf.settle(held, 0.0)  # a failed request releases its reservation
+    assert await enf.spent(key_b) == 0.0
+    enf.observe("k1", 1.0)
+    enf.observe("k1", 2.0)
+    assert enf.estimate("k1") == pytest.approx(1.2) and enf.estimate("other") == 0.0

@@ -57,8 +57,9 @@ def test_limits_and_budget_hold_across_two_processes(tmp_path, postgres_url, red
         outs = [orjson.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
     # RPM: 50 attempts against a limit of 30 from two processes: exactly 30 admitted
     assert sum(o["ok_rpm"] for o in outs) == 30
-    # Budget: both processes were refused with budget_exceeded; the overspend is at most one
-    # request per process that was in flight when the budget ran out (here: 2 processes).
+    # Budget: both processes were refused with budget_exceeded. Each in-flight request reserves
+    # its expected cost in the shared counter, so only the request admitted just under the
+    # limit can overshoot it: at most one request's worth of overspend across both processes.
     assert all(o["refused"]["code"] == "budget_exceeded" for o in outs)
     costs = [c for o in outs for c in o["costs"]]
     per = max(costs)
@@ -67,7 +68,7 @@ def test_limits_and_budget_hold_across_two_processes(tmp_path, postgres_url, red
     assert spent == pytest.approx(sum(costs), abs=1e-9)  # every charged request is in the shared ledger
     overspend = spent - 0.002
     print(f"budget 0.002, spent {spent:.6f}, per request {per:.6f}, overspend {overspend / per:.2f} requests")
-    assert 0 <= overspend < 2 * per + 1e-12
+    assert 0 <= overspend <= per + 1e-9
     engine.dispose()
     with admin.connect() as c:
         c.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
