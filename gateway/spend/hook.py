@@ -120,9 +120,19 @@ class _SpendStream(StreamFilter):
                 self.st.streamed_text.append(text)  # for counting if the upstream reports no usage
         if chunk.get("usage") is not None:
             self.hook.price(self.ctx, chunk["usage"], "upstream")
-            chunk["sluice"] = self.hook.extension(self.ctx)
             self.sent = True
+            if self.ctx.client_wants_usage:
+                chunk["sluice"] = self.hook.extension(self.ctx)
+            else:  # the pipeline drops the usage chunk for this client: send the cost on its own
+                return [chunk, self._closing()]
         return [chunk]
+
+    def _closing(self) -> Chunk:
+        out: Chunk = {"id": self.ctx.request_id, "object": "chat.completion.chunk",
+                      "created": int(self.ctx.started_wall), "model": self.ctx.served_model or self.ctx.requested_model,
+                      **self.shape, "choices": [], "sluice": self.hook.extension(self.ctx)}
+        out["object"] = "chat.completion.chunk"
+        return out
 
     def on_end(self) -> list[Chunk]:
         if self.sent:
@@ -130,10 +140,7 @@ class _SpendStream(StreamFilter):
         # No usage chunk came: count the tokens ourselves and send the cost in a closing chunk.
         usage = self.hook.counted_usage(self.ctx)
         self.hook.price(self.ctx, usage, "counted")
-        out: Chunk = {"id": self.ctx.request_id, "object": "chat.completion.chunk",
-                      "created": int(self.ctx.started_wall), "model": self.ctx.served_model or self.ctx.requested_model,
-                      **self.shape, "choices": [], "sluice": self.hook.extension(self.ctx)}
-        out["object"] = "chat.completion.chunk"
+        out = self._closing()
         if self.ctx.client_wants_usage:
             out["usage"] = usage
         self.sent = True
