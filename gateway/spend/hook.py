@@ -176,7 +176,9 @@ class SpendHook(Hook):
             return
         full = cost_usd(usage, price)
         if ctx.cache_status in ("hit", "semantic-hit"):
-            st.cost, ctx.cost_saved_usd = 0.0, full
+            st.cost = 0.0
+            if ctx.cost_saved_usd is None:  # the cache knows what the original call cost; else re-price it
+                ctx.cost_saved_usd = full
         else:
             st.cost = full
         st.unpriced = False

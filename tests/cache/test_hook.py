@@ -58,23 +58,24 @@ async def test_max_age_refuses_older_entries(mock) -> None:
 async def test_a_hit_costs_nothing_and_records_the_saving(mock) -> None:
     seen: list[RequestContext] = []
 
-    class Spend(CacheHook.__mro__[1]):  # a plain Hook standing in for the spend ledger
-        name = "spend-probe"
+    class Probe(CacheHook.__mro__[1]):  # a plain Hook that sees what the ledger will see
+        name = "probe"
 
         async def finished(self, ctx: RequestContext) -> None:
-            if ctx.cache_status == "miss":
-                ctx.cost_usd = 0.0042  # what spend would have computed for the upstream call
             seen.append(ctx)
 
     async with gateway_client(cfg(mock)) as (app, client):
-        app.state.gateway.generation.pipeline.hooks.append(Spend())
-        await post(client)
+        app.state.gateway.generation.pipeline.hooks.append(Probe())
+        miss = await post(client)
+        cost = float(miss.headers["x-sluice-cost-usd"])  # priced by the spend hook
+        assert cost > 0
         await drain(app)
         r = await post(client)
         assert r.headers["x-sluice-cache"] == "hit"
+        assert float(r.headers["x-sluice-cost-usd"]) == 0.0
         hit = seen[-1]
-        assert hit.cost_usd == 0.0 and hit.cost_saved_usd == 0.0042 and hit.usage == r.json()["usage"]
-        assert (await app.state.gateway.services["cache"].stats())["saved_usd"] == 0.0042
+        assert hit.cost_usd == 0.0 and hit.cost_saved_usd == cost and hit.usage == r.json()["usage"]
+        assert (await app.state.gateway.services["cache"].stats())["saved_usd"] == round(cost, 6)  # stats show micro-dollars
 
 
 async def test_per_model_policy_turns_the_cache_off_for_one_group(mock) -> None:
