@@ -1,0 +1,509 @@
+"""Traces (OpenTelemetry, GenAI semantic conventions) and metrics for the request pipeline.
+
+One `Telemetry` per app instance (own TracerProvider and Prometheus registry; nothing global).
+
+Per request: a root span `chat {model}` / `embeddings {model}` (kind SERVER), created lazily by
+the first child span or hook with the request's own start time, and ended by `TelemetryHook` in
+`finished` with the GenAI attributes (gen_ai.operation.name, gen_ai.request.model,
+gen_ai.response.model, gen_ai.usage.*, gen_ai.provider.name, ...) and sluice.* attributes.
+Children: one span per hook phase (`TracedHook`: auth, guardrails, cache, spend/ledger) and one per
+upstream attempt, which the router opens with the module-level helper:
+
+    from gateway import telemetry
+    with telemetry.span(ctx, "upstream.attempt", **{"sluice.deployment": dep_id,
+                                                    "server.address": host}) as sp:
+        ...
+        sp.set("http.response.status_code", status)
+
+`span()` returns a shared no-op object when tracing is off (a dict lookup, no allocation).
+Spans are scrubbed of secrets/PII by the exporter wrapper before they leave the process; prompt
+and completion text is recorded only when `telemetry.record_content` is on, and then redacted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from gateway.clock import Clock, SystemClock
+from gateway.context import RequestContext
+from gateway.errors import SluiceError
+from gateway.hooks import Chunk, Completion, Hook, HookResult, StreamFilter
+from gateway.logging_setup import bind_request
+from gateway.secret_scrub import scrub_text, scrub_value
+from gateway.telemetry_config import TelemetryConfig
+from gateway.telemetry_metrics import GatewayMetrics, is_unpriced
+
+log = logging.getLogger("sluice.telemetry")
+
+_SCRATCH = "telemetry"  # ctx.scratch key holding the request's _RequestTrace
+_OPERATION = {"chat.completions": "chat", "embeddings": "embeddings"}
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+# --------------------------------------------------------------------------------------------
+# span handles
+class _NoopSpan:
+    """What `span()` yields when tracing is off: every method does nothing."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> _NoopSpan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def set(self, key: str, value: Any) -> None:
+        return None
+
+    set_attribute = set
+
+    def add_event(self, name: str, **attrs: Any) -> None:
+        return None
+
+    @property
+    def recording(self) -> bool:
+        return False
+
+
+NOOP_SPAN = _NoopSpan()
+
+
+class SpanHandle:
+    """A live span. Values are kept to OTel's attribute types; None is dropped."""
+
+    __slots__ = ("_span", "_clock")
+
+    def __init__(self, span: trace.Span, clock: Clock) -> None:
+        self._span = span
+        self._clock = clock
+
+    def set(self, key: str, value: Any) -> None:
+        if value is not None:
+            self._span.set_attribute(key, _attr(value))
+
+    set_attribute = set
+
+    def add_event(self, name: str, **attrs: Any) -> None:
+        self._span.add_event(name, {k: _attr(v) for k, v in attrs.items() if v is not None},
+                             timestamp=_ns(self._clock.time()))
+
+    @property
+    def recording(self) -> bool:
+        return True
+
+
+def _attr(value: Any) -> Any:
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return str(value)
+
+
+def _ns(seconds: float) -> int:
+    return int(seconds * 1e9)
+
+
+class _RequestTrace:
+    """Per-request tracing state stored in ctx.scratch."""
+
+    __slots__ = ("telemetry", "root", "otel_ctx", "content")
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+        self.root: trace.Span | None = None
+        self.otel_ctx: Any = None
+        self.content: list[str] | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# exporters
+class ScrubbingExporter(SpanExporter):
+    """Rewrites every attribute and event of a span through the secret scrubber, then exports.
+
+    The scrub runs in the batch processor's thread, off the request path, and covers attributes
+    set by any code (router, hooks) without each caller having to remember to scrub.
+    """
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([_scrubbed(s) for s in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def _scrubbed(s: ReadableSpan) -> ReadableSpan:
+    from opentelemetry.sdk.trace import Event
+
+    attrs = scrub_value(dict(s.attributes or {}))
+    events = [Event(e.name, scrub_value(dict(e.attributes or {})), e.timestamp) for e in s.events]
+    status = s.status
+    if status.description:
+        status = Status(status.status_code, scrub_text(status.description))
+    return ReadableSpan(name=scrub_text(s.name), context=s.context, parent=s.parent, resource=s.resource,
+                        attributes=attrs, events=events, links=s.links, kind=s.kind, status=status,
+                        start_time=s.start_time, end_time=s.end_time,
+                        instrumentation_scope=s.instrumentation_scope)
+
+
+def _otlp_headers(env_name: str | None) -> dict[str, str] | None:
+    if not env_name:
+        return None
+    raw = os.environ.get(env_name, "")
+    pairs = (p.split("=", 1) for p in raw.split(",") if "=" in p)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def make_exporter(config: TelemetryConfig) -> SpanExporter | None:
+    if config.exporter == "console":
+        return ConsoleSpanExporter(service_name=config.service_name)
+    if config.exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=config.otlp_endpoint, headers=_otlp_headers(config.otlp_headers_env))
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+class Telemetry:
+    """Tracing and metrics for one app instance.
+
+    `exporter` overrides the configured one (tests pass an InMemorySpanExporter); `simple=True`
+    exports synchronously on span end instead of batching in a thread (tests).
+    """
+
+    def __init__(self, config: TelemetryConfig, *, clock: Clock | None = None,
+                 exporter: SpanExporter | None = None, simple: bool = False,
+                 deployment_host: Callable[[str], str | None] | None = None) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.metrics: GatewayMetrics | None = GatewayMetrics() if config.metrics else None
+        self._deployment_host = deployment_host
+        exp = exporter if exporter is not None else make_exporter(config)
+        self.provider: TracerProvider | None = None
+        self.tracer: trace.Tracer | None = None
+        if exp is not None:
+            self.provider = TracerProvider(
+                resource=Resource.create({"service.name": config.service_name}),
+                sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)),
+            )
+            wrapped = ScrubbingExporter(exp)
+            self.provider.add_span_processor(SimpleSpanProcessor(wrapped) if simple else BatchSpanProcessor(wrapped))
+            self.tracer = self.provider.get_tracer("sluicegate")
+
+    @property
+    def tracing(self) -> bool:
+        return self.tracer is not None
+
+    # -- per request ----------------------------------------------------------------------------
+    def attach(self, ctx: RequestContext) -> _RequestTrace:
+        """Make this Telemetry reachable from `ctx` (idempotent) and bind the log request id."""
+        state = ctx.scratch.get(_SCRATCH)
+        if state is None:
+            state = _RequestTrace(self)
+            ctx.scratch[_SCRATCH] = state
+            bind_request(ctx.request_id)
+        return state  # type: ignore[no-any-return]
+
+    def _wall(self, ctx: RequestContext, mono: float) -> int:
+        return _ns(ctx.started_wall + (mono - ctx.started_mono))
+
+    def root_span(self, ctx: RequestContext) -> trace.Span | None:
+        if self.tracer is None:
+            return None
+        state = self.attach(ctx)
+        if state.root is None:
+            parent = _PROPAGATOR.extract(carrier=ctx.headers) if "traceparent" in ctx.headers else None
+            op = _OPERATION.get(ctx.route, ctx.route)
+            state.root = self.tracer.start_span(
+                f"{op} {ctx.requested_model}".strip(), context=parent, kind=SpanKind.SERVER,
+                start_time=_ns(ctx.started_wall),
+                attributes={"gen_ai.operation.name": op, "gen_ai.request.model": ctx.requested_model,
+                            "sluice.request_id": ctx.request_id, "sluice.stream": ctx.stream},
+            )
+            state.otel_ctx = trace.set_span_in_context(state.root)
+            sc = state.root.get_span_context()
+            bind_request(ctx.request_id, format(sc.trace_id, "032x"))
+        return state.root
+
+    @contextmanager
+    def _child(self, ctx: RequestContext, name: str, attrs: dict[str, Any]) -> Iterator[SpanHandle]:
+        assert self.tracer is not None
+        self.root_span(ctx)
+        state: _RequestTrace = ctx.scratch[_SCRATCH]
+        kind = SpanKind.CLIENT if name.startswith("upstream") else SpanKind.INTERNAL
+        otel_span = self.tracer.start_span(name, context=state.otel_ctx, kind=kind,
+                                           start_time=_ns(self.clock.time()))
+        handle = SpanHandle(otel_span, self.clock)
+        for k, v in attrs.items():
+            handle.set(k, v)
+        try:
+            yield handle
+        except BaseException as exc:
+            _mark_error(otel_span, exc)
+            raise
+        finally:
+            otel_span.end(end_time=_ns(self.clock.time()))
+
+    def span(self, ctx: RequestContext, name: str, **attrs: Any) -> Any:
+        if self.tracer is None:
+            return NOOP_SPAN
+        return self._child(ctx, name, attrs)
+
+    def background_span(self, name: str, **attrs: Any) -> Any:
+        """A root span for work done off the request path (e.g. one ledger batch flush)."""
+        if self.tracer is None:
+            return NOOP_SPAN
+        return self._background(name, attrs)
+
+    @contextmanager
+    def _background(self, name: str, attrs: dict[str, Any]) -> Iterator[SpanHandle]:
+        assert self.tracer is not None
+        otel_span = self.tracer.start_span(name, kind=SpanKind.INTERNAL, start_time=_ns(self.clock.time()))
+        handle = SpanHandle(otel_span, self.clock)
+        for k, v in attrs.items():
+            handle.set(k, v)
+        try:
+            yield handle
+        except BaseException as exc:
+            _mark_error(otel_span, exc)
+            raise
+        finally:
+            otel_span.end(end_time=_ns(self.clock.time()))
+
+    def finish(self, ctx: RequestContext) -> None:
+        """Record the request's metrics and end its root span. Called once, after the response."""
+        end_mono = ctx.ended_mono if ctx.ended_mono is not None else self.clock.monotonic()
+        if self.metrics is not None:
+            self.metrics.observe_request(ctx, end_mono)
+        if self.tracer is None:
+            return
+        root = self.root_span(ctx)
+        assert root is not None
+        state: _RequestTrace = ctx.scratch[_SCRATCH]
+        op = _OPERATION.get(ctx.route, ctx.route)
+        if ctx.requested_model:
+            root.update_name(f"{op} {ctx.requested_model}")
+        h = SpanHandle(root, self.clock)
+        for key, value in self._request_attributes(ctx, op).items():
+            h.set(key, value)
+        for g in ctx.guardrails:
+            root.add_event("sluice.guardrail", {"scanner": g.scanner, "direction": g.direction,
+                                                "action": g.action, "rule": g.rule or "",
+                                                "latency_ms": g.latency_ms})
+        if self.config.record_content:
+            h.set("gen_ai.input.messages", self._content(ctx.body.get("messages", ctx.body.get("input"))))
+            if state.content is not None:
+                h.set("gen_ai.output.messages", self._content("".join(state.content)))
+        if ctx.status_code >= 500:
+            root.set_status(Status(StatusCode.ERROR, ctx.error_code or str(ctx.status_code)))
+        root.end(end_time=self._wall(ctx, end_mono))
+
+    def _request_attributes(self, ctx: RequestContext, op: str) -> dict[str, Any]:
+        usage = ctx.usage or {}
+        p = ctx.principal
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": op,
+            "gen_ai.request.model": ctx.requested_model,
+            "gen_ai.response.model": ctx.served_model,
+            "gen_ai.provider.name": ctx.served_provider,
+            "gen_ai.system": ctx.served_provider,
+            "gen_ai.usage.input_tokens": usage.get("prompt_tokens"),
+            "gen_ai.usage.output_tokens": usage.get("completion_tokens"),
+            "http.response.status_code": ctx.status_code,
+            "sluice.model_group": ctx.model_group,
+            "sluice.deployment": ctx.served_deployment,
+            "sluice.attempts": ctx.attempts,
+            "sluice.key_id": p.key_id if p else None,
+            "sluice.team_id": p.team_id if p else None,
+            "sluice.cache_status": ctx.cache_status,
+            "sluice.cost_usd": ctx.cost_usd,
+            "sluice.cost_saved_usd": ctx.cost_saved_usd,
+            "sluice.unpriced": is_unpriced(ctx) or None,
+            "sluice.prompt_ref": ctx.prompt_ref,
+            "sluice.rag_pipeline": ctx.rag_pipeline,
+            "sluice.client_disconnected": ctx.client_disconnected or None,
+        }
+        details = usage.get("prompt_tokens_details")
+        if isinstance(details, dict):
+            attrs["gen_ai.usage.cache_read.input_tokens"] = details.get("cached_tokens")
+        if ctx.stream and ctx.first_byte_mono is not None:
+            attrs["sluice.ttft_ms"] = round((ctx.first_byte_mono - ctx.started_mono) * 1000.0, 3)
+        if ctx.status_code >= 400:
+            attrs["error.type"] = ctx.error_code or str(ctx.status_code)
+        if ctx.served_deployment and self._deployment_host is not None:
+            attrs["server.address"] = self._deployment_host(ctx.served_deployment)
+        return attrs
+
+    def _content(self, value: Any) -> str:
+        text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+        return scrub_text(text[: self.config.content_max_chars])
+
+    def shutdown(self) -> None:
+        if self.provider is not None:
+            self.provider.shutdown()
+
+
+def _mark_error(otel_span: trace.Span, exc: BaseException) -> None:
+    # The exception's message is not recorded: upstream errors can echo request text.
+    code = exc.code if isinstance(exc, SluiceError) else type(exc).__name__
+    otel_span.set_attribute("error.type", code)
+    otel_span.set_status(Status(StatusCode.ERROR, code))
+
+
+# --------------------------------------------------------------------------------------------
+# what the router and other components call
+def span(ctx: RequestContext, name: str, **attrs: Any) -> Any:
+    """A child span of the request's root span; the shared no-op when telemetry is not attached."""
+    state = ctx.scratch.get(_SCRATCH)
+    if state is None:
+        return NOOP_SPAN
+    return state.telemetry.span(ctx, name, **attrs)
+
+
+def upstream_error(ctx: RequestContext, deployment: str, reason: str) -> None:
+    """Count a failed upstream attempt (reason: an error code such as 'upstream_timeout', '429')."""
+    state = ctx.scratch.get(_SCRATCH)
+    if state is not None and state.telemetry.metrics is not None:
+        state.telemetry.metrics.upstream_error(deployment, reason)
+
+
+def cooldown(ctx: RequestContext, deployment: str, active: bool = True) -> None:
+    """Report that a deployment entered (or left) its circuit-breaker cooldown."""
+    state = ctx.scratch.get(_SCRATCH)
+    if state is not None and state.telemetry.metrics is not None:
+        state.telemetry.metrics.cooldown(deployment, active)
+
+
+# --------------------------------------------------------------------------------------------
+# hooks
+class _ContentCollector(StreamFilter):
+    def __init__(self, sink: list[str], limit: int) -> None:
+        self._sink = sink
+        self._left = limit
+
+    def on_chunk(self, chunk: Chunk) -> list[Chunk]:
+        if self._left > 0:
+            for choice in chunk.get("choices") or ():
+                text = (choice.get("delta") or {}).get("content")
+                if isinstance(text, str) and text:
+                    self._sink.append(text[: self._left])
+                    self._left -= len(text)
+        return [chunk]
+
+
+class TelemetryHook(Hook):
+    """Last in the pipeline: attaches telemetry to the request and, in `finished`, records it."""
+
+    name = "telemetry"
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+
+    async def before(self, ctx: RequestContext) -> HookResult:
+        self.telemetry.attach(ctx)
+        self.telemetry.root_span(ctx)
+        return None
+
+    async def after(self, ctx: RequestContext, completion: Completion) -> Completion:
+        if self.telemetry.config.record_content and self.telemetry.tracing:
+            texts = [((c.get("message") or {}).get("content") or "") for c in completion.get("choices") or ()]
+            self.telemetry.attach(ctx).content = [t for t in texts if isinstance(t, str)]
+        return completion
+
+    def stream_filter(self, ctx: RequestContext) -> StreamFilter | None:
+        if not (self.telemetry.config.record_content and self.telemetry.tracing):
+            return None
+        state = self.telemetry.attach(ctx)
+        state.content = []
+        return _ContentCollector(state.content, self.telemetry.config.content_max_chars)
+
+    async def finished(self, ctx: RequestContext) -> None:
+        self.telemetry.attach(ctx)
+        self.telemetry.finish(ctx)
+
+    async def aclose(self) -> None:
+        self.telemetry.shutdown()
+
+
+class TracedHook(Hook):
+    """Wraps another hook so its before/after/finished each run in a child span named after it.
+
+    Only used when tracing is on, so the untraced pipeline pays nothing for it.
+    """
+
+    def __init__(self, inner: Hook, telemetry: Telemetry) -> None:
+        self.inner = inner
+        self.telemetry = telemetry
+        self.name = inner.name
+
+    async def before(self, ctx: RequestContext) -> HookResult:
+        self.telemetry.attach(ctx)
+        with self.telemetry.span(ctx, self.name, **{"sluice.hook.phase": "before"}) as sp:
+            result = await self.inner.before(ctx)
+            if result is not None:
+                sp.set("sluice.short_circuit", True)
+            return result
+
+    async def after(self, ctx: RequestContext, completion: Completion) -> Completion:
+        with self.telemetry.span(ctx, f"{self.name}.after", **{"sluice.hook.phase": "after"}):
+            return await self.inner.after(ctx, completion)
+
+    def stream_filter(self, ctx: RequestContext) -> StreamFilter | None:
+        return self.inner.stream_filter(ctx)
+
+    async def finished(self, ctx: RequestContext) -> None:
+        with self.telemetry.span(ctx, f"{self.name}.finished", **{"sluice.hook.phase": "finished"}):
+            await self.inner.finished(ctx)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def __getattr__(self, item: str) -> Any:  # let callers reach the wrapped hook's own API
+        return getattr(self.inner, item)
+
+
+def instrument_hooks(hooks: list[Hook], telemetry: Telemetry) -> list[Hook]:
+    """The composition root's one call: wrap hooks in spans (if tracing) and append TelemetryHook."""
+    wrapped: list[Hook] = [TracedHook(h, telemetry) for h in hooks] if telemetry.tracing else list(hooks)
+    return [*wrapped, TelemetryHook(telemetry)]
+
+
+def deployment_host_lookup(config_getter: Callable[[], Any]) -> Callable[[str], str | None]:
+    """server.address for a deployment id, read from the live config (reloads included)."""
+
+    def lookup(deployment_id: str) -> str | None:
+        for group in config_getter().models:
+            for dep in group.deployments:
+                if dep.id == deployment_id and dep.api_base:
+                    return urlsplit(dep.api_base).hostname
+        return None
+
+    return lookup
