@@ -13,7 +13,7 @@ from gateway.telemetry_metrics import GatewayMetrics
 from .conftest import AuthHook, CacheHook, GuardHook, make_ctx, run_request
 
 
-def sample(metrics: GatewayMetrics, name: str, **labels: str) -> float | None:
+def sample(metrics: GatewayMetrics, name: str, /, **labels: str) -> float | None:
     return metrics.registry.get_sample_value(name, labels)
 
 
