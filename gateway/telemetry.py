@@ -47,7 +47,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from gateway.clock import Clock, SystemClock
 from gateway.context import RequestContext
 from gateway.errors import SluiceError
-from gateway.hooks import Chunk, Completion, Hook, HookResult, StreamFilter
+from gateway.hooks import Completion, Hook, HookResult, StreamFilter
 from gateway.logging_setup import bind_request
 from gateway.secret_scrub import scrub_text, scrub_value
 from gateway.telemetry_config import TelemetryConfig
@@ -128,13 +128,12 @@ def _ns(seconds: float) -> int:
 class _RequestTrace:
     """Per-request tracing state stored in ctx.scratch."""
 
-    __slots__ = ("telemetry", "root", "otel_ctx", "content")
+    __slots__ = ("telemetry", "root", "otel_ctx")
 
     def __init__(self, telemetry: Telemetry) -> None:
         self.telemetry = telemetry
         self.root: trace.Span | None = None
         self.otel_ctx: Any = None
-        self.content: list[str] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,10 +200,11 @@ class Telemetry:
 
     def __init__(self, config: TelemetryConfig, *, clock: Clock | None = None,
                  exporter: SpanExporter | None = None, simple: bool = False,
-                 deployment_host: Callable[[str], str | None] | None = None) -> None:
+                 deployment_host: Callable[[str], str | None] | None = None,
+                 known_model: Callable[[str], bool] | None = None) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
-        self.metrics: GatewayMetrics | None = GatewayMetrics() if config.metrics else None
+        self.metrics: GatewayMetrics | None = GatewayMetrics(known_model=known_model) if config.metrics else None
         self._deployment_host = deployment_host
         exp = exporter if exporter is not None else make_exporter(config)
         self.provider: TracerProvider | None = None
@@ -264,6 +264,9 @@ class Telemetry:
         handle = SpanHandle(otel_span, self.clock)
         for k, v in attrs.items():
             handle.set(k, v)
+        dep = attrs.get("sluice.deployment")
+        if dep and "server.address" not in attrs and self._deployment_host is not None:
+            handle.set("server.address", self._deployment_host(dep))
         try:
             yield handle
         except BaseException as exc:
@@ -307,7 +310,6 @@ class Telemetry:
             return
         root = self.root_span(ctx)
         assert root is not None
-        state: _RequestTrace = ctx.scratch[_SCRATCH]
         op = _OPERATION.get(ctx.route, ctx.route)
         if ctx.requested_model:
             root.update_name(f"{op} {ctx.requested_model}")
@@ -320,8 +322,8 @@ class Telemetry:
                                                 "latency_ms": g.latency_ms})
         if self.config.record_content:
             h.set("gen_ai.input.messages", self._content(ctx.body.get("messages", ctx.body.get("input"))))
-            if state.content is not None:
-                h.set("gen_ai.output.messages", self._content("".join(state.content)))
+            if ctx.completion is not None:
+                h.set("gen_ai.output.messages", self._content(_output_messages(ctx.completion)))
         if ctx.status_code >= 500:
             root.set_status(Status(StatusCode.ERROR, ctx.error_code or str(ctx.status_code)))
         root.end(end_time=self._wall(ctx, end_mono))
@@ -364,11 +366,25 @@ class Telemetry:
 
     def _content(self, value: Any) -> str:
         text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
-        return scrub_text(text[: self.config.content_max_chars])
+        # scrub before truncating: a cut could leave half an e-mail address the patterns miss
+        return scrub_text(text)[: self.config.content_max_chars]
+
+    def flush(self) -> None:
+        if self.provider is not None:
+            self.provider.force_flush(5000)
 
     def shutdown(self) -> None:
         if self.provider is not None:
             self.provider.shutdown()
+
+
+def _output_messages(completion: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for choice in completion.get("choices") or ():
+        msg = choice.get("message") or {}
+        out.append({"role": msg.get("role", "assistant"), "content": msg.get("content"),
+                    "finish_reason": choice.get("finish_reason")})
+    return out
 
 
 def _mark_error(otel_span: trace.Span, exc: BaseException) -> None:
@@ -395,62 +411,40 @@ def upstream_error(ctx: RequestContext, deployment: str, reason: str) -> None:
         state.telemetry.metrics.upstream_error(deployment, reason)
 
 
-def cooldown(ctx: RequestContext, deployment: str, active: bool = True) -> None:
-    """Report that a deployment entered (or left) its circuit-breaker cooldown."""
+def cooldown(ctx: RequestContext, deployment: str) -> None:
+    """Report that a deployment entered its circuit-breaker cooldown during this request."""
     state = ctx.scratch.get(_SCRATCH)
     if state is not None and state.telemetry.metrics is not None:
-        state.telemetry.metrics.cooldown(deployment, active)
+        state.telemetry.metrics.cooldown(deployment)
 
 
 # --------------------------------------------------------------------------------------------
 # hooks
-class _ContentCollector(StreamFilter):
-    def __init__(self, sink: list[str], limit: int) -> None:
-        self._sink = sink
-        self._left = limit
-
-    def on_chunk(self, chunk: Chunk) -> list[Chunk]:
-        if self._left > 0:
-            for choice in chunk.get("choices") or ():
-                text = (choice.get("delta") or {}).get("content")
-                if isinstance(text, str) and text:
-                    self._sink.append(text[: self._left])
-                    self._left -= len(text)
-        return [chunk]
-
-
 class TelemetryHook(Hook):
     """Last in the pipeline: attaches telemetry to the request and, in `finished`, records it."""
 
     name = "telemetry"
 
-    def __init__(self, telemetry: Telemetry) -> None:
+    def __init__(self, telemetry: Telemetry, gateway: Any = None) -> None:
         self.telemetry = telemetry
+        self.gateway = gateway
 
     async def before(self, ctx: RequestContext) -> HookResult:
         self.telemetry.attach(ctx)
         self.telemetry.root_span(ctx)
         return None
 
-    async def after(self, ctx: RequestContext, completion: Completion) -> Completion:
-        if self.telemetry.config.record_content and self.telemetry.tracing:
-            texts = [((c.get("message") or {}).get("content") or "") for c in completion.get("choices") or ()]
-            self.telemetry.attach(ctx).content = [t for t in texts if isinstance(t, str)]
-        return completion
-
-    def stream_filter(self, ctx: RequestContext) -> StreamFilter | None:
-        if not (self.telemetry.config.record_content and self.telemetry.tracing):
-            return None
-        state = self.telemetry.attach(ctx)
-        state.content = []
-        return _ContentCollector(state.content, self.telemetry.config.content_max_chars)
-
     async def finished(self, ctx: RequestContext) -> None:
         self.telemetry.attach(ctx)
         self.telemetry.finish(ctx)
 
     async def aclose(self) -> None:
-        self.telemetry.shutdown()
+        # Hooks close with their config generation; telemetry outlives a reload, so only flush
+        # here unless the whole gateway is shutting down.
+        if getattr(self.gateway, "draining", True):
+            self.telemetry.shutdown()
+        else:
+            self.telemetry.flush()
 
 
 class TracedHook(Hook):
@@ -490,10 +484,55 @@ class TracedHook(Hook):
         return getattr(self.inner, item)
 
 
-def instrument_hooks(hooks: list[Hook], telemetry: Telemetry) -> list[Hook]:
+def instrument_hooks(hooks: list[Hook], telemetry: Telemetry, gateway: Any = None) -> list[Hook]:
     """The composition root's one call: wrap hooks in spans (if tracing) and append TelemetryHook."""
     wrapped: list[Hook] = [TracedHook(h, telemetry) for h in hooks] if telemetry.tracing else list(hooks)
-    return [*wrapped, TelemetryHook(telemetry)]
+    return [*wrapped, TelemetryHook(telemetry, gateway)]
+
+
+def telemetry_for(gateway: Any) -> Telemetry:
+    """The app's one Telemetry, kept in `gateway.services` so it outlives config reloads.
+
+    Built from the config the gateway started with: telemetry settings apply at start.
+    Registers scrape-time gauges that read the live router (cooldowns, in-flight per deployment).
+    """
+    tel = gateway.services.get("telemetry")
+    if tel is None:
+        tel = Telemetry(gateway.config.telemetry, clock=gateway.clock,
+                        deployment_host=deployment_host_lookup(lambda: gateway.config),
+                        known_model=_known_models(gateway))
+        if tel.metrics is not None:
+            tel.metrics.labeled_gauge_callback(
+                "deployment_in_cooldown", "1 while a deployment is cooled down by the circuit breaker",
+                ("deployment",), lambda: _router_states(gateway, cooling=True))
+            tel.metrics.labeled_gauge_callback(
+                "deployment_in_flight", "Requests in flight per deployment",
+                ("deployment",), lambda: _router_states(gateway, cooling=False))
+        gateway.services["telemetry"] = tel
+    return tel  # type: ignore[no-any-return]
+
+
+def _known_models(gateway: Any) -> Callable[[str], bool]:
+    """Membership in the live config's model groups (and virtual models), cached per config."""
+    cache: dict[str, Any] = {"config": None, "names": frozenset()}
+
+    def known(name: str) -> bool:
+        cfg = gateway.config
+        if cache["config"] is not cfg:
+            cache["names"] = frozenset(g.name for g in cfg.models) | frozenset(gateway.virtual_model_names())
+            cache["config"] = cfg
+        return name in cache["names"]
+
+    return known
+
+
+def _router_states(gateway: Any, *, cooling: bool) -> list[tuple[tuple[str, ...], float]]:
+    gen = getattr(gateway, "generation", None)
+    if gen is None:
+        return []
+    now = gateway.clock.monotonic()
+    return [((dep_id,), float(st.cooling(now)) if cooling else float(st.in_flight))
+            for dep_id, st in gen.router.states.items()]
 
 
 def deployment_host_lookup(config_getter: Callable[[], Any]) -> Callable[[str], str | None]:

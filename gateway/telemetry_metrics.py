@@ -26,33 +26,53 @@ _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0, 10
 GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ledger_queue_depth": ("Spend ledger rows waiting to be written", ()),
     "ledger_spool_rows": ("Rows in the ledger's local write-ahead spool", ()),
-    "deployment_in_cooldown": ("1 while a deployment is cooled down by the circuit breaker", ("deployment",)),
-    "deployment_in_flight": ("Requests in flight per deployment", ("deployment",)),
     "budget_utilization_ratio": ("Spend / budget for the current period", ("scope", "name")),
     "draining": ("1 while the gateway drains on shutdown", ()),
 }
+
+
+LabeledValues = Iterable[tuple[tuple[str, ...], float]]
 
 
 class _CallbackCollector(Collector):
     """Gauges whose value is read from a callable at scrape time (zero cost on the hot path)."""
 
     def __init__(self) -> None:
-        self._callbacks: dict[str, tuple[str, Callable[[], float]]] = {}
+        self._plain: dict[str, tuple[str, Callable[[], float]]] = {}
+        self._labeled: dict[str, tuple[str, tuple[str, ...], Callable[[], LabeledValues]]] = {}
 
     def add(self, name: str, doc: str, fn: Callable[[], float]) -> None:
-        self._callbacks[name] = (doc, fn)
+        self._plain[name] = (doc, fn)
+
+    def add_labeled(self, name: str, doc: str, labels: tuple[str, ...], fn: Callable[[], LabeledValues]) -> None:
+        self._labeled[name] = (doc, labels, fn)
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        for name, (doc, fn) in list(self._callbacks.items()):
+        for name, (doc, fn) in list(self._plain.items()):
             yield GaugeMetricFamily(f"sluice_{name}", doc, value=float(fn()))
+        for name, (doc, labels, lfn) in list(self._labeled.items()):
+            family = GaugeMetricFamily(f"sluice_{name}", doc, labels=list(labels))
+            for values, value in lfn():
+                family.add_metric(list(values), float(value))
+            yield family
 
 
-def model_label(ctx: RequestContext) -> str:
-    return ctx.model_group or "unresolved"
+def model_label(ctx: RequestContext, known: Callable[[str], bool] | None = None) -> str:
+    """The model group, if the gateway knows it; "unresolved" for names it does not serve."""
+    group = ctx.model_group
+    if not group:
+        return "unresolved"
+    if ctx.served_deployment is not None or known is None or known(group):
+        return group
+    return "unresolved"
 
 
 class GatewayMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    """`known_model(name)` says whether a name is a configured model group (bounds the label)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None,
+                 known_model: Callable[[str], bool] | None = None) -> None:
+        self.known_model = known_model
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("sluice_requests", "Requests by route, model group and HTTP status",
@@ -85,7 +105,7 @@ class GatewayMetrics:
 
     # -- per request, after the response --------------------------------------------------------
     def observe_request(self, ctx: RequestContext, end_mono: float) -> None:
-        model = model_label(ctx)
+        model = model_label(ctx, self.known_model)
         self.requests.labels(ctx.route, model, str(ctx.status_code)).inc()
         self.latency.labels(ctx.route, model).observe(max(0.0, end_mono - ctx.started_mono))
         if ctx.stream and ctx.first_byte_mono is not None:
@@ -116,10 +136,9 @@ class GatewayMetrics:
     def upstream_error(self, deployment: str, reason: str) -> None:
         self.upstream_errors.labels(deployment, reason).inc()
 
-    def cooldown(self, deployment: str, active: bool = True) -> None:
-        if active:
-            self.cooldowns.labels(deployment).inc()
-        self._gauges["deployment_in_cooldown"].labels(deployment).set(1 if active else 0)
+    def cooldown(self, deployment: str) -> None:
+        """A cooldown started (whether one is active is a scrape-time gauge read from the router)."""
+        self.cooldowns.labels(deployment).inc()
 
     def set_gauge(self, gauge_name: str, value: float, /, **labels: str) -> None:
         gauge = self._gauges.get(gauge_name)
@@ -129,9 +148,18 @@ class GatewayMetrics:
 
     def gauge_callback(self, name: str, doc: str, fn: Callable[[], float]) -> None:
         """Expose `sluice_<name>` read from `fn()` at scrape time (e.g. a queue's qsize)."""
+        self._check_free(name)
+        self._callbacks.add(name, doc, fn)
+
+    def labeled_gauge_callback(self, name: str, doc: str, labels: tuple[str, ...],
+                               fn: Callable[[], LabeledValues]) -> None:
+        """Expose `sluice_<name>{labels}` from `fn()` -> [((label values...), value), ...] at scrape time."""
+        self._check_free(name)
+        self._callbacks.add_labeled(name, doc, labels, fn)
+
+    def _check_free(self, name: str) -> None:
         if name in GAUGES:
             raise ValueError(f"{name!r} is a settable gauge; use set_gauge or pick another name")
-        self._callbacks.add(name, doc, fn)
 
 
 def is_unpriced(ctx: RequestContext) -> bool:

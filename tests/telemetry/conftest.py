@@ -87,7 +87,9 @@ async def run_request(hooks: list[Hook], ctx: RequestContext, clock: FakeClock, 
         ctx.usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18,
                      "prompt_tokens_details": {"cached_tokens": 3}}
         ctx.cost_usd = 0.0042
-        completion = {"choices": [{"index": 0, "message": {"role": "assistant", "content": completion_text}}]}
+        completion = {"choices": [{"index": 0, "message": {"role": "assistant", "content": completion_text},
+                                   "finish_reason": "stop"}]}
+        ctx.completion = completion  # the pipeline aggregates streamed chunks into this too
         if ctx.stream:
             filters = [f for f in (h.stream_filter(ctx) for h in hooks) if f is not None]
             ctx.first_byte_mono = clock.monotonic() + 0.02

@@ -43,7 +43,6 @@ async def test_request_metrics_recorded_from_context(tel, clock) -> None:
     assert sample(m, "sluice_guardrail_actions_total", scanner="pii", direction="input", action="redact") == 2
     assert sample(m, "sluice_upstream_errors_total", deployment="smart/openai/gpt-x#0", reason="503") == 1
     assert sample(m, "sluice_deployment_cooldowns_total", deployment="smart/openai/gpt-x#0") == 1
-    assert sample(m, "sluice_deployment_in_cooldown", deployment="smart/openai/gpt-x#0") == 1
     assert sample(m, "sluice_unpriced_requests_total", model="smart") is None
 
 

@@ -92,12 +92,15 @@ async def test_content_is_not_recorded_by_default(traced, exporter, clock) -> No
 
 
 async def test_streamed_content_recorded_when_enabled(clock, exporter) -> None:
-    t = tm.Telemetry(TelemetryConfig(exporter="console", record_content=True, content_max_chars=12),
+    t = tm.Telemetry(TelemetryConfig(exporter="console", record_content=True, content_max_chars=50),
                      clock=clock, exporter=exporter, simple=True)
     ctx = make_ctx(clock, stream=True)
     await run_request(tm.instrument_hooks([], t), ctx, clock, completion_text="alpha beta gamma delta")
     root = _by_name(exporter)["chat smart"]
-    assert root.attributes["gen_ai.output.messages"] == "alpha beta g"
+    out = root.attributes["gen_ai.output.messages"]
+    assert out == '[{"role":"assistant","content":"alpha beta gamma d'  # truncated to 50 characters
+    assert len(root.attributes["gen_ai.input.messages"]) == 50
+    assert "[REDACTED]" in root.attributes["gen_ai.input.messages"]  # scrubbed, then truncated
     assert root.attributes["sluice.ttft_ms"] == pytest.approx(70.0)
     t.shutdown()
 
