@@ -1,0 +1,66 @@
+"""Shared loaders for the deployment tests (all offline: no Docker engine, no cluster)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def render_with_kubectl(directory: Path) -> list[dict[str, Any]]:
+    out = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def render_by_hand(directory: Path) -> list[dict[str, Any]]:
+    """Without kubectl: the base's files one by one, its generated ConfigMap and the image pins of
+    base and overlay (overlay patches are not applied)."""
+    kust = load_yaml(directory / "kustomization.yaml")
+    images = list(kust.get("images", []))
+    if "../../base" in kust.get("resources", []):
+        directory, kust = K8S / "base", load_yaml(K8S / "base" / "kustomization.yaml")
+        images = list(kust.get("images", [])) + images
+    docs: list[dict[str, Any]] = []
+    for name in kust["resources"]:
+        docs += [d for d in yaml.safe_load_all((directory / name).read_text()) if d]
+    for gen in kust.get("configMapGenerator", []):
+        data = {Path(f).name: (directory / f).read_text() for f in gen["files"]}
+        docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": gen["name"]}, "data": data})
+    for doc in docs:
+        for c in doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+            for img in images:  # applied in order: the base renames, the overlay re-tags the new name
+                if c["image"].split(":")[0] == img["name"]:
+                    c["image"] = f"{img.get('newName', img['name'])}:{img['newTag']}"
+    return docs
+
+
+def render(directory: Path) -> list[dict[str, Any]]:
+    return render_with_kubectl(directory) if shutil.which("kubectl") else render_by_hand(directory)
+
+
+def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+@pytest.fixture(scope="session", params=["base", "overlays/production"])
+def rendered(request) -> tuple[str, list[dict[str, Any]]]:
+    """(which, resources); kustomize-rendered when kubectl is installed, else file by file."""
+    return request.param, render(K8S / request.param)
+
+
+HAVE_KUBECTL = shutil.which("kubectl") is not None
