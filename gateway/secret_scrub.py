@@ -70,11 +70,27 @@ def _card(m: re.Match[str]) -> str:
     return "[CARD]" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else m.group(0)
 
 
+# Short strings repeat (model names, deployment ids, routes, log templates): remember the ones
+# that are clean, so they skip the patterns next time. Only clean strings are kept, so no secret
+# lingers in this memo.
+_CLEAN: set[str] = set()
+_CLEAN_MAX_ITEMS = 8192
+_CLEAN_MAX_LEN = 160
+
+
 def scrub_text(text: str) -> str:
     """Return `text` with credentials and PII replaced by placeholders."""
+    if text in _CLEAN:
+        return text
+    out = text
     for pattern, repl in _RULES:
-        text = pattern.sub(repl, text)
-    return _CARD.sub(_card, text)
+        out = pattern.sub(repl, out)
+    out = _CARD.sub(_card, out)
+    if out == text and len(text) <= _CLEAN_MAX_LEN:
+        if len(_CLEAN) >= _CLEAN_MAX_ITEMS:
+            _CLEAN.clear()  # bounded; a rare full reset is cheaper than LRU bookkeeping per call
+        _CLEAN.add(text)
+    return out
 
 
 _SECRET_KEY_NAMES = re.compile(

@@ -121,6 +121,10 @@ def _attr(value: Any) -> Any:
     return str(value)
 
 
+def _attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: _attr(v) for k, v in attrs.items() if v is not None}
+
+
 def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
 
@@ -159,14 +163,20 @@ class ScrubbingExporter(SpanExporter):
 
 
 def _scrubbed(s: ReadableSpan) -> ReadableSpan:
+    """The span itself when nothing in it needs scrubbing (the common case), else a scrubbed copy."""
     from opentelemetry.sdk.trace import Event
 
-    attrs = scrub_value(dict(s.attributes or {}))
+    original = dict(s.attributes or {})
+    attrs = scrub_value(original)
     events = [Event(e.name, scrub_value(dict(e.attributes or {})), e.timestamp) for e in s.events]
     status = s.status
     if status.description:
         status = Status(status.status_code, scrub_text(status.description))
-    return ReadableSpan(name=scrub_text(s.name), context=s.context, parent=s.parent, resource=s.resource,
+    name = scrub_text(s.name)
+    if (attrs == original and name == s.name and status is s.status
+            and all(dict(e.attributes or {}) == dict(o.attributes or {}) for e, o in zip(events, s.events))):
+        return s
+    return ReadableSpan(name=name, context=s.context, parent=s.parent, resource=s.resource,
                         attributes=attrs, events=events, links=s.links, kind=s.kind, status=status,
                         start_time=s.start_time, end_time=s.end_time,
                         instrumentation_scope=s.instrumentation_scope)
@@ -256,17 +266,18 @@ class Telemetry:
     @contextmanager
     def _child(self, ctx: RequestContext, name: str, attrs: dict[str, Any]) -> Iterator[SpanHandle]:
         assert self.tracer is not None
-        self.root_span(ctx)
         state: _RequestTrace = ctx.scratch[_SCRATCH]
         kind = SpanKind.CLIENT if name.startswith("upstream") else SpanKind.INTERNAL
-        otel_span = self.tracer.start_span(name, context=state.otel_ctx, kind=kind,
-                                           start_time=_ns(self.clock.time()))
-        handle = SpanHandle(otel_span, self.clock)
-        for k, v in attrs.items():
-            handle.set(k, v)
+        clean = _attrs(attrs)
         dep = attrs.get("sluice.deployment")
         if dep and "server.address" not in attrs and self._deployment_host is not None:
-            handle.set("server.address", self._deployment_host(dep))
+            host = self._deployment_host(dep)
+            if host:
+                clean["server.address"] = host
+        # attributes at start in one call: the SDK takes a lock per set_attribute
+        otel_span = self.tracer.start_span(name, context=state.otel_ctx, kind=kind, attributes=clean,
+                                           start_time=_ns(self.clock.time()))
+        handle = SpanHandle(otel_span, self.clock)
         try:
             yield handle
         except BaseException as exc:
@@ -277,6 +288,9 @@ class Telemetry:
 
     def span(self, ctx: RequestContext, name: str, **attrs: Any) -> Any:
         if self.tracer is None:
+            return NOOP_SPAN
+        root = self.root_span(ctx)
+        if root is None or not root.is_recording():  # sampled out: children would not record either
             return NOOP_SPAN
         return self._child(ctx, name, attrs)
 
@@ -289,10 +303,9 @@ class Telemetry:
     @contextmanager
     def _background(self, name: str, attrs: dict[str, Any]) -> Iterator[SpanHandle]:
         assert self.tracer is not None
-        otel_span = self.tracer.start_span(name, kind=SpanKind.INTERNAL, start_time=_ns(self.clock.time()))
+        otel_span = self.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=_attrs(attrs),
+                                           start_time=_ns(self.clock.time()))
         handle = SpanHandle(otel_span, self.clock)
-        for k, v in attrs.items():
-            handle.set(k, v)
         try:
             yield handle
         except BaseException as exc:
@@ -310,12 +323,14 @@ class Telemetry:
             return
         root = self.root_span(ctx)
         assert root is not None
+        if not root.is_recording():
+            root.end()
+            return
         op = _OPERATION.get(ctx.route, ctx.route)
         if ctx.requested_model:
             root.update_name(f"{op} {ctx.requested_model}")
         h = SpanHandle(root, self.clock)
-        for key, value in self._request_attributes(ctx, op).items():
-            h.set(key, value)
+        root.set_attributes(_attrs(self._request_attributes(ctx, op)))
         for g in ctx.guardrails:
             root.add_event("sluice.guardrail", {"scanner": g.scanner, "direction": g.direction,
                                                 "action": g.action, "rule": g.rule or "",
@@ -448,18 +463,23 @@ class TelemetryHook(Hook):
 
 
 class TracedHook(Hook):
-    """Wraps another hook so its before/after/finished each run in a child span named after it.
-
-    Only used when tracing is on, so the untraced pipeline pays nothing for it.
+    """Wraps another hook so each phase it implements runs in a child span named after it
+    (`auth`, `cache.after`, `spend.finished`, ...). Phases the hook does not override stay
+    unwrapped, and the wrapper is only used when tracing is on.
     """
 
     def __init__(self, inner: Hook, telemetry: Telemetry) -> None:
         self.inner = inner
         self.telemetry = telemetry
         self.name = inner.name
+        cls = type(inner)
+        self._trace_before = cls.before is not Hook.before
+        self._trace_after = cls.after is not Hook.after
+        self._trace_finished = cls.finished is not Hook.finished
 
     async def before(self, ctx: RequestContext) -> HookResult:
-        self.telemetry.attach(ctx)
+        if not self._trace_before:
+            return await self.inner.before(ctx)
         with self.telemetry.span(ctx, self.name, **{"sluice.hook.phase": "before"}) as sp:
             result = await self.inner.before(ctx)
             if result is not None:
@@ -467,6 +487,8 @@ class TracedHook(Hook):
             return result
 
     async def after(self, ctx: RequestContext, completion: Completion) -> Completion:
+        if not self._trace_after:
+            return await self.inner.after(ctx, completion)
         with self.telemetry.span(ctx, f"{self.name}.after", **{"sluice.hook.phase": "after"}):
             return await self.inner.after(ctx, completion)
 
@@ -474,6 +496,8 @@ class TracedHook(Hook):
         return self.inner.stream_filter(ctx)
 
     async def finished(self, ctx: RequestContext) -> None:
+        if not self._trace_finished:
+            return await self.inner.finished(ctx)
         with self.telemetry.span(ctx, f"{self.name}.finished", **{"sluice.hook.phase": "finished"}):
             await self.inner.finished(ctx)
 

@@ -61,6 +61,13 @@ class CacheHook(Hook):
         return None
 
 
+class SpendHook(Hook):
+    name = "spend"
+
+    async def finished(self, ctx: RequestContext) -> None:
+        ctx.scratch["spend"] = "enqueued"
+
+
 async def run_request(hooks: list[Hook], ctx: RequestContext, clock: FakeClock, *,
                       fail_first_attempt: bool = False, completion_text: str = "the answer") -> None:
     """What the lead's pipeline does, reduced to the calls telemetry relies on."""

@@ -6,7 +6,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from gateway import telemetry as tm
 from gateway.telemetry_config import TelemetryConfig
 
-from .conftest import SECRETS, AuthHook, CacheHook, GuardHook, all_span_text, make_ctx, run_request
+from .conftest import SECRETS, AuthHook, CacheHook, GuardHook, SpendHook, all_span_text, make_ctx, run_request
 
 
 def _by_name(exporter):
@@ -14,7 +14,7 @@ def _by_name(exporter):
 
 
 async def test_one_root_span_with_genai_attributes_and_children(traced, exporter, clock) -> None:
-    hooks = tm.instrument_hooks([AuthHook(clock), GuardHook(), CacheHook()], traced)
+    hooks = tm.instrument_hooks([AuthHook(clock), GuardHook(), CacheHook(), SpendHook()], traced)
     ctx = make_ctx(clock)
     await run_request(hooks, ctx, clock)
     spans = _by_name(exporter)
@@ -33,9 +33,11 @@ async def test_one_root_span_with_genai_attributes_and_children(traced, exporter
     assert "sluice.unpriced" not in a
     assert [e.attributes["action"] for e in root.events if e.name == "sluice.guardrail"] == ["redact"]
     # children: each hook phase and the upstream attempt, all under the root
-    for name in ("auth", "guardrails", "cache", "upstream.attempt", "auth.finished", "cache.after"):
+    for name in ("auth", "guardrails", "cache", "upstream.attempt", "spend.finished"):
         assert spans[name].parent.span_id == root.context.span_id, name
         assert spans[name].context.trace_id == root.context.trace_id
+    # phases a hook does not implement get no span (they would cost without telling anything)
+    assert "auth.finished" not in spans and "cache.after" not in spans and "spend" not in spans
     attempt = spans["upstream.attempt"]
     assert attempt.kind == SpanKind.CLIENT
     assert attempt.attributes["server.address"] == "upstream.local"
@@ -157,3 +159,19 @@ def test_otlp_exporter_is_built_with_headers_from_env(monkeypatch) -> None:
     assert tm._otlp_headers("SLUICE_OTLP_HEADERS") == {"x-honeycomb-team": "abc123", "other": "v"}
     assert tm._otlp_headers(None) is None
     exp.shutdown()
+
+
+async def test_sampled_out_requests_export_nothing_but_still_count(clock, exporter) -> None:
+    t = tm.Telemetry(TelemetryConfig(exporter="console", sample_ratio=0.0), clock=clock,
+                     exporter=exporter, simple=True)
+    ctx = make_ctx(clock)
+    await run_request(tm.instrument_hooks([AuthHook(clock), CacheHook()], t), ctx, clock)
+    assert exporter.get_finished_spans() == ()
+    assert tm.span(ctx, "upstream.attempt") is tm.NOOP_SPAN
+    assert t.metrics.registry.get_sample_value(
+        "sluice_requests_total", {"route": "chat.completions", "model": "smart", "status": "200"}) == 1
+    # an incoming sampled parent wins over the local ratio (ParentBased sampler)
+    parented = make_ctx(clock, rid="r2", traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    await run_request(tm.instrument_hooks([], t), parented, clock)
+    assert [s.name for s in exporter.get_finished_spans() if s.parent and s.name == "chat smart"]
+    t.shutdown()

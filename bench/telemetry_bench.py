@@ -1,0 +1,138 @@
+"""Per-request CPU cost of telemetry on the hot path, as deltas against a baseline in the same run.
+
+Drives a stand-in pipeline (three trivial hooks, one upstream attempt, finished hooks) over a
+RequestContext, N times per variant, and measures process CPU time:
+
+  baseline      no telemetry at all
+  off           telemetry attached, exporter none, metrics off (every span() is the shared no-op)
+  metrics       exporter none, metrics on (the default config)
+  tracing       OTLP-like batch export to a discarding exporter + metrics (spans per hook phase)
+  sampled10     as tracing, with telemetry.sample_ratio 0.1 (unsampled spans do not record)
+
+Run: .venv/bin/python bench/telemetry_bench.py [N]   (budget for the whole gateway: ~0.5 ms/request)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from gateway import telemetry as tm
+from gateway.clock import SystemClock
+from gateway.context import Principal, RequestContext
+from gateway.hooks import Hook
+from gateway.telemetry_config import TelemetryConfig
+
+
+class Discard(SpanExporter):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.count += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+class Auth(Hook):
+    name = "auth"
+
+    async def before(self, ctx: RequestContext):
+        ctx.principal = Principal(key_id="k1", team_id="t1")
+
+
+class Guard(Hook):
+    name = "guardrails"
+
+
+class Cache(Hook):
+    name = "cache"
+
+    async def before(self, ctx: RequestContext):
+        ctx.cache_status = "miss"
+
+
+async def one_request(hooks: list[Hook], clock: SystemClock) -> None:
+    ctx = RequestContext(request_id=uuid.uuid4().hex, route="chat.completions",
+                         body={"model": "smart", "messages": [{"role": "user", "content": "hi"}]},
+                         headers={"authorization": "Bearer x"}, started_mono=clock.monotonic(),
+                         started_wall=clock.time(), requested_model="smart")
+    for h in hooks:
+        await h.before(ctx)
+    ctx.model_group = "smart"
+    with tm.span(ctx, "upstream.attempt", **{"sluice.deployment": "smart/openai/m#0", "sluice.attempt": 1}):
+        ctx.attempts = 1
+    ctx.served_deployment, ctx.served_provider, ctx.served_model = "smart/openai/m#0", "openai", "m"
+    ctx.usage = {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}
+    ctx.cost_usd = 0.0001
+    completion = {"choices": [{"message": {"role": "assistant", "content": "hello"}}]}
+    for h in hooks:
+        completion = await h.after(ctx, completion)
+    ctx.completion = completion
+    ctx.ended_mono = clock.monotonic()
+    for h in hooks:
+        await h.finished(ctx)
+
+
+async def run(hooks: list[Hook], n: int, t: tm.Telemetry | None) -> tuple[float, float]:
+    """(process CPU us/request including the exporter thread, event-loop thread CPU us/request)."""
+    clock = SystemClock()
+    for _ in range(200):  # warm up
+        await one_request(hooks, clock)
+    if t is not None:
+        t.flush()
+    p0, th0 = time.process_time(), time.thread_time()
+    for _ in range(n):
+        await one_request(hooks, clock)
+    th1 = time.thread_time()
+    if t is not None:
+        t.flush()  # count the batch exporter's work for these requests too
+    p1 = time.process_time()
+    return (p1 - p0) / n * 1e6, (th1 - th0) / n * 1e6
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+    base_hooks: list[Hook] = [Auth(), Guard(), Cache()]
+    variants: dict[str, tuple[list[Hook], tm.Telemetry | None]] = {"baseline": (base_hooks, None)}
+    for name, cfg, exporter in (
+        ("off", TelemetryConfig(exporter="none", metrics=False), None),
+        ("metrics", TelemetryConfig(), None),
+        ("tracing", TelemetryConfig(exporter="console"), Discard()),
+        ("sampled10", TelemetryConfig(exporter="console", sample_ratio=0.1), Discard()),
+    ):
+        t = tm.Telemetry(cfg, exporter=exporter)
+        variants[name] = (tm.instrument_hooks([Auth(), Guard(), Cache()], t), t)
+    loop = asyncio.new_event_loop()
+    results = {name: loop.run_until_complete(run(hooks, n, t)) for name, (hooks, t) in variants.items()}
+    base, base_loop = results["baseline"]
+    print(f"telemetry bench: {n} requests per variant; CPU us/request; stand-in pipeline with "
+          "3 hooks (2 traced phases), 1 upstream attempt")
+    print(f"{'variant':<10} {'process':>8} {'delta':>7} {'loop thread':>12} {'delta':>7}  {'process delta / 500us':>22}")
+    for name, (us, loop_us) in results.items():
+        print(f"{name:<10} {us:8.1f} {us - base:7.1f} {loop_us:12.1f} {loop_us - base_loop:7.1f}  "
+              f"{(us - base) / 500:21.1%}")
+    noop = loop.run_until_complete(_noop_span_cost(200_000))
+    print(f"no-op span() enter/exit: {noop:.3f} us per call")
+    for _, t in variants.values():
+        if t is not None:
+            t.shutdown()
+
+
+async def _noop_span_cost(n: int) -> float:
+    ctx = RequestContext(request_id="r", route="chat.completions", body={}, headers={},
+                         started_mono=0.0, started_wall=0.0)
+    t0 = time.process_time()
+    for _ in range(n):
+        with tm.span(ctx, "upstream.attempt", **{"sluice.deployment": "d", "sluice.attempt": 1}):
+            pass
+    return (time.process_time() - t0) / n * 1e6
+
+
+if __name__ == "__main__":
+    main()
