@@ -211,10 +211,13 @@ class Telemetry:
     def __init__(self, config: TelemetryConfig, *, clock: Clock | None = None,
                  exporter: SpanExporter | None = None, simple: bool = False,
                  deployment_host: Callable[[str], str | None] | None = None,
-                 known_model: Callable[[str], bool] | None = None) -> None:
+                 known_model: Callable[[str], bool] | None = None,
+                 pricing_active: Callable[[], bool] | None = None) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
-        self.metrics: GatewayMetrics | None = GatewayMetrics(known_model=known_model) if config.metrics else None
+        self.metrics: GatewayMetrics | None = (
+            GatewayMetrics(known_model=known_model, pricing_active=pricing_active) if config.metrics else None)
+        self._pricing_active = pricing_active or (lambda: True)
         self._deployment_host = deployment_host
         exp = exporter if exporter is not None else make_exporter(config)
         self.provider: TracerProvider | None = None
@@ -363,7 +366,7 @@ class Telemetry:
             "sluice.cache_status": ctx.cache_status,
             "sluice.cost_usd": ctx.cost_usd,
             "sluice.cost_saved_usd": ctx.cost_saved_usd,
-            "sluice.unpriced": is_unpriced(ctx) or None,
+            "sluice.unpriced": (is_unpriced(ctx) and self._pricing_active()) or None,
             "sluice.prompt_ref": ctx.prompt_ref,
             "sluice.rag_pipeline": ctx.rag_pipeline,
             "sluice.client_disconnected": ctx.client_disconnected or None,
@@ -524,7 +527,9 @@ def telemetry_for(gateway: Any) -> Telemetry:
     if tel is None:
         tel = Telemetry(gateway.config.telemetry, clock=gateway.clock,
                         deployment_host=deployment_host_lookup(lambda: gateway.config),
-                        known_model=_known_models(gateway))
+                        known_model=_known_models(gateway),
+                        # the spend service registers itself in gateway.services when pricing is on
+                        pricing_active=lambda: "spend" in gateway.services)
         if tel.metrics is not None:
             tel.metrics.labeled_gauge_callback(
                 "deployment_in_cooldown", "1 while a deployment is cooled down by the circuit breaker",

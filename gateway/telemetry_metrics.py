@@ -68,11 +68,14 @@ def model_label(ctx: RequestContext, known: Callable[[str], bool] | None = None)
 
 
 class GatewayMetrics:
-    """`known_model(name)` says whether a name is a configured model group (bounds the label)."""
+    """`known_model(name)` says whether a name is a configured model group (bounds the label);
+    `pricing_active()` whether a spend hook prices requests (else none is counted unpriced)."""
 
     def __init__(self, registry: CollectorRegistry | None = None,
-                 known_model: Callable[[str], bool] | None = None) -> None:
+                 known_model: Callable[[str], bool] | None = None,
+                 pricing_active: Callable[[], bool] | None = None) -> None:
         self.known_model = known_model
+        self.pricing_active = pricing_active or (lambda: True)
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("sluice_requests", "Requests by route, model group and HTTP status",
@@ -127,7 +130,7 @@ class GatewayMetrics:
             self.cache.labels(ctx.route, ctx.cache_status).inc()
         for g in ctx.guardrails:
             self.guardrails.labels(g.scanner, g.direction, g.action).inc()
-        if is_unpriced(ctx):
+        if is_unpriced(ctx) and self.pricing_active():
             self.unpriced.labels(model).inc()
         if ctx.attempts:
             self.attempts.labels(model).observe(ctx.attempts)
@@ -163,6 +166,11 @@ class GatewayMetrics:
 
 
 def is_unpriced(ctx: RequestContext) -> bool:
-    """Served by an upstream (not a cache hit), succeeded, and no cost could be computed."""
-    return (ctx.status_code < 400 and ctx.served_deployment is not None and ctx.cost_usd is None
+    """Served by an upstream (not a cache hit) and pricing ran but found no price.
+
+    The spend hook sets `ctx.cost_usd` (0.0 for no tokens) whenever it can price; None after a
+    served request means no price. Without pricing (no spend hook) nothing is "unpriced": the
+    caller checks that (`GatewayMetrics.pricing_active`).
+    """
+    return (ctx.served_deployment is not None and ctx.cost_usd is None
             and ctx.cache_status not in ("hit", "semantic-hit"))

@@ -92,3 +92,12 @@ async def test_metrics_route_serves_prometheus_text(tel, clock) -> None:
     assert s.labels == {"route": "chat.completions", "model": "smart", "status": "200"} and s.value == 1
     assert "sluice_ledger_queue_depth" in families
     assert "python_gc_objects_collected" not in resp.text  # not the global default registry
+
+
+def test_without_a_pricing_hook_nothing_is_counted_unpriced(clock) -> None:
+    t = tm.Telemetry(TelemetryConfig(), clock=clock, pricing_active=lambda: False)
+    ctx = make_ctx(clock)
+    ctx.model_group, ctx.served_deployment, ctx.cost_usd = "smart", "d0", None
+    t.finish(ctx)
+    assert sample(t.metrics, "sluice_unpriced_requests_total", model="smart") is None
+    assert sample(t.metrics, "sluice_requests_total", route="chat.completions", model="smart", status="200") == 1
