@@ -77,7 +77,7 @@ class JsonFormatter(logging.Formatter):
             if val is not None:
                 out[key] = val
         for key, value in vars(record).items():
-            if key not in _STANDARD and key not in out:
+            if key not in _STANDARD and key not in out and key not in ("request_id", "trace_id"):
                 out[key] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)

@@ -7,7 +7,7 @@ import logging
 import orjson
 import pytest
 
-from gateway.logging_setup import bind_request, configure_logging, request_id_var
+from gateway.logging_setup import bind_request, configure_logging, request_id_var, trace_id_var
 
 
 @pytest.fixture
@@ -16,9 +16,10 @@ def log_stream():
     root = logging.getLogger()
     old_level = root.level
     handler = configure_logging("DEBUG", "json", stream=stream)
-    token = request_id_var.set(None)
+    token, trace_token = request_id_var.set(None), trace_id_var.set(None)
     yield stream
     request_id_var.reset(token)
+    trace_id_var.reset(trace_token)
     root.removeHandler(handler)
     root.setLevel(old_level)
 
@@ -91,3 +92,9 @@ def test_text_format_and_reconfigure_replaces_handler() -> None:
     finally:
         root.removeHandler(second)
         root.setLevel(old_level)
+
+
+def test_ids_are_left_out_when_unbound(log_stream) -> None:
+    logging.getLogger("sluice.test").info("startup")
+    (line,) = [x for x in _lines(log_stream) if x["logger"] == "sluice.test"]
+    assert "request_id" not in line and "trace_id" not in line
