@@ -26,7 +26,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import orjson
@@ -67,7 +67,7 @@ class _NoopSpan:
 
     __slots__ = ()
 
-    def __enter__(self) -> _NoopSpan:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -92,7 +92,7 @@ NOOP_SPAN = _NoopSpan()
 class SpanHandle:
     """A live span. Values are kept to OTel's attribute types; None is dropped."""
 
-    __slots__ = ("_span", "_clock")
+    __slots__ = ("_clock", "_span")
 
     def __init__(self, span: trace.Span, clock: Clock) -> None:
         self._span = span
@@ -132,7 +132,7 @@ def _ns(seconds: float) -> int:
 class _RequestTrace:
     """Per-request tracing state stored in ctx.scratch."""
 
-    __slots__ = ("telemetry", "root", "otel_ctx")
+    __slots__ = ("otel_ctx", "root", "telemetry")
 
     def __init__(self, telemetry: Telemetry) -> None:
         self.telemetry = telemetry

@@ -21,7 +21,7 @@ METRIC = re.compile(r"\bsluice_[a-z_]+\b")
 def exposed() -> set[str]:
     """Every metric and sample name a running gateway exposes at /metrics."""
     gw = SimpleNamespace(services={}, config=parse_config({}), clock=FakeClock(), generation=None,
-                         virtual_model_names=lambda: [])
+                         virtual_model_names=list)
     metrics = telemetry_for(gw).metrics
     assert metrics is not None
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}

@@ -42,7 +42,6 @@ class AuthHook(Hook):
         if self.reject:
             raise AuthenticationError("unknown key")
         ctx.principal = Principal(key_id="key_abc", team_id="team-a")
-        return None
 
 
 class GuardHook(Hook):
@@ -50,7 +49,6 @@ class GuardHook(Hook):
 
     async def before(self, ctx: RequestContext):
         ctx.guardrails.append(GuardrailOutcome("pii", "input", "redact", rule="EMAIL_ADDRESS", latency_ms=0.4))
-        return None
 
 
 class CacheHook(Hook):
@@ -58,7 +56,6 @@ class CacheHook(Hook):
 
     async def before(self, ctx: RequestContext):
         ctx.cache_status = "miss"
-        return None
 
 
 class SpendHook(Hook):

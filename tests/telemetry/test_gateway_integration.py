@@ -145,10 +145,10 @@ async def test_failed_attempt_is_counted_and_spanned(mock, exporter) -> None:
 async def test_tracing_off_exports_nothing_and_metrics_can_be_off(mock, exporter) -> None:
     mock.reset()
     app = create_app(_config(mock, exporter="none", metrics=False))
-    async with app.lifespan():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as client:
-            ok = await client.post("/v1/chat/completions", json=CHAT)
-            missing = await client.get("/metrics")
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app),
+                                                 base_url="http://gw") as client:
+        ok = await client.post("/v1/chat/completions", json=CHAT)
+        missing = await client.get("/metrics")
     assert ok.status_code == 200
     assert missing.status_code == 404 and orjson.loads(missing.content)["error"]["code"] == "unknown_route"
     assert exporter.get_finished_spans() == ()

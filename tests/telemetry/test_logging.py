@@ -72,7 +72,7 @@ def test_secrets_in_message_args_extras_and_traceback_are_scrubbed(log_stream) -
 
 
 def test_bad_format_args_still_log_a_line(log_stream) -> None:
-    logging.getLogger("sluice.test").info("needs two %s %s", "only-one")
+    logging.getLogger("sluice.test").info("needs two %s %s", "only-one")  # noqa: PLE1206 - on purpose
     (line,) = [x for x in _lines(log_stream) if x["logger"] == "sluice.test"]
     assert line["msg"] == "needs two %s %s"
 
