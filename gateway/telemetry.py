@@ -528,8 +528,8 @@ def telemetry_for(gateway: Any) -> Telemetry:
         tel = Telemetry(gateway.config.telemetry, clock=gateway.clock,
                         deployment_host=deployment_host_lookup(lambda: gateway.config),
                         known_model=_known_models(gateway),
-                        # the spend service registers itself in gateway.services when pricing is on
-                        pricing_active=lambda: "spend" in gateway.services)
+                        # the spend hook prices requests when spend.enabled (absent: no pricing)
+                        pricing_active=lambda: bool(getattr(gateway.config.spend, "enabled", False)))
         if tel.metrics is not None:
             tel.metrics.labeled_gauge_callback(
                 "deployment_in_cooldown", "1 while a deployment is cooled down by the circuit breaker",
