@@ -26,25 +26,33 @@ def render_with_kubectl(directory: Path) -> list[dict[str, Any]]:
 
 
 def render_by_hand(directory: Path) -> list[dict[str, Any]]:
-    """Without kubectl: the base's files one by one, its generated ConfigMap and the image pins of
-    base and overlay (overlay patches are not applied)."""
-    kust = load_yaml(directory / "kustomization.yaml")
-    images = list(kust.get("images", []))
-    if "../../base" in kust.get("resources", []):
-        directory, kust = K8S / "base", load_yaml(K8S / "base" / "kustomization.yaml")
-        images = list(kust.get("images", [])) + images
-    docs: list[dict[str, Any]] = []
-    for name in kust["resources"]:
-        docs += [d for d in yaml.safe_load_all((directory / name).read_text()) if d]
-    for gen in kust.get("configMapGenerator", []):
-        data = {Path(f).name: (directory / f).read_text() for f in gen["files"]}
-        docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": gen["name"]}, "data": data})
+    """Without kubectl: resources file by file (directories recursively), generated ConfigMaps
+    (unhashed names) and image pins; patches and namespaces are not applied."""
+    docs, images = _collect(directory)
     for doc in docs:
         for c in doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
-            for img in images:  # applied in order: the base renames, the overlay re-tags the new name
+            for img in images:  # in order: the base renames, an overlay re-tags the new name
                 if c["image"].split(":")[0] == img["name"]:
                     c["image"] = f"{img.get('newName', img['name'])}:{img['newTag']}"
     return docs
+
+
+def _collect(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    kust = load_yaml(directory / "kustomization.yaml")
+    docs: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
+    for name in kust.get("resources", []):
+        path = (directory / name).resolve()
+        if path.is_dir():
+            sub_docs, sub_images = _collect(path)
+            docs += sub_docs
+            images += sub_images
+        else:
+            docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for gen in kust.get("configMapGenerator", []):
+        data = {Path(f).name: (directory / f).read_text() for f in gen["files"]}
+        docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": gen["name"]}, "data": data})
+    return docs, images + list(kust.get("images", []))
 
 
 def render(directory: Path) -> list[dict[str, Any]]:

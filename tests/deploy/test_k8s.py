@@ -107,3 +107,21 @@ def test_fallback_renderer_without_kubectl_validates_the_files_alone() -> None:
     assert one(docs, "ConfigMap")["metadata"]["name"] == "sluicegate-config"
     assert one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"] == \
         "ghcr.io/example/sluicegate:0.1.0"
+
+
+def test_migration_job_shares_the_config_and_references_its_secret() -> None:
+    from .conftest import render
+
+    docs = render(K8S / "migrate")
+    for doc in docs:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    job = one(docs, "Job")
+    pod = job["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["args"][:2] == ["spend", "migrate"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert all("valueFrom" in e for e in c["env"] if SECRETISH.search(e["name"]))
+    base_cm = one(render(K8S / "base"), "ConfigMap")["metadata"]["name"]
+    assert [v["configMap"]["name"] for v in pod["volumes"]] == [one(docs, "ConfigMap")["metadata"]["name"]] == \
+        [base_cm]  # the same content hash: the Job migrates with the config the pods will run
+    assert c["image"] == _container(render(K8S / "base"))["image"]

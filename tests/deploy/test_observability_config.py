@@ -96,6 +96,6 @@ def test_collector_pipelines_are_wired_and_match_the_gateway() -> None:
             for name in pipeline.get(section, []):
                 assert name in col[section], f"{section} {name} is used but not defined"
     assert col["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(":4318")
-    k8s_cfg = parse_config(load_yaml(DEPLOY / "k8s" / "base" / "sluice.yaml"))
+    k8s_cfg = parse_config(load_yaml(DEPLOY / "k8s" / "config" / "sluice.yaml"))
     assert k8s_cfg.telemetry.otlp_endpoint.endswith(":4318/v1/traces")
     assert k8s_cfg.telemetry.record_content is False
