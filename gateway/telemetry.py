@@ -511,10 +511,26 @@ class TracedHook(Hook):
         return getattr(self.inner, item)
 
 
+class _StartHook(Hook):
+    """First in the pipeline: binds the request id for logs (and opens the root span) before the
+    other hooks run, so their log lines carry it."""
+
+    name = "telemetry.start"
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+
+    async def before(self, ctx: RequestContext) -> HookResult:
+        self.telemetry.attach(ctx)
+        self.telemetry.root_span(ctx)
+        return None
+
+
 def instrument_hooks(hooks: list[Hook], telemetry: Telemetry, gateway: Any = None) -> list[Hook]:
-    """The composition root's one call: wrap hooks in spans (if tracing) and append TelemetryHook."""
+    """The composition root's one call: wrap hooks in spans (if tracing), put a request-start hook
+    first and TelemetryHook last (its `finished` runs after the ledger's)."""
     wrapped: list[Hook] = [TracedHook(h, telemetry) for h in hooks] if telemetry.tracing else list(hooks)
-    return [*wrapped, TelemetryHook(telemetry, gateway)]
+    return [_StartHook(telemetry), *wrapped, TelemetryHook(telemetry, gateway)]
 
 
 def telemetry_for(gateway: Any) -> Telemetry:

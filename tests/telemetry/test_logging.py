@@ -98,3 +98,30 @@ def test_ids_are_left_out_when_unbound(log_stream) -> None:
     logging.getLogger("sluice.test").info("startup")
     (line,) = [x for x in _lines(log_stream) if x["logger"] == "sluice.test"]
     assert "request_id" not in line and "trace_id" not in line
+
+
+async def test_hooks_log_with_the_request_id_from_the_first_hook_on(log_stream) -> None:
+    from gateway import telemetry as tm
+    from gateway.clock import FakeClock
+    from gateway.hooks import Hook
+    from gateway.telemetry_config import TelemetryConfig
+
+    from .conftest import make_ctx
+
+    class Chatty(Hook):
+        name = "auth"
+
+        async def before(self, ctx):
+            logging.getLogger("sluice.test").info("checking the key")
+
+    clock = FakeClock()
+    hooks = tm.instrument_hooks([Chatty()], tm.Telemetry(TelemetryConfig(metrics=False), clock=clock))
+
+    async def request() -> None:  # a task per request, as the server runs them
+        ctx = make_ctx(clock, rid="rid-early")
+        for h in hooks:
+            await h.before(ctx)
+
+    await asyncio.create_task(request())
+    (line,) = [x for x in _lines(log_stream) if x["logger"] == "sluice.test"]
+    assert line["request_id"] == "rid-early"

@@ -121,7 +121,7 @@ async def test_tracing_off_is_a_noop(clock) -> None:
     assert not t.tracing and t.metrics is None
     auth = AuthHook(clock)
     hooks = tm.instrument_hooks([auth], t)
-    assert hooks[0] is auth  # hooks are not wrapped when tracing is off
+    assert hooks[1] is auth  # hooks are not wrapped when tracing is off
     ctx = make_ctx(clock)
     await run_request(hooks, ctx, clock)
     with tm.span(ctx, "upstream.attempt", x=1) as sp:
