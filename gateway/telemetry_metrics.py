@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -76,6 +76,8 @@ class GatewayMetrics:
                  pricing_active: Callable[[], bool] | None = None) -> None:
         self.known_model = known_model
         self.pricing_active = pricing_active or (lambda: True)
+        # `*_created` series double the exposition for no use here (process-wide switch in the library)
+        disable_created_metrics()
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("sluice_requests", "Requests by route, model group and HTTP status",

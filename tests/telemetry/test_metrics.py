@@ -101,3 +101,12 @@ def test_without_a_pricing_hook_nothing_is_counted_unpriced(clock) -> None:
     t.finish(ctx)
     assert sample(t.metrics, "sluice_unpriced_requests_total", model="smart") is None
     assert sample(t.metrics, "sluice_requests_total", route="chat.completions", model="smart", status="200") == 1
+
+
+def test_metrics_route_is_documented_as_plain_text(tel) -> None:
+    app = FastAPI()
+    app.include_router(metrics_router(tel.metrics))
+    doc = app.openapi()["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(doc) == ["text/plain"]
+    assert "_created" not in "".join(
+        s.name for f in tel.metrics.registry.collect() for s in f.samples)
