@@ -1,6 +1,6 @@
 """Gateway overhead vs bare pass-throughs, measured in one run against the mock upstream.
 
-    python bench/gateway_overhead.py [--seconds 5] [--connections 16] [--gateway-workers 1] [--json OUT]
+    python bench/gateway_overhead.py [--seconds 5] [--connections 16] [--gateway-workers 1,2] [--json OUT]
 
 Targets, each served by its own process pinned to one core (the mock on another core, wrk beside it):
   direct   wrk -> mock (the ceiling; CPU column is the mock's)
@@ -26,8 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import wrk  # noqa: E402
-from bench.proc import cores, cpu_seconds, free_port, rss_mib, spawn, stop, wait_port  # noqa: E402
+from bench import wrk
+from bench.proc import cores, cpu_seconds, free_port, rss_mib, spawn, stop, wait_port
 
 PY = sys.executable
 PROMPT = [{"role": "user", "content": "Say hello to the benchmark, briefly."}]
@@ -82,9 +82,9 @@ def gateway_config(mock_base: str, port: int) -> Path:
     d = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
     cfg = d / "gateway.yaml"
     cfg.write_text(
-        "server:\n  host: 127.0.0.1\n  port: %d\n"
+        f"server:\n  host: 127.0.0.1\n  port: {port}\n"
         "models:\n  - name: bench\n    deployments:\n"
-        "      - {provider: openai, model: gpt-4o-mini, api_base: '%s', timeout_s: 30}\n" % (port, mock_base)
+        f"      - {{provider: openai, model: gpt-4o-mini, api_base: '{mock_base}', timeout_s: 30}}\n"
     )
     return cfg
 
@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per target and mode")
     ap.add_argument("--connections", type=int, default=16)
-    ap.add_argument("--gateway-workers", type=int, default=1)
+    ap.add_argument("--gateway-workers", default="1",
+                    help="comma-separated worker counts, e.g. 1,2 (more than 1 runs unpinned)")
     ap.add_argument("--skip-floors", action="store_true")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args(argv)
@@ -137,19 +138,20 @@ def main(argv: list[str] | None = None) -> int:
 
         why = gateway_available()
         if why is None:
-            port = free_port()
-            cfg = gateway_config(mock_base, port)
-            cmd = [PY, "-m", "gateway.cli", "serve", "--config", str(cfg), "--port", str(port),
-                   "--log-level", "warning"]
-            core = cpus["proxy"]
-            if args.gateway_workers > 1:
-                cmd += ["--workers", str(args.gateway_workers)]
-                core = None  # several workers: let them use every core
-            name = "gateway" if args.gateway_workers == 1 else f"gw-x{args.gateway_workers}"
-            try:
-                rows += run_target(name, cmd, port, "bench", args, cpus, core=core)
-            except (RuntimeError, TimeoutError) as e:
-                notes.append(f"gateway did not run: {e}")
+            for workers in (int(w) for w in str(args.gateway_workers).split(",")):
+                port = free_port()
+                cfg = gateway_config(mock_base, port)
+                cmd = [PY, "-m", "gateway.cli", "serve", "--config", str(cfg), "--port", str(port),
+                       "--log-level", "warning"]
+                core = cpus["proxy"]
+                if workers > 1:
+                    cmd += ["--workers", str(workers)]
+                    core = None  # several workers: let them use every core
+                name = "gateway" if workers == 1 else f"gw-x{workers}"
+                try:
+                    rows += run_target(name, cmd, port, "bench", args, cpus, core=core)
+                except (RuntimeError, TimeoutError) as e:
+                    notes.append(f"gateway ({workers} workers) did not run: {e}")
         else:
             notes.append(f"gateway not measured: {why}")
     finally:

@@ -30,9 +30,8 @@ class WrkResult:
 def lua_script(body: str, headers: dict[str, str]) -> Path:
     lines = ['wrk.method = "POST"', f"wrk.body = [==[{body}]==]"]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
-    f = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    f.write("\n".join(lines) + "\n")
-    f.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write("\n".join(lines) + "\n")
     return Path(f.name)
 
 
@@ -48,7 +47,7 @@ def parse(out: str) -> WrkResult:
     if not m:
         raise ValueError(f"unexpected wrk output:\n{out}")
     secs = float(m.group(2)) * {"ms": 1e-3, "s": 1.0, "m": 60.0}[m.group(3)]
-    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.MULTILINE))
     errors = 0
     if e := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
         errors += int(e.group(1))

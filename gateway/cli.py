@@ -104,10 +104,35 @@ def mock_upstream(
     run(host, port, latency_ms=latency_ms, tokens_per_s=tokens_per_s)
 
 
-# --- sub-commands of the other packages (mounted here; each keeps its imports light) ---
+# --- sub-commands of the other packages -----------------------------------------------------
+# Mounted lazily: only the one being run is imported, so `sluice --help` stays instant.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "prompts": ("gateway.cli_prompts:app", "Versioned prompts: list, show, diff, render, history, promote, rollback."),
+    "eval": ("evals.cli:app", "Run evaluation suites (record/replay, reports, baselines, gates)."),
+}
+
+
+def mount_subcommands(argv: list[str] | None = None) -> None:
+    """Mount the sub-app named in argv for real and the others as help-only placeholders.
+    With argv=None every sub-app is mounted for real (tests)."""
+    import importlib
+
+    wanted = argv[1] if argv and len(argv) > 1 else None
+    for name, (target, help_text) in SUBCOMMANDS.items():
+        if argv is None or name == wanted:
+            module, _, attr = target.partition(":")
+            sub = getattr(importlib.import_module(module), attr)
+        else:
+            sub = typer.Typer(help=help_text)
+
+            @sub.callback(invoke_without_command=True)
+            def _placeholder() -> None:
+                """(run `sluice NAME --help` for its commands)"""
+        app.add_typer(sub, name=name, help=help_text)
 
 
 def main() -> None:
+    mount_subcommands(sys.argv)
     try:
         app()
     except KeyboardInterrupt:

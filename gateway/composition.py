@@ -7,6 +7,7 @@ cache store -> spend/ledger (the `after`/`finished` of each hook run in list ord
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
@@ -24,6 +25,11 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
     hooks: list[Hook] = []
     # --- auth, rate limits, budgets (gateway/spend) ---
     # --- prompts (gateway/prompts_hook.py) ---
+    if config.prompts.enabled:
+        from gateway.prompts_hook import PromptHook
+
+        hooks.append(PromptHook(_prompt_registry(config)))
+    # --- end prompts ---
     # --- guardrails (gateway/guardrails_hook.py) ---
     # --- cache (gateway/cache) ---
     # --- spend ledger (gateway/spend) ---
@@ -41,6 +47,11 @@ def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
     routers: list[APIRouter] = []
     # --- keys, teams, spend reports (gateway/api/admin.py, gateway/api/spend.py) ---
     # --- prompts (gateway/api/prompts.py) ---
+    if config.prompts.enabled:
+        from gateway.api.prompts import build_router
+
+        routers.append(build_router(_prompt_registry(config)))
+    # --- end prompts ---
     # --- cache admin (gateway/api/cache.py) ---
     # --- rag (gateway/api/rag.py) ---
     # --- metrics (gateway/api/metrics.py) ---
@@ -58,3 +69,18 @@ def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
 def register_virtual_models(config: Config, gateway: Gateway, router: Router) -> None:
     """Virtual model prefixes served by the router (e.g. `rag:<pipeline>`)."""
     # --- rag (gateway/rag_provider.py) ---
+
+
+def _config_path(config: Config, path: str | None) -> str | None:
+    """Relative paths in a config file resolve from the file's folder."""
+    if path is None:
+        return None
+    p = Path(path)
+    return str(p if p.is_absolute() else config.base_dir / p)
+
+
+def _prompt_registry(config: Config):  # type: ignore[no-untyped-def]
+    from prompts import PromptRegistry
+
+    return PromptRegistry(_config_path(config, config.prompts.registry_dir),
+                          _config_path(config, config.prompts.state_dir))

@@ -33,8 +33,8 @@ class Pipeline:
         return None
 
     async def chat(self, ctx: RequestContext) -> dict[str, Any] | AsyncIterator[bytes]:
-        body = ctx.body
         result = await self._before(ctx)
+        body = ctx.body  # after the hooks: they may have replaced it (prompt rendering, redaction)
         if result is None:
             model = body.get("model") or ctx.requested_model
             virtual = self.router.virtual_handler(model)

@@ -211,3 +211,18 @@ def test_cli_mock_upstream_serves(tmp_path) -> None:
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+def test_a_handler_bug_answers_500_and_keeps_serving(m: MockUpstream, monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from gateway.mock_upstream import openai_format
+
+    def broken(*_a: object, **_k: object) -> dict:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(openai_format, "models", broken)
+    with httpx.Client(base_url=m.base_url, timeout=5) as c:
+        r = c.get("/models")
+        assert r.status_code == 500 and "mock upstream bug" in r.json()["error"]["message"]
+        assert c.post("/chat/completions", json=CHAT).status_code == 200  # same connection still works
+    assert "handler failed" in caplog.text

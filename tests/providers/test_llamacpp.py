@@ -72,3 +72,19 @@ async def test_child_server_mode() -> None:
     finally:
         await p.aclose()
     assert p._child is None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_inprocess_stream_stops_when_consumer_leaves(smol: LlamaCppProvider) -> None:
+    """Closing the stream early tells llama.cpp to stop, so the next request is served at once."""
+    import time
+
+    gen = smol.stream_chat({"model": "local", "messages": MSG, "max_tokens": 400, "temperature": 1.0}, timeout=120)
+    got = [await gen.__anext__() for _ in range(3)]
+    await gen.aclose()
+    assert got[0]["choices"][0]["delta"].get("role") == "assistant"
+    t = time.perf_counter()
+    out = await smol.chat({"model": "local", "messages": MSG, "max_tokens": 2}, timeout=120)
+    assert out["usage"]["completion_tokens"] <= 2
+    assert time.perf_counter() - t < 30  # far less than 400 more tokens would take at ~10-60 tokens/s
