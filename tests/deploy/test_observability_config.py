@@ -99,3 +99,15 @@ def test_collector_pipelines_are_wired_and_match_the_gateway() -> None:
     k8s_cfg = parse_config(load_yaml(DEPLOY / "k8s" / "config" / "sluice.yaml"))
     assert k8s_cfg.telemetry.otlp_endpoint.endswith(":4318/v1/traces")
     assert k8s_cfg.telemetry.record_content is False
+
+
+def test_prometheus_scrapes_what_compose_runs_and_loads_the_alerts() -> None:
+    prom = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    compose = load_yaml(DEPLOY / "docker-compose.yml")
+    mounts = compose["services"]["prometheus"]["volumes"]
+    assert "./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts
+    assert prom["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    collector = load_yaml(DEPLOY / "otel" / "collector.yaml")
+    port = collector["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"]
+    jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
+    assert jobs["otel-collector"]["static_configs"][0]["targets"] == [f"otel-collector:{port}"]
