@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -55,8 +57,26 @@ def _collect(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     return docs, images + list(kust.get("images", []))
 
 
+def _kustomize_capable() -> bool:
+    """kubectl with an embedded kustomize v4+ (Debian's kubernetes-client 1.20 bundles v2, which
+    predates the `labels:` field these kustomizations use)."""
+    if not shutil.which("kubectl"):
+        return False
+    try:
+        out = subprocess.run(["kubectl", "version", "--client", "-o", "json"], capture_output=True,
+                             text=True, timeout=30).stdout
+        version = json.loads(out).get("kustomizeVersion", "v0")
+    except (subprocess.SubprocessError, ValueError):
+        return False
+    major = re.match(r"v?(\d+)", version)
+    return bool(major) and int(major.group(1)) >= 4
+
+
+HAVE_KUBECTL = _kustomize_capable()
+
+
 def render(directory: Path) -> list[dict[str, Any]]:
-    return render_with_kubectl(directory) if shutil.which("kubectl") else render_by_hand(directory)
+    return render_with_kubectl(directory) if HAVE_KUBECTL else render_by_hand(directory)
 
 
 def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -70,5 +90,3 @@ def rendered(request) -> tuple[str, list[dict[str, Any]]]:
     """(which, resources); kustomize-rendered when kubectl is installed, else file by file."""
     return request.param, render(K8S / request.param)
 
-
-HAVE_KUBECTL = shutil.which("kubectl") is not None
