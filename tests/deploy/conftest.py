@@ -63,7 +63,7 @@ def _kustomize_capable() -> bool:
     if not shutil.which("kubectl"):
         return False
     try:
-        out = subprocess.run(["kubectl", "version", "--client", "-o", "json"], capture_output=True,
+        out = subprocess.run(["kubectl", "version", "--client", "-o", "json"], check=False, capture_output=True,
                              text=True, timeout=30).stdout
         version = json.loads(out).get("kustomizeVersion", "v0")
     except (subprocess.SubprocessError, ValueError):
