@@ -131,3 +131,11 @@ def test_dockerignore_keeps_secrets_and_state_out_of_the_context() -> None:
         assert pattern in ignore
     baked = yaml.safe_load((DEPLOY / "sluice.yaml").read_text())
     assert "api_key" not in str(baked).replace("api_key_env", "")
+
+
+def test_dockerfile_apt_packages_are_pinned() -> None:
+    for op, args in _instructions():
+        if op == "RUN" and "apt-get install" in args:
+            packages = [w for w in args.split("apt-get install", 1)[1].split("&&")[0].split()
+                        if not w.startswith("-")]
+            assert packages and all("=" in p for p in packages), packages
