@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from gateway import telemetry as tm
+from gateway import telemetry_hooks as th
 from gateway.clock import SystemClock
 from gateway.context import Principal, RequestContext
 from gateway.hooks import Hook
@@ -107,7 +108,7 @@ def main() -> None:
         ("sampled10", TelemetryConfig(exporter="console", sample_ratio=0.1), Discard()),
     ):
         t = tm.Telemetry(cfg, exporter=exporter)
-        variants[name] = (tm.instrument_hooks([Auth(), Guard(), Cache()], t), t)
+        variants[name] = (th.instrument_hooks([Auth(), Guard(), Cache()], t), t)
     loop = asyncio.new_event_loop()
     results = {name: loop.run_until_complete(run(hooks, n, t)) for name, (hooks, t) in variants.items()}
     base, base_loop = results["baseline"]

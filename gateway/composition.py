@@ -36,7 +36,7 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
     # --- telemetry (gateway/telemetry.py) ---
     # Last: wraps the hooks above in spans (only when tracing is on) and appends TelemetryHook,
     # whose `finished` runs after the ledger's and records metrics and the request's root span.
-    from gateway.telemetry import instrument_hooks, telemetry_for
+    from gateway.telemetry_hooks import instrument_hooks, telemetry_for
 
     hooks = instrument_hooks(hooks, telemetry_for(gateway), gateway)
     # --- end telemetry ---
@@ -55,7 +55,7 @@ def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
     # --- cache admin (gateway/api/cache.py) ---
     # --- rag (gateway/api/rag.py) ---
     # --- metrics (gateway/api/metrics.py) ---
-    from gateway.telemetry import telemetry_for
+    from gateway.telemetry_hooks import telemetry_for
 
     metrics = telemetry_for(gateway).metrics
     if metrics is not None:

@@ -3,8 +3,8 @@
 One `Telemetry` per app instance (own TracerProvider and Prometheus registry; nothing global).
 
 Per request: a root span `chat {model}` / `embeddings {model}` (kind SERVER), created lazily by
-the first child span or hook with the request's own start time, and ended by `TelemetryHook` in
-`finished` with the GenAI attributes (gen_ai.operation.name, gen_ai.request.model,
+the first child span or hook with the request's own start time, and ended by `TelemetryHook`
+(gateway/telemetry_hooks.py) in `finished` with the GenAI attributes (gen_ai.operation.name, gen_ai.request.model,
 gen_ai.response.model, gen_ai.usage.*, gen_ai.provider.name, ...) and sluice.* attributes.
 Children: one span per hook phase (`TracedHook`: auth, guardrails, cache, spend/ledger) and one per
 upstream attempt, which the router opens with the module-level helper:
@@ -16,29 +16,26 @@ upstream attempt, which the router opens with the module-level helper:
         sp.set("http.response.status_code", status)
 
 `span()` returns a shared no-op object when tracing is off (a dict lookup, no allocation).
-Spans are scrubbed of secrets/PII by the exporter wrapper before they leave the process; prompt
+Spans are scrubbed of secrets/PII by the exporter wrapper (gateway/telemetry_export.py) before
+they leave the process; prompt
 and completion text is recorded only when `telemetry.record_content` is on, and then redacted.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 import orjson
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
-    ConsoleSpanExporter,
     SimpleSpanProcessor,
     SpanExporter,
-    SpanExportResult,
 )
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -47,10 +44,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from gateway.clock import Clock, SystemClock
 from gateway.context import RequestContext
 from gateway.errors import SluiceError
-from gateway.hooks import Completion, Hook, HookResult, StreamFilter
 from gateway.logging_setup import bind_request
-from gateway.secret_scrub import scrub_text, scrub_value
+from gateway.secret_scrub import scrub_text
 from gateway.telemetry_config import TelemetryConfig
+from gateway.telemetry_export import ScrubbingExporter, make_exporter
 from gateway.telemetry_metrics import GatewayMetrics, is_unpriced
 
 log = logging.getLogger("sluice.telemetry")
@@ -138,66 +135,6 @@ class _RequestTrace:
         self.telemetry = telemetry
         self.root: trace.Span | None = None
         self.otel_ctx: Any = None
-
-
-# --------------------------------------------------------------------------------------------
-# exporters
-class ScrubbingExporter(SpanExporter):
-    """Rewrites every attribute and event of a span through the secret scrubber, then exports.
-
-    The scrub runs in the batch processor's thread, off the request path, and covers attributes
-    set by any code (router, hooks) without each caller having to remember to scrub.
-    """
-
-    def __init__(self, inner: SpanExporter) -> None:
-        self.inner = inner
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self.inner.export([_scrubbed(s) for s in spans])
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-
-def _scrubbed(s: ReadableSpan) -> ReadableSpan:
-    """The span itself when nothing in it needs scrubbing (the common case), else a scrubbed copy."""
-    from opentelemetry.sdk.trace import Event
-
-    original = dict(s.attributes or {})
-    attrs = scrub_value(original)
-    events = [Event(e.name, scrub_value(dict(e.attributes or {})), e.timestamp) for e in s.events]
-    status = s.status
-    if status.description:
-        status = Status(status.status_code, scrub_text(status.description))
-    name = scrub_text(s.name)
-    if (attrs == original and name == s.name and status is s.status
-            and all(dict(e.attributes or {}) == dict(o.attributes or {}) for e, o in zip(events, s.events))):
-        return s
-    return ReadableSpan(name=name, context=s.context, parent=s.parent, resource=s.resource,
-                        attributes=attrs, events=events, links=s.links, kind=s.kind, status=status,
-                        start_time=s.start_time, end_time=s.end_time,
-                        instrumentation_scope=s.instrumentation_scope)
-
-
-def _otlp_headers(env_name: str | None) -> dict[str, str] | None:
-    if not env_name:
-        return None
-    raw = os.environ.get(env_name, "")
-    pairs = (p.split("=", 1) for p in raw.split(",") if "=" in p)
-    return {k.strip(): v.strip() for k, v in pairs}
-
-
-def make_exporter(config: TelemetryConfig) -> SpanExporter | None:
-    if config.exporter == "console":
-        return ConsoleSpanExporter(service_name=config.service_name)
-    if config.exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        return OTLPSpanExporter(endpoint=config.otlp_endpoint, headers=_otlp_headers(config.otlp_headers_env))
-    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,160 +371,3 @@ def cooldown(ctx: RequestContext, deployment: str) -> None:
     state = ctx.scratch.get(_SCRATCH)
     if state is not None and state.telemetry.metrics is not None:
         state.telemetry.metrics.cooldown(deployment)
-
-
-# --------------------------------------------------------------------------------------------
-# hooks
-class TelemetryHook(Hook):
-    """Last in the pipeline: attaches telemetry to the request and, in `finished`, records it."""
-
-    name = "telemetry"
-
-    def __init__(self, telemetry: Telemetry, gateway: Any = None) -> None:
-        self.telemetry = telemetry
-        self.gateway = gateway
-
-    async def before(self, ctx: RequestContext) -> HookResult:
-        self.telemetry.attach(ctx)
-        self.telemetry.root_span(ctx)
-        return None
-
-    async def finished(self, ctx: RequestContext) -> None:
-        self.telemetry.attach(ctx)
-        self.telemetry.finish(ctx)
-
-    async def aclose(self) -> None:
-        # Hooks close with their config generation; telemetry outlives a reload, so only flush
-        # here unless the whole gateway is shutting down.
-        if getattr(self.gateway, "draining", True):
-            self.telemetry.shutdown()
-        else:
-            self.telemetry.flush()
-
-
-class TracedHook(Hook):
-    """Wraps another hook so each phase it implements runs in a child span named after it
-    (`auth`, `cache.after`, `spend.finished`, ...). Phases the hook does not override stay
-    unwrapped, and the wrapper is only used when tracing is on.
-    """
-
-    def __init__(self, inner: Hook, telemetry: Telemetry) -> None:
-        self.inner = inner
-        self.telemetry = telemetry
-        self.name = inner.name
-        cls = type(inner)
-        self._trace_before = cls.before is not Hook.before
-        self._trace_after = cls.after is not Hook.after
-        self._trace_finished = cls.finished is not Hook.finished
-
-    async def before(self, ctx: RequestContext) -> HookResult:
-        if not self._trace_before:
-            return await self.inner.before(ctx)
-        with self.telemetry.span(ctx, self.name, **{"sluice.hook.phase": "before"}) as sp:
-            result = await self.inner.before(ctx)
-            if result is not None:
-                sp.set("sluice.short_circuit", True)
-            return result
-
-    async def after(self, ctx: RequestContext, completion: Completion) -> Completion:
-        if not self._trace_after:
-            return await self.inner.after(ctx, completion)
-        with self.telemetry.span(ctx, f"{self.name}.after", **{"sluice.hook.phase": "after"}):
-            return await self.inner.after(ctx, completion)
-
-    def stream_filter(self, ctx: RequestContext) -> StreamFilter | None:
-        return self.inner.stream_filter(ctx)
-
-    async def finished(self, ctx: RequestContext) -> None:
-        if not self._trace_finished:
-            return await self.inner.finished(ctx)
-        with self.telemetry.span(ctx, f"{self.name}.finished", **{"sluice.hook.phase": "finished"}):
-            await self.inner.finished(ctx)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    def __getattr__(self, item: str) -> Any:  # let callers reach the wrapped hook's own API
-        return getattr(self.inner, item)
-
-
-class _StartHook(Hook):
-    """First in the pipeline: binds the request id for logs (and opens the root span) before the
-    other hooks run, so their log lines carry it."""
-
-    name = "telemetry.start"
-
-    def __init__(self, telemetry: Telemetry) -> None:
-        self.telemetry = telemetry
-
-    async def before(self, ctx: RequestContext) -> HookResult:
-        self.telemetry.attach(ctx)
-        self.telemetry.root_span(ctx)
-        return None
-
-
-def instrument_hooks(hooks: list[Hook], telemetry: Telemetry, gateway: Any = None) -> list[Hook]:
-    """The composition root's one call: wrap hooks in spans (if tracing), put a request-start hook
-    first and TelemetryHook last (its `finished` runs after the ledger's)."""
-    wrapped: list[Hook] = [TracedHook(h, telemetry) for h in hooks] if telemetry.tracing else list(hooks)
-    return [_StartHook(telemetry), *wrapped, TelemetryHook(telemetry, gateway)]
-
-
-def telemetry_for(gateway: Any) -> Telemetry:
-    """The app's one Telemetry, kept in `gateway.services` so it outlives config reloads.
-
-    Built from the config the gateway started with: telemetry settings apply at start.
-    Registers scrape-time gauges that read the live router (cooldowns, in-flight per deployment).
-    """
-    tel = gateway.services.get("telemetry")
-    if tel is None:
-        tel = Telemetry(gateway.config.telemetry, clock=gateway.clock,
-                        deployment_host=deployment_host_lookup(lambda: gateway.config),
-                        known_model=_known_models(gateway),
-                        # the spend hook prices requests when spend.enabled (absent: no pricing)
-                        pricing_active=lambda: bool(getattr(gateway.config.spend, "enabled", False)))
-        if tel.metrics is not None:
-            tel.metrics.labeled_gauge_callback(
-                "deployment_in_cooldown", "1 while a deployment is cooled down by the circuit breaker",
-                ("deployment",), lambda: _router_states(gateway, cooling=True))
-            tel.metrics.labeled_gauge_callback(
-                "deployment_in_flight", "Requests in flight per deployment",
-                ("deployment",), lambda: _router_states(gateway, cooling=False))
-        gateway.services["telemetry"] = tel
-    return tel  # type: ignore[no-any-return]
-
-
-def _known_models(gateway: Any) -> Callable[[str], bool]:
-    """Membership in the live config's model groups (and virtual models), cached per config."""
-    cache: dict[str, Any] = {"config": None, "names": frozenset()}
-
-    def known(name: str) -> bool:
-        cfg = gateway.config
-        if cache["config"] is not cfg:
-            cache["names"] = frozenset(g.name for g in cfg.models) | frozenset(gateway.virtual_model_names())
-            cache["config"] = cfg
-        return name in cache["names"]
-
-    return known
-
-
-def _router_states(gateway: Any, *, cooling: bool) -> list[tuple[tuple[str, ...], float]]:
-    gen = getattr(gateway, "generation", None)
-    if gen is None:
-        return []
-    now = gateway.clock.monotonic()
-    return [((dep_id,), float(st.cooling(now)) if cooling else float(st.in_flight))
-            for dep_id, st in gen.router.states.items()]
-
-
-def deployment_host_lookup(config_getter: Callable[[], Any]) -> Callable[[str], str | None]:
-    """server.address for a deployment id, read from the live config (reloads included)."""
-
-    def lookup(deployment_id: str) -> str | None:
-        for group in config_getter().models:
-            for dep in group.deployments:
-                if dep.id == deployment_id and dep.api_base:
-                    return urlsplit(dep.api_base).hostname
-        return None
-
-    return lookup

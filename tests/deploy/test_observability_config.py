@@ -10,7 +10,7 @@ import pytest
 
 from gateway.clock import FakeClock
 from gateway.config import parse_config
-from gateway.telemetry import telemetry_for
+from gateway.telemetry_hooks import telemetry_for
 
 from .conftest import DEPLOY, ROOT, load_yaml
 

@@ -102,6 +102,7 @@ def test_ids_are_left_out_when_unbound(log_stream) -> None:
 
 async def test_hooks_log_with_the_request_id_from_the_first_hook_on(log_stream) -> None:
     from gateway import telemetry as tm
+    from gateway import telemetry_hooks as th
     from gateway.clock import FakeClock
     from gateway.hooks import Hook
     from gateway.telemetry_config import TelemetryConfig
@@ -115,7 +116,7 @@ async def test_hooks_log_with_the_request_id_from_the_first_hook_on(log_stream) 
             logging.getLogger("sluice.test").info("checking the key")
 
     clock = FakeClock()
-    hooks = tm.instrument_hooks([Chatty()], tm.Telemetry(TelemetryConfig(metrics=False), clock=clock))
+    hooks = th.instrument_hooks([Chatty()], tm.Telemetry(TelemetryConfig(metrics=False), clock=clock))
 
     async def request() -> None:  # a task per request, as the server runs them
         ctx = make_ctx(clock, rid="rid-early")

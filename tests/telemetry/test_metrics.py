@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway import telemetry as tm
+from gateway import telemetry_hooks as th
 from gateway.api.metrics import metrics_router
 from gateway.telemetry_config import TelemetryConfig
 from gateway.telemetry_metrics import GatewayMetrics
@@ -23,7 +24,7 @@ def tel(clock):
 
 
 async def test_request_metrics_recorded_from_context(tel, clock) -> None:
-    hooks = tm.instrument_hooks([AuthHook(clock), GuardHook(), CacheHook()], tel)
+    hooks = th.instrument_hooks([AuthHook(clock), GuardHook(), CacheHook()], tel)
     await run_request(hooks, make_ctx(clock), clock, fail_first_attempt=True)
     stream_ctx = make_ctx(clock, stream=True, rid="r2")
     await run_request(hooks, stream_ctx, clock)
@@ -52,7 +53,7 @@ async def test_unpriced_and_error_requests(tel, clock) -> None:
     ctx.ended_mono = clock.monotonic()
     tel.finish(ctx)
     rejected = make_ctx(clock, rid="r3")
-    await run_request(tm.instrument_hooks([AuthHook(clock, reject=True)], tel), rejected, clock)
+    await run_request(th.instrument_hooks([AuthHook(clock, reject=True)], tel), rejected, clock)
     hit = make_ctx(clock, rid="r4")
     hit.model_group, hit.served_deployment, hit.cache_status = "smart", "d0", "hit"
     tel.finish(hit)
@@ -80,7 +81,7 @@ def test_registries_are_per_instance_and_gauges_settable() -> None:
 
 
 async def test_metrics_route_serves_prometheus_text(tel, clock) -> None:
-    await run_request(tm.instrument_hooks([AuthHook(clock)], tel), make_ctx(clock), clock)
+    await run_request(th.instrument_hooks([AuthHook(clock)], tel), make_ctx(clock), clock)
     app = FastAPI()
     app.include_router(metrics_router(tel.metrics))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client:

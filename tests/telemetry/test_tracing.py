@@ -4,6 +4,8 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway import telemetry as tm
+from gateway import telemetry_export as tx
+from gateway import telemetry_hooks as th
 from gateway.telemetry_config import TelemetryConfig
 
 from .conftest import SECRETS, AuthHook, CacheHook, GuardHook, SpendHook, all_span_text, make_ctx, run_request
@@ -14,7 +16,7 @@ def _by_name(exporter):
 
 
 async def test_one_root_span_with_genai_attributes_and_children(traced, exporter, clock) -> None:
-    hooks = tm.instrument_hooks([AuthHook(clock), GuardHook(), CacheHook(), SpendHook()], traced)
+    hooks = th.instrument_hooks([AuthHook(clock), GuardHook(), CacheHook(), SpendHook()], traced)
     ctx = make_ctx(clock)
     await run_request(hooks, ctx, clock)
     spans = _by_name(exporter)
@@ -47,7 +49,7 @@ async def test_one_root_span_with_genai_attributes_and_children(traced, exporter
 
 
 async def test_retried_attempts_are_separate_spans(traced, exporter, clock) -> None:
-    hooks = tm.instrument_hooks([AuthHook(clock)], traced)
+    hooks = th.instrument_hooks([AuthHook(clock)], traced)
     ctx = make_ctx(clock)
     await run_request(hooks, ctx, clock, fail_first_attempt=True)
     attempts = [s for s in exporter.get_finished_spans() if s.name == "upstream.attempt"]
@@ -58,7 +60,7 @@ async def test_retried_attempts_are_separate_spans(traced, exporter, clock) -> N
 
 
 async def test_hook_error_marks_span_and_root_carries_status(traced, exporter, clock) -> None:
-    hooks = tm.instrument_hooks([AuthHook(clock, reject=True)], traced)
+    hooks = th.instrument_hooks([AuthHook(clock, reject=True)], traced)
     ctx = make_ctx(clock)
     await run_request(hooks, ctx, clock)
     spans = _by_name(exporter)
@@ -71,7 +73,7 @@ async def test_hook_error_marks_span_and_root_carries_status(traced, exporter, c
 async def test_planted_secrets_never_reach_exported_spans(clock, exporter) -> None:
     t = tm.Telemetry(TelemetryConfig(exporter="console", record_content=True), clock=clock,
                      exporter=exporter, simple=True)
-    hooks = tm.instrument_hooks([AuthHook(clock), GuardHook(), CacheHook()], t)
+    hooks = th.instrument_hooks([AuthHook(clock), GuardHook(), CacheHook()], t)
     ctx = make_ctx(clock)
     # even code that writes a secret straight onto a span is caught at export
     with tm.span(ctx, "careless", note=f"Authorization: Bearer {SECRETS[0]}", email=SECRETS[2]):
@@ -86,7 +88,7 @@ async def test_planted_secrets_never_reach_exported_spans(clock, exporter) -> No
 
 
 async def test_content_is_not_recorded_by_default(traced, exporter, clock) -> None:
-    hooks = tm.instrument_hooks([AuthHook(clock)], traced)
+    hooks = th.instrument_hooks([AuthHook(clock)], traced)
     ctx = make_ctx(clock)
     await run_request(hooks, ctx, clock, completion_text="unique-completion-words")
     text = all_span_text(exporter)
@@ -97,7 +99,7 @@ async def test_streamed_content_recorded_when_enabled(clock, exporter) -> None:
     t = tm.Telemetry(TelemetryConfig(exporter="console", record_content=True, content_max_chars=50),
                      clock=clock, exporter=exporter, simple=True)
     ctx = make_ctx(clock, stream=True)
-    await run_request(tm.instrument_hooks([], t), ctx, clock, completion_text="alpha beta gamma delta")
+    await run_request(th.instrument_hooks([], t), ctx, clock, completion_text="alpha beta gamma delta")
     root = _by_name(exporter)["chat smart"]
     out = root.attributes["gen_ai.output.messages"]
     assert out == '[{"role":"assistant","content":"alpha beta gamma d'  # truncated to 50 characters
@@ -110,7 +112,7 @@ async def test_streamed_content_recorded_when_enabled(clock, exporter) -> None:
 async def test_incoming_traceparent_is_continued(traced, exporter, clock) -> None:
     parent_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     ctx = make_ctx(clock, traceparent=f"00-{parent_trace}-00f067aa0ba902b7-01")
-    await run_request(tm.instrument_hooks([], traced), ctx, clock)
+    await run_request(th.instrument_hooks([], traced), ctx, clock)
     root = _by_name(exporter)["chat smart"]
     assert format(root.context.trace_id, "032x") == parent_trace
     assert root.parent is not None and format(root.parent.span_id, "016x") == "00f067aa0ba902b7"
@@ -120,7 +122,7 @@ async def test_tracing_off_is_a_noop(clock) -> None:
     t = tm.Telemetry(TelemetryConfig(exporter="none", metrics=False), clock=clock)
     assert not t.tracing and t.metrics is None
     auth = AuthHook(clock)
-    hooks = tm.instrument_hooks([auth], t)
+    hooks = th.instrument_hooks([auth], t)
     assert hooks[1] is auth  # hooks are not wrapped when tracing is off
     ctx = make_ctx(clock)
     await run_request(hooks, ctx, clock)
@@ -153,11 +155,11 @@ def test_otlp_exporter_is_built_with_headers_from_env(monkeypatch) -> None:
     monkeypatch.setenv("SLUICE_OTLP_HEADERS", "x-honeycomb-team=abc123, other = v")
     cfg = TelemetryConfig(exporter="otlp", otlp_endpoint="http://127.0.0.1:9/v1/traces",
                           otlp_headers_env="SLUICE_OTLP_HEADERS")
-    exp = tm.make_exporter(cfg)
+    exp = tx.make_exporter(cfg)
     assert type(exp).__name__ == "OTLPSpanExporter"
     assert exp._endpoint == "http://127.0.0.1:9/v1/traces"
-    assert tm._otlp_headers("SLUICE_OTLP_HEADERS") == {"x-honeycomb-team": "abc123", "other": "v"}
-    assert tm._otlp_headers(None) is None
+    assert tx._otlp_headers("SLUICE_OTLP_HEADERS") == {"x-honeycomb-team": "abc123", "other": "v"}
+    assert tx._otlp_headers(None) is None
     exp.shutdown()
 
 
@@ -165,13 +167,13 @@ async def test_sampled_out_requests_export_nothing_but_still_count(clock, export
     t = tm.Telemetry(TelemetryConfig(exporter="console", sample_ratio=0.0), clock=clock,
                      exporter=exporter, simple=True)
     ctx = make_ctx(clock)
-    await run_request(tm.instrument_hooks([AuthHook(clock), CacheHook()], t), ctx, clock)
+    await run_request(th.instrument_hooks([AuthHook(clock), CacheHook()], t), ctx, clock)
     assert exporter.get_finished_spans() == ()
     assert tm.span(ctx, "upstream.attempt") is tm.NOOP_SPAN
     assert t.metrics.registry.get_sample_value(
         "sluice_requests_total", {"route": "chat.completions", "model": "smart", "status": "200"}) == 1
     # an incoming sampled parent wins over the local ratio (ParentBased sampler)
     parented = make_ctx(clock, rid="r2", traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-    await run_request(tm.instrument_hooks([], t), parented, clock)
+    await run_request(th.instrument_hooks([], t), parented, clock)
     assert [s.name for s in exporter.get_finished_spans() if s.parent and s.name == "chat smart"]
     t.shutdown()
