@@ -135,5 +135,96 @@ async def _noop_span_cost(n: int) -> float:
     return (time.process_time() - t0) / n * 1e6
 
 
+
+
+# --- through the real app ----------------------------------------------------------------------
+# `python bench/telemetry_bench.py --app [N]`: the mock upstream in a child process, the gateway app
+# driven in-process through its ASGI interface (no HTTP client in the measurement), process CPU
+# per request for telemetry off / metrics only / tracing every request / tracing 10%.
+
+async def _asgi_post(app, body: bytes) -> int:
+    status = 0
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(msg):
+        nonlocal status
+        if msg["type"] == "http.response.start":
+            status = msg["status"]
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": [
+        (b"content-type", b"application/json"), (b"authorization", b"Bearer sk-bench")],
+        "query_string": b"", "http_version": "1.1", "scheme": "http", "server": ("gw", 80),
+        "client": ("127.0.0.1", 1), "root_path": ""}
+    await app(scope, receive, send)
+    return status
+
+
+async def _app_variant(base_url: str, telemetry: dict, n: int) -> float:
+    import orjson as _orjson
+
+    from gateway.app import create_app
+    from gateway.config import parse_config
+
+    cfg = parse_config({"models": [{"name": "m", "deployments": [
+        {"provider": "openai", "model": "mock-gpt", "api_base": base_url}]}], "telemetry": telemetry})
+    app = create_app(cfg)
+    body = _orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hello there"}]})
+    async with app.lifespan():
+        tel = app.gateway.services["telemetry"]
+        if tel.provider is not None:  # export to nowhere: measure the SDK, not a network exporter
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+            tel.provider._active_span_processor._span_processors = (BatchSpanProcessor(Discard()),)
+        for _ in range(100):
+            assert await _asgi_post(app, body) == 200
+        t0 = time.process_time()
+        for _ in range(n):
+            await _asgi_post(app, body)
+        tel.flush()
+        return (time.process_time() - t0) / n * 1e6
+
+
+def app_main(n: int) -> None:
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mock = subprocess.Popen([sys.executable, "-m", "gateway.cli", "mock-upstream", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        base = f"http://127.0.0.1:{port}/v1"
+        loop = asyncio.new_event_loop()
+        variants = {"off": {"metrics": False}, "metrics": {}, "tracing": {"exporter": "console"},
+                    "sampled10": {"exporter": "console", "sample_ratio": 0.1}}
+        res = {k: loop.run_until_complete(_app_variant(base, v, n)) for k, v in variants.items()}
+        print(f"through the app ({n} non-streamed chat requests each; gateway + aiohttp client CPU, "
+              "mock in another process)")
+        for k, us in res.items():
+            print(f"{k:<10} {us:8.1f} us/req  delta vs off {us - res['off']:7.1f} us  ratio {us / res['off']:.2f}")
+    finally:
+        mock.terminate()
+        mock.wait(10)
+
+
 if __name__ == "__main__":
-    main()
+    if "--app" in sys.argv:
+        sys.argv.remove("--app")
+        app_main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    else:
+        main()
