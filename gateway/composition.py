@@ -32,6 +32,13 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
     # --- end prompts ---
     # --- guardrails (gateway/guardrails_hook.py) ---
     # --- cache (gateway/cache) ---
+    from gateway.cache.hook import CacheHook
+    from gateway.cache.service import service_for
+
+    # Always installed: with the cache off it only strips the body's `cache` field.
+    cache_service = service_for(config, gateway) if config.cache.enabled else None
+    hooks.append(CacheHook(config.cache, cache_service, services=gateway.services))
+    # --- end cache ---
     # --- spend ledger (gateway/spend) ---
     # --- telemetry (gateway/telemetry.py) ---
     # Last: wraps the hooks above in spans (only when tracing is on) and appends TelemetryHook,
@@ -53,6 +60,10 @@ def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
         routers.append(build_router(_prompt_registry(config)))
     # --- end prompts ---
     # --- cache admin (gateway/api/cache.py) ---
+    from gateway.api.cache import cache_router
+
+    routers.append(cache_router(lambda: gateway.services.get("cache") if gateway.config.cache.enabled else None))
+    # --- end cache admin ---
     # --- rag (gateway/api/rag.py) ---
     # --- metrics (gateway/api/metrics.py) ---
     from gateway.telemetry_hooks import telemetry_for
