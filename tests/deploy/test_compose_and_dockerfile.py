@@ -139,3 +139,12 @@ def test_dockerfile_apt_packages_are_pinned() -> None:
             packages = [w for w in args.split("apt-get install", 1)[1].split("&&")[0].split()
                         if not w.startswith("-")]
             assert packages and all("=" in p for p in packages), packages
+
+
+def test_replicas_share_state_through_the_services() -> None:
+    """Several replicas only agree if the cache lives in Redis and the semantic index in Chroma."""
+    for path, chroma in ((DEPLOY / "sluice.yaml", "chroma"),
+                         (DEPLOY / "k8s" / "config" / "sluice.yaml", "chroma.sluicegate.svc")):
+        cfg = parse_config(load_yaml(path))
+        assert cfg.cache.enabled and cfg.cache.backend == "redis", path
+        assert cfg.cache.semantic.index == "chroma" and cfg.cache.semantic.chroma_host == chroma, path
