@@ -153,3 +153,28 @@ async def test_tracing_off_exports_nothing_and_metrics_can_be_off(mock, exporter
     assert missing.status_code == 404 and orjson.loads(missing.content)["error"]["code"] == "unknown_route"
     assert exporter.get_finished_spans() == ()
     assert not app.gateway.services["telemetry"].tracing
+
+
+async def test_cache_hits_are_counted_and_the_cache_span_short_circuits(mock, exporter) -> None:
+    mock.reset()
+    cfg = _config(mock)
+    cfg.cache.enabled, cfg.cache.semantic.enabled = True, False
+    app = create_app(cfg)
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app),
+                                                 base_url="http://gw") as client:
+        first = await client.post("/v1/chat/completions", json=CHAT)
+        await app.gateway.services["cache"].drain()  # the store happens after the response
+        second = await client.post("/v1/chat/completions", json=CHAT)
+        text = (await client.get("/metrics")).text
+    assert (first.headers["x-sluice-cache"], second.headers["x-sluice-cache"]) == ("miss", "hit")
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    cache = {s.labels["result"]: s.value for s in fams["sluice_cache_requests"].samples}
+    assert cache == {"miss": 1, "hit": 1}
+    req = [s for s in fams["sluice_requests"].samples if s.labels["model"] == "smart"]
+    assert len(req) == 1 and req[0].value == 2  # the hit is labelled with its model group
+    app.gateway.services["telemetry"].flush()
+    cache_spans = [s for s in exporter.get_finished_spans() if s.name == "cache"]
+    assert [s.attributes.get("sluice.short_circuit", False) for s in cache_spans] == [False, True]
+    roots = [s for s in exporter.get_finished_spans() if s.parent is None]
+    assert sorted(r.attributes["sluice.cache_status"] for r in roots) == ["hit", "miss"]
+    assert len([s for s in exporter.get_finished_spans() if s.name == "upstream.attempt"]) == 1
