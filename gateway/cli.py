@@ -85,6 +85,15 @@ def serve(
 
     os.environ["SLUICE_CONFIG"] = str(config.resolve())
     n = workers or cfg.server.workers
+    cfg.server.workers = n
+    from gateway.errors import ConfigError
+    from gateway.spend.service import check_workers
+
+    try:
+        check_workers(cfg)  # limits must hold across workers, or the gateway refuses to start
+    except ConfigError as exc:
+        typer.echo(f"{config}: {exc}", err=True)
+        raise typer.Exit(2) from None
     uvicorn.run("gateway.app:app_from_env", factory=True, host=host or cfg.server.host, port=port or cfg.server.port,
                 workers=n if n > 1 else None, loop="uvloop", http="httptools", lifespan="on",
                 timeout_graceful_shutdown=int(cfg.server.drain_timeout_s) or None, log_level=log_level,
@@ -109,6 +118,10 @@ def mock_upstream(
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "prompts": ("gateway.cli_prompts:app", "Versioned prompts: list, show, diff, render, history, promote, rollback."),
     "eval": ("evals.cli:app", "Run evaluation suites (record/replay, reports, baselines, gates)."),
+    "guardrails": ("guardrails.cli:app", "Scan text with guardrail policies; measure scanner quality."),
+    "keys": ("gateway.cli_spend:keys_app", "Virtual keys: create (shown once), list, show, revoke, rotate."),
+    "teams": ("gateway.cli_spend:teams_app", "Teams and their budgets."),
+    "spend": ("gateway.cli_spend:spend_app", "Spend reports (table, csv, json, html) and the ledger database."),
 }
 
 

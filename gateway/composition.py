@@ -24,6 +24,16 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
     """`router` is the new generation's router (a reload builds hooks before swapping it in)."""
     hooks: list[Hook] = []
     # --- auth, rate limits, budgets (gateway/spend) ---
+    from gateway.spend.hook import AuthLimitsHook, SpendHook
+    from gateway.spend.service import spend_service
+
+    spend = spend_service(gateway) if (config.auth.enabled or config.spend.enabled) else None
+    if spend is not None:
+        spend.reconfigure(config)
+        spend.ensure_running()
+    if spend is not None and config.auth.enabled:
+        hooks.append(AuthLimitsHook(spend))
+    # --- end auth ---
     # --- prompts (gateway/prompts_hook.py) ---
     if config.prompts.enabled:
         from gateway.prompts_hook import PromptHook
@@ -31,6 +41,12 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
         hooks.append(PromptHook(_prompt_registry(config)))
     # --- end prompts ---
     # --- guardrails (gateway/guardrails_hook.py) ---
+    g = config.guardrails
+    if g.enabled and (g.attach or g.default_policy):
+        from gateway.guardrails_hook import GuardrailsHook
+
+        hooks.append(GuardrailsHook(g, warm=g.warm_on_start))
+    # --- end guardrails ---
     # --- cache (gateway/cache) ---
     from gateway.cache.hook import CacheHook
     from gateway.cache.service import service_for
@@ -40,6 +56,9 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
     hooks.append(CacheHook(config.cache, cache_service, services=gateway.services))
     # --- end cache ---
     # --- spend ledger (gateway/spend) ---
+    if spend is not None and config.spend.enabled:
+        hooks.append(SpendHook(spend))
+    # --- end spend ledger ---
     # --- telemetry (gateway/telemetry.py) ---
     # Last: wraps the hooks above in spans (only when tracing is on) and appends TelemetryHook,
     # whose `finished` runs after the ledger's and records metrics and the request's root span.
@@ -53,6 +72,11 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
 def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
     routers: list[APIRouter] = []
     # --- keys, teams, spend reports (gateway/api/admin.py, gateway/api/spend.py) ---
+    from gateway.api.admin import build_admin_router
+    from gateway.api.spend import build_spend_router
+
+    routers += [build_admin_router(gateway), build_spend_router(gateway)]
+    # --- end keys, teams, spend reports ---
     # --- prompts (gateway/api/prompts.py) ---
     if config.prompts.enabled:
         from gateway.api.prompts import build_router

@@ -27,6 +27,7 @@ SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, phases=[Ph
 
 @pytest.fixture(scope="module")
 def live_base(_mock_session):
+    _mock_session.reset()  # no fault left behind by an earlier test
     with live_gateway(mock_config(_mock_session)) as base:
         yield base.removesuffix("/v1")
 
