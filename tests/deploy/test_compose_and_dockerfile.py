@@ -148,3 +148,11 @@ def test_replicas_share_state_through_the_services() -> None:
         cfg = parse_config(load_yaml(path))
         assert cfg.cache.enabled and cfg.cache.backend == "redis", path
         assert cfg.cache.semantic.index == "chroma" and cfg.cache.semantic.chroma_host == chroma, path
+
+
+def test_replicas_share_counters_and_ledger() -> None:
+    for path in (DEPLOY / "sluice.yaml", DEPLOY / "k8s" / "config" / "sluice.yaml"):
+        cfg = parse_config(load_yaml(path))
+        assert cfg.auth.counters.backend == "redis", path  # limits hold across replicas
+        assert cfg.spend.ledger.backend == "postgres", path  # one ledger
+        assert cfg.spend.ledger.spool_dir.startswith("/var/lib/sluice/"), path  # the writable volume
