@@ -131,11 +131,8 @@ def cluster(mock, redis_url, postgres_url, chroma_server, tmp_path_factory) -> I
     try:
         # Migrate once before the replicas start, as a deployment does (concurrent first-start
         # migrations race on a fresh database).
-        from gateway.spend.db import make_engine, migrate  # what `sluice spend migrate` runs
-
-        engine = make_engine(db_url)
-        migrate(engine)
-        engine.dispose()
+        subprocess.run([sys.executable, "-m", "gateway.cli", "spend", "migrate", "--config", str(path)],
+                       env=env, cwd=str(ROOT), check=True, capture_output=True, timeout=180)
         # Likewise the semantic cache's Chroma collection: three processes racing to create it on
         # a fresh server leave it unreadable ("Error creating hnsw segment reader").
         import chromadb
