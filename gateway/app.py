@@ -159,4 +159,10 @@ def create_app(config: Config, *, clock: Clock | None = None, config_path: str |
 def app_from_env() -> SluiceApp:
     """Factory for `uvicorn --factory` workers: the config path comes from SLUICE_CONFIG."""
     path = os.environ["SLUICE_CONFIG"]
-    return create_app(load_config(path), config_path=path)
+    config = load_config(path)
+    # --- logging (gateway/logging_setup.py): JSON lines, scrubbed, in every worker process ---
+    from gateway.logging_setup import configure_logging
+
+    configure_logging(config.telemetry.log_level, config.telemetry.log_format)
+    # --- end logging ---
+    return create_app(config, config_path=path)

@@ -60,6 +60,12 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
         hooks.append(SpendHook(spend))
     # --- end spend ledger ---
     # --- telemetry (gateway/telemetry.py) ---
+    # Last: wraps the hooks above in spans (only when tracing is on) and appends TelemetryHook,
+    # whose `finished` runs after the ledger's and records metrics and the request's root span.
+    from gateway.telemetry_hooks import instrument_hooks, telemetry_for
+
+    hooks = instrument_hooks(hooks, telemetry_for(gateway), gateway)
+    # --- end telemetry ---
     return hooks
 
 
@@ -84,6 +90,14 @@ def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
     # --- end cache admin ---
     # --- rag (gateway/api/rag.py) ---
     # --- metrics (gateway/api/metrics.py) ---
+    from gateway.telemetry_hooks import telemetry_for
+
+    metrics = telemetry_for(gateway).metrics
+    if metrics is not None:
+        from gateway.api.metrics import metrics_router
+
+        routers.append(metrics_router(metrics))
+    # --- end metrics ---
     return routers
 
 
