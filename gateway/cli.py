@@ -97,7 +97,8 @@ def serve(
     uvicorn.run("gateway.app:app_from_env", factory=True, host=host or cfg.server.host, port=port or cfg.server.port,
                 workers=n if n > 1 else None, loop="uvloop", http="httptools", lifespan="on",
                 timeout_graceful_shutdown=int(cfg.server.drain_timeout_s) or None, log_level=log_level,
-                access_log=False, server_header=False)
+                access_log=False, server_header=False,
+                log_config=None)  # uvicorn's own records go through our JSON, secret-scrubbing handler
 
 
 @app.command("mock-upstream")

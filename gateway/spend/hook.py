@@ -123,8 +123,8 @@ class _SpendStream(StreamFilter):
             self.sent = True
             if self.ctx.client_wants_usage:
                 chunk["sluice"] = self.hook.extension(self.ctx)
-            else:  # the pipeline drops the usage chunk for this client: send the cost on its own
-                return [chunk, self._closing()]
+            # else the pipeline drops the usage chunk: a client that did not ask for usage gets no
+            # extra chunk with empty `choices` (naive clients index choices[0]); the ledger has the cost
         return [chunk]
 
     def _closing(self) -> Chunk:
@@ -140,10 +140,11 @@ class _SpendStream(StreamFilter):
         # No usage chunk came: count the tokens ourselves and send the cost in a closing chunk.
         usage = self.hook.counted_usage(self.ctx)
         self.hook.price(self.ctx, usage, "counted")
-        out = self._closing()
-        if self.ctx.client_wants_usage:
-            out["usage"] = usage
         self.sent = True
+        if not self.ctx.client_wants_usage:
+            return []
+        out = self._closing()
+        out["usage"] = usage
         return [out]
 
 

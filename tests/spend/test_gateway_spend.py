@@ -117,17 +117,16 @@ def test_client_disconnect_mid_stream_is_billed_for_tokens_produced(tmp_path, m)
     assert 0 < row["completion_tokens"] < 60 and row["cost_usd"] > 0
 
 
-async def test_stream_without_include_usage_still_gets_its_cost(tmp_path, m):
+async def test_stream_without_include_usage_is_still_billed_but_gets_no_extra_chunk(tmp_path, m):
     import orjson
 
     async with running(gateway_config(tmp_path, m.base_url)) as (app, client):
         async with client.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as r:
             text = (await r.aread()).decode()
         chunks = [orjson.loads(line[6:]) for line in text.split("\n") if line.startswith("data: {")]
-        assert all("usage" not in c or c["usage"] is None for c in chunks)  # the client did not ask for it
-        last = chunks[-1]
-        assert last["choices"] == [] and last["object"] == "chat.completion.chunk" and last["id"] == chunks[0]["id"]
+        # the client did not ask for usage: no usage chunk, and no chunk with empty `choices`
+        # (clients that index choices[0] must not break); the cost is in the ledger
+        assert all(c["choices"] and "sluice" not in c and c.get("usage") is None for c in chunks)
         await flush(app)
         (row,) = ledger_rows(app)
-    assert last["sluice"]["cost_usd"] == row["cost_usd"] > 0
-    assert last["sluice"]["usage"]["completion_tokens"] == row["completion_tokens"]
+    assert row["cost_usd"] > 0 and row["completion_tokens"] > 0
