@@ -78,13 +78,22 @@ def gateway_available() -> str | None:
     return None
 
 
-def gateway_config(mock_base: str, port: int) -> Path:
+# "core": the target config (auth, ledger, prompts, metrics off); "default": the shipped
+# defaults (spend ledger and Prometheus metrics on, prompt and cache hooks installed).
+VARIANTS = {
+    "core": "spend: {enabled: false}\nprompts: {enabled: false}\ntelemetry: {metrics: false}\n",
+    "default": "",
+}
+
+
+def gateway_config(mock_base: str, port: int, variant: str = "core") -> Path:
     d = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
     cfg = d / "gateway.yaml"
     cfg.write_text(
         f"server:\n  host: 127.0.0.1\n  port: {port}\n"
         "models:\n  - name: bench\n    deployments:\n"
         f"      - {{provider: openai, model: gpt-4o-mini, api_base: '{mock_base}', timeout_s: 30}}\n"
+        + VARIANTS[variant]
     )
     return cfg
 
@@ -112,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gateway-workers", default="1",
                     help="comma-separated worker counts, e.g. 1,2 (more than 1 runs unpinned)")
     ap.add_argument("--skip-floors", action="store_true")
+    ap.add_argument("--variants", default="core,default", help=f"gateway configs to run: {', '.join(VARIANTS)}")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args(argv)
 
@@ -138,16 +148,17 @@ def main(argv: list[str] | None = None) -> int:
 
         why = gateway_available()
         if why is None:
-            for workers in (int(w) for w in str(args.gateway_workers).split(",")):
+            runs = [(v, int(w)) for v in args.variants.split(",") for w in str(args.gateway_workers).split(",")]
+            for variant, workers in runs:
                 port = free_port()
-                cfg = gateway_config(mock_base, port)
+                cfg = gateway_config(mock_base, port, variant)
                 cmd = [PY, "-m", "gateway.cli", "serve", "--config", str(cfg), "--port", str(port),
                        "--log-level", "warning"]
                 core = cpus["proxy"]
                 if workers > 1:
                     cmd += ["--workers", str(workers)]
                     core = None  # several workers: let them use every core
-                name = "gateway" if workers == 1 else f"gw-x{workers}"
+                name = f"gw-{variant}" if workers == 1 else f"gw-{variant}-x{workers}"
                 try:
                     rows += run_target(name, cmd, port, "bench", args, cpus, core=core)
                 except (RuntimeError, TimeoutError) as e:

@@ -78,6 +78,22 @@ class AuthLimitsHook(Hook):
         self.svc.ensure_running()
         return await self._before(ctx)
 
+    def _upfront_cost(self, ctx: RequestContext, model: str) -> float:
+        """What to reserve for an owner with no cost history yet (e.g. its first request in this
+        process): the priciest deployment of the model group at the estimated prompt size plus
+        max_tokens (256 when unset). Without it, first requests of several processes near the
+        limit would reserve nothing and could overshoot the budget by more than one request."""
+        group = self.svc.config.group(model)
+        if group is None:
+            return 0.0
+        usage = Usage(prompt=estimate_prompt_tokens(ctx.body), completion=_max_completion(ctx.body))
+        best = 0.0
+        for d in group.deployments:
+            price = self.svc.prices.lookup(d.model, d.provider, self.svc.deployment_prices.get(d.id or ""))
+            if price is not None:
+                best = max(best, cost_usd(usage, price))
+        return best
+
     async def _before(self, ctx: RequestContext) -> None:
         if not self.svc.config.auth.enabled:
             if ctx.principal is None:
@@ -95,11 +111,17 @@ class AuthLimitsHook(Hook):
                                    f"{', '.join(rec.allowed_models or [])}", code="model_not_allowed", param="model")
         st.budgets = budgets_for(rec)
         if st.budgets:
-            st.held = await self.svc.budgets.admit(st.budgets, self.svc.budgets.estimate(rec.id))
+            reserve = self.svc.budgets.estimate(rec.id) or self._upfront_cost(ctx, model)
+            st.held = await self.svc.budgets.admit(st.budgets, reserve)
         if rec.rpm is not None or rec.tpm is not None:
             st.estimate = estimate_prompt_tokens(ctx.body) if rec.tpm is not None else 0
             st.reservation = await self.svc.limiter.check(rec.id, rpm=rec.rpm, tpm=rec.tpm, tokens=st.estimate)
         return
+
+
+def _max_completion(body: dict[str, Any]) -> int:
+    n = body.get("max_completion_tokens") or body.get("max_tokens")
+    return n if isinstance(n, int) and n > 0 else 256
 
 
 class _SpendStream(StreamFilter):
