@@ -28,6 +28,10 @@ _LEXICON: dict[str, str] = {
     "dimenticare": "forget", "istruzioni": "instructions", "precedenti": "previous",
     "vorangehenden": "previous", "vorangegangenen": "previous", "befehle": "commands", "instruktionen": "instructions",
     "игнорируй": "ignore", "предыдущие": "previous", "инструкции": "instructions", "пароль": "password",
+    "oubliez": "forget", "oublier": "forget", "toutes": "all", "dites": "say", "ignorer": "ignore",
+    "olvidar": "forget", "olvides": "forget", "ignorar": "ignore", "dices": "say",
+    "ausführungen": "instructions", "ignorier": "ignore", "vergesst": "forget", "verfasse": "write",
+    "vorgaben": "instructions", "befehlen": "commands",
 }
 
 CUES: tuple[tuple[str, str], ...] = (
@@ -109,6 +113,12 @@ _DIRECTIVE_RX = tuple(re.compile(rx, re.IGNORECASE) for rx in (
      r"[^.!?\n]{0,25}" + _INSTR),
     r"\b(?:ignore|disobey|forget|omit|delete)\s+(?:your|all|what|the last|everything|any)\b",
     r"\b(?:opposite of|go against|contrary to|do not follow|don't follow)\s+(?:your|what|the|any|my)\b",
+    # answer against the supplied context / what the model was told
+    r"\bdespite (?:what|everything) (?:you(?:'ve| have)? been|you were|i) (?:told|said|given)\b",
+    (r"\b(?:not|instead of|rather than|regardless of|disregarding|ignoring)\s+(?:based on |by |from |on |using )?"
+     r"(?:the|these|those|your|any) (?:articles?|context|documents?|texts?|sources?)\b"),
+    r"\bmake (?:something|stuff|it|things) up\b",
+    r"\b(?:untrue|false|fake|made-up)\s+(?:headlines?|news|story|stories|statements?|claims?|facts?)\b",
 ))
 
 
