@@ -27,6 +27,7 @@ import orjson
 
 from guardrails import Guardrails, GuardrailsConfig, ScanContext, StreamGuard, Vault
 from guardrails.config import PolicyConfig, Rule
+from guardrails.scanners.injection import load_model
 
 DATA = Path(os.environ.get("SLUICE_DATASETS", "/work/shared/datasets")) / "injection" / "jackhhao_test.csv"
 
@@ -68,11 +69,15 @@ def main() -> None:
     def policy(t: str) -> object:
         return guard.check(t, ictx, Vault())
 
-    for t in prose[:20]:  # warm caches
-        policy(t)
     base50, base99 = timed(body_roundtrip, prose, 3)
     print(f"prompts: {len(prose)} x 1 KB; baseline (orjson body round-trip) p50 {base50:.3f} ms p99 {base99:.3f} ms")
     print(f"{'what':44s} {'p50 ms':>8s} {'p99 ms':>8s} {'p50/baseline':>13s}")
+    # First sight: the injection scorer's per-word n-gram cache starts empty and every prompt is
+    # new (the rows below see each prompt a second and third time, as a busy gateway sees words).
+    for block in load_model().blocks:
+        block.cache.clear()
+    p50, p99 = timed(policy, prose, 1)
+    print(f"{'default input policy, prose, first sight':44s} {p50:8.3f} {p99:8.3f} {p50 / base50:12.1f}x")
     rows: list[tuple[str, Callable[[str], object], list[str]]] = [
         ("default input policy, prose", policy, prose),
         ("default input policy, with PII", policy, pii),

@@ -28,6 +28,10 @@ _LEXICON: dict[str, str] = {
     "dimenticare": "forget", "istruzioni": "instructions", "precedenti": "previous",
     "vorangehenden": "previous", "vorangegangenen": "previous", "befehle": "commands", "instruktionen": "instructions",
     "игнорируй": "ignore", "предыдущие": "previous", "инструкции": "instructions", "пароль": "password",
+    "oubliez": "forget", "oublier": "forget", "toutes": "all", "dites": "say", "ignorer": "ignore",
+    "olvidar": "forget", "olvides": "forget", "ignorar": "ignore", "dices": "say",
+    "ausführungen": "instructions", "ignorier": "ignore", "vergesst": "forget", "verfasse": "write",
+    "vorgaben": "instructions", "befehlen": "commands",
 }
 
 CUES: tuple[tuple[str, str], ...] = (
@@ -42,6 +46,9 @@ CUES: tuple[tuple[str, str], ...] = (
     ("hate", r"\b(?:hate|stupid|idiot|crazy|worst|best)\b"),
 )
 _CUE_RX = tuple((name, re.compile(rx, re.IGNORECASE)) for name, rx in CUES)
+# Case-sensitive twins for ASCII lower-case text (see _covered): the patterns' literals are all
+# lower-case ASCII, so on such text they match exactly what the IGNORECASE ones do, ~40% faster.
+_CUE_RX_LC = tuple(re.compile(rx) for _, rx in CUES)
 CUE_NAMES: tuple[str, ...] = tuple(n for n, _ in CUES)
 
 
@@ -61,8 +68,19 @@ def normalize(text: str) -> str:
     return t
 
 
+def _covered(text: str, normalized: str) -> bool:
+    """True when searching `text` can find nothing that searching `normalized` does not: the text is
+    ASCII (so case-insensitive matching equals matching its lower-case form) and its lower-case form
+    starts the normalised text (normalisation changed nothing but case and appended tokens, which
+    follow a space, so word boundaries at the seam are the same). Then one search instead of two,
+    with the case-sensitive twin patterns (the normalised text is lower-case ASCII)."""
+    return text.isascii() and normalized.isascii() and normalized.startswith(text.lower())
+
+
 def cue_vector(text: str, normalized: str) -> list[float]:
     """Cues fire on the normalised text, or on the original (spaced letters are joined by then)."""
+    if _covered(text, normalized):
+        return [1.0 if rx.search(normalized) else 0.0 for rx in _CUE_RX_LC]
     return [1.0 if rx.search(normalized) or rx.search(text) else 0.0 for _, rx in _CUE_RX]
 
 
@@ -99,8 +117,19 @@ _DIRECTIVE_RX = tuple(re.compile(rx, re.IGNORECASE) for rx in (
      r"[^.!?\n]{0,25}" + _INSTR),
     r"\b(?:ignore|disobey|forget|omit|delete)\s+(?:your|all|what|the last|everything|any)\b",
     r"\b(?:opposite of|go against|contrary to|do not follow|don't follow)\s+(?:your|what|the|any|my)\b",
+    # answer against the supplied context / what the model was told
+    r"\bdespite (?:what|everything) (?:you(?:'ve| have)? been|you were|i) (?:told|said|given)\b",
+    (r"\b(?:not|instead of|rather than|regardless of|disregarding|ignoring)\s+(?:based on |by |from |on |using )?"
+     r"(?:the|these|those|your|any) (?:articles?|context|documents?|texts?|sources?)\b"),
+    r"\bmake (?:something|stuff|it|things) up\b",
+    r"\b(?:untrue|false|fake|made-up)\s+(?:headlines?|news|story|stories|statements?|claims?|facts?)\b",
 ))
 
 
+_DIRECTIVE_RX_LC = tuple(re.compile(rx.pattern) for rx in _DIRECTIVE_RX)
+
+
 def has_directive(text: str, normalized: str) -> bool:
+    if _covered(text, normalized):
+        return any(rx.search(normalized) for rx in _DIRECTIVE_RX_LC)
     return any(rx.search(normalized) or rx.search(text) for rx in _DIRECTIVE_RX)

@@ -34,6 +34,7 @@ class TrainParams:
     dev_fpr_cap: float = 0.05
     folds: int = 5
     seed: int = 0
+    own_benign_weight: float = 1.0  # 0: leave out OWN_BENIGN_SET
 
 
 def _vectorizer_params() -> list[dict[str, Any]]:
@@ -59,16 +60,24 @@ def _fit(ex: list[Example], p: TrainParams) -> tuple[Any, list[Any]]:
 
     X, vecs = _design([e.text for e in ex], None, p)
     y = np.array([e.label for e in ex])
-    w = np.array([p.deepset_weight if e.source == "deepset" else 1.0 for e in ex])
+    w = np.array([{"deepset": p.deepset_weight, "own": p.own_benign_weight}.get(e.source, 1.0) for e in ex])
     clf = LogisticRegression(C=p.C, max_iter=5000, class_weight="balanced").fit(X, y, sample_weight=w)
     return clf, vecs
 
 
 DEV_TRIGGER_SET = Path(__file__).with_name("benign_trigger_dev.txt")
+# Benign trigger-word prompts written for this package (not from any dataset, the dev or the test
+# file). Every model, fold models included, trains on them as label 0; they are never scored in the
+# cross-validation, which measures only the protocol's training rows.
+OWN_BENIGN_SET = Path(__file__).with_name("benign_trigger_train.txt")
 
 
 def read_lines(path: Path) -> list[str]:
     return [s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip() and not s.startswith("#")]
+
+
+def own_benign(p: TrainParams) -> list[Example]:
+    return [Example(t, 0, "own") for t in read_lines(OWN_BENIGN_SET)] if p.own_benign_weight > 0 else []
 
 
 def oof_scores(ex: list[Example], dev: list[str], p: TrainParams) -> tuple[np.ndarray, np.ndarray]:
@@ -78,8 +87,9 @@ def oof_scores(ex: list[Example], dev: list[str], p: TrainParams) -> tuple[np.nd
     strata = np.array([f"{e.source}:{e.label}" for e in ex])
     oof = np.zeros(len(ex))
     dev_scores = np.zeros(len(dev))
+    own = own_benign(p)
     for a, b in StratifiedKFold(p.folds, shuffle=True, random_state=p.seed).split(np.zeros(len(ex)), strata):
-        clf, vecs = _fit([ex[i] for i in a], p)
+        clf, vecs = _fit([ex[i] for i in a] + own, p)
         Xb, _ = _design([ex[i].text for i in b], vecs, p)
         oof[b] = clf.predict_proba(Xb)[:, 1]
         Xd, _ = _design(dev, vecs, p)
@@ -138,12 +148,13 @@ def build(params: TrainParams | None = None, *, rule: dict[str, float] | None = 
     if rule is None:
         dev = read_lines(DEV_TRIGGER_SET)
         oof, dev_scores = oof_scores(ex, dev, p)
-        # default: best deepset F1 under the training-FPR cap; conservative: also spare the dev
-        # set of benign trigger-word prompts (FPR <= dev_fpr_cap), at a cost in recall
-        rule, cv = choose_rule(ex, oof, dev, dev_scores, replace(p, dev_fpr_cap=1.0))
-        c_rule, c_cv = choose_rule(ex, oof, dev, dev_scores, p)
+        # default: best deepset F1 with training FPR <= fpr_cap and dev trigger-word FPR <=
+        # dev_fpr_cap; conservative: half the training-FPR cap and no dev false positive at all,
+        # at a cost in recall
+        rule, cv = choose_rule(ex, oof, dev, dev_scores, p)
+        c_rule, c_cv = choose_rule(ex, oof, dev, dev_scores, replace(p, fpr_cap=p.fpr_cap / 2, dev_fpr_cap=0.0))
         conservative = {**c_rule, "cv": c_cv}
-    clf, vecs = _fit(ex, p)
+    clf, vecs = _fit(ex + own_benign(p), p)
     coef = clf.coef_[0]
     blocks, off = [], 0
     for vp, v in zip(_vectorizer_params(), vecs, strict=True):
@@ -160,6 +171,7 @@ def build(params: TrainParams | None = None, *, rule: dict[str, float] | None = 
         "format": 1,
         "params": asdict(p),
         "train_rows": len(ex),
+        "own_benign_rows": len(own_benign(p)),
         **rule,
         "cv": cv,
         "conservative": conservative,

@@ -72,7 +72,8 @@ async def test_output_redacted_whole_and_streamed(mock: MockUpstream) -> None:
     assert all("error" not in e for e in events)
     stext = "".join(c["delta"].get("content") or "" for e in events for c in e.get("choices", []))
     assert stext == text  # same request, same reply, same redaction
-    assert events[-1]["choices"][0]["finish_reason"] == "stop"
+    # the last chunk with choices ends the answer (spend appends a choices-less cost chunk after it)
+    assert [e for e in events if e.get("choices")][-1]["choices"][0]["finish_reason"] == "stop"
 
 
 async def test_stream_blocked_with_error_event(mock: MockUpstream) -> None:
