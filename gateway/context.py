@@ -62,7 +62,7 @@ class RequestContext:
     first_byte_mono: float | None = None
     ended_mono: float | None = None
     client_disconnected: bool = False
-    completion_text_chars: int = 0
+    completion: dict[str, Any] | None = None  # the final completion (aggregated from chunks for streams)
     response_headers: dict[str, str] = field(default_factory=dict)
     scratch: dict[str, Any] = field(default_factory=dict)  # per-hook private state, keyed by hook name
 

@@ -1,0 +1,119 @@
+"""The composition root: create_app(config) -> ASGI app. No globals, no import-time side effects.
+
+An outer dispatcher sends the two hot routes to bare ASGI endpoints and everything else to FastAPI
+(models, health, admin, spend, prompts, RAG, cache, metrics, OpenAPI docs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway import __version__
+from gateway.api.openai_fast import FastEndpoint
+from gateway.clock import Clock
+from gateway.config import Config, load_config
+from gateway.errors import SluiceError
+from gateway.runtime import Gateway
+
+
+class SluiceApp:
+    """ASGI app: fast paths first, FastAPI for the rest. `state.gateway` is the running Gateway."""
+
+    def __init__(self, gateway: Gateway, api: FastAPI) -> None:
+        self.gateway = gateway
+        self.api = api
+        self.state = api.state
+        chat = FastEndpoint(gateway, "chat.completions")
+        emb = FastEndpoint(gateway, "embeddings")
+        self.fast = {"/v1/chat/completions": chat, "/v1/embeddings": emb}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            endpoint = self.fast.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self.api(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[SluiceApp]:
+        """Start and stop the gateway (what the ASGI lifespan does; tests use it directly)."""
+        await self.gateway.start()
+        try:
+            yield self
+        finally:
+            self.gateway.draining = True
+            await self.gateway.aclose()
+
+    def openapi(self) -> dict[str, Any]:
+        return self.api.openapi()
+
+
+def _error_json(status: int, message: str, type_: str, code: str, param: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": type_, "param": param, "code": code}},
+                        status_code=status)
+
+
+def _install_error_handlers(api: FastAPI) -> None:
+    @api.exception_handler(SluiceError)
+    async def _sluice(_: Request, exc: SluiceError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return _error_json(404, f"{request.method} {request.url.path} is not a route of this gateway "
+                                    "(OpenAI routes served: /v1/chat/completions, /v1/embeddings, /v1/models)",
+                               "invalid_request_error", "unknown_route")
+        if exc.status_code == 405:
+            return _error_json(405, f"{request.url.path} does not accept {request.method}",
+                               "invalid_request_error", "method_not_allowed")
+        kind = "invalid_request_error" if exc.status_code < 500 else "api_error"
+        return _error_json(exc.status_code, str(exc.detail), kind, f"http_{exc.status_code}")
+
+    @api.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        param = ".".join(loc) or None
+        return _error_json(400, f"{param or 'request'}: {first.get('msg')}", "invalid_request_error",
+                           "invalid_value", param)
+
+
+def create_app(config: Config, *, clock: Clock | None = None, config_path: str | Path | None = None) -> SluiceApp:
+    from gateway.api.openai_routes import router as openai_router
+    from gateway.composition import build_admin_routers
+
+    gateway = Gateway(config, clock=clock, config_path=config_path)
+    holder: dict[str, SluiceApp] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with holder["app"].lifespan():
+            yield
+
+    api = FastAPI(title="sluicegate", version=__version__, lifespan=lifespan,
+                  description="OpenAI-compatible LLM gateway: routing, caching, spend, guardrails, RAG, prompts.")
+    api.state.gateway = gateway
+    _install_error_handlers(api)
+    api.include_router(openai_router)
+    for r in build_admin_routers(config, gateway):
+        api.include_router(r)
+    app = SluiceApp(gateway, api)
+    holder["app"] = app
+    return app
+
+
+def app_from_env() -> SluiceApp:
+    """Factory for `uvicorn --factory` workers: the config path comes from SLUICE_CONFIG."""
+    path = os.environ["SLUICE_CONFIG"]
+    return create_app(load_config(path), config_path=path)

@@ -1,0 +1,11 @@
+"""An OpenAI- and Anthropic-format mock upstream with fault injection (raw asyncio + httptools).
+
+`sluice mock-upstream --port N` calls `run`; tests use `MockUpstream` (a background thread on a free
+port); `serve` starts one inside a running event loop.
+"""
+
+from gateway.mock_upstream.config import FAULTS, MockConfig
+from gateway.mock_upstream.harness import MockUpstream
+from gateway.mock_upstream.server import MockServer, run, serve
+
+__all__ = ["FAULTS", "MockConfig", "MockServer", "MockUpstream", "run", "serve"]

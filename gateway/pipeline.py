@@ -1,0 +1,146 @@
+"""The request pipeline: hooks around the router, the same for streamed and whole responses.
+
+`Pipeline.chat(ctx)` returns either a completion dict or an async iterator of SSE byte frames;
+`Pipeline.embeddings(ctx)` returns a dict. `Pipeline.finished(ctx)` runs the hooks' after-response
+work. One Pipeline is one config generation: a reload builds a new one and swaps it atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from gateway.context import RequestContext
+from gateway.errors import SluiceError, UpstreamError
+from gateway.hooks import Hook, StreamFilter
+from gateway.router import Router
+from gateway.streaming import SSE_DONE, ChunkAggregator, completion_to_chunks, patch_chunk, patch_completion, sse
+
+log = logging.getLogger("sluice.pipeline")
+
+
+class Pipeline:
+    def __init__(self, router: Router, hooks: list[Hook]) -> None:
+        self.router = router
+        self.hooks = hooks
+
+    async def _before(self, ctx: RequestContext) -> Any:
+        for hook in self.hooks:
+            result = await hook.before(ctx)
+            if result is not None:
+                return result
+        return None
+
+    async def chat(self, ctx: RequestContext) -> dict[str, Any] | AsyncIterator[bytes]:
+        body = ctx.body
+        result = await self._before(ctx)
+        if result is None:
+            model = body.get("model") or ctx.requested_model
+            virtual = self.router.virtual_handler(model)
+            if virtual is not None:
+                result = await virtual(ctx, body)
+            elif ctx.stream:
+                upstream_body = body
+                if not ctx.client_wants_usage:  # we always want usage; the client gets it only if it asked
+                    upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}),
+                                                                 "include_usage": True}}
+                ctx.model_group = model
+                result = await self.router.stream_chat(ctx, upstream_body)
+            else:
+                ctx.model_group = model
+                result = await self.router.chat(ctx, body)
+        if isinstance(result, dict):
+            patch_completion(result, model=ctx.served_model or ctx.requested_model, request_id=ctx.request_id)
+            if ctx.stream:
+                return self._stream(ctx, _aiter(completion_to_chunks(result, include_usage=True)))
+            return await self._after(ctx, result)
+        if ctx.stream:
+            return self._stream(ctx, result)
+        # a hook or virtual model produced chunks for a client that wants one document
+        agg = ChunkAggregator()
+        async for chunk in result:
+            agg.add(chunk)
+        completion = patch_completion(agg.completion(), model=ctx.requested_model, request_id=ctx.request_id)
+        return await self._after(ctx, completion)
+
+    async def _after(self, ctx: RequestContext, completion: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(completion.get("usage"), dict):
+            ctx.usage = completion["usage"]
+        ctx.completion = completion
+        for hook in self.hooks:
+            completion = await hook.after(ctx, completion)
+        ctx.completion = completion
+        return completion
+
+    async def _stream(self, ctx: RequestContext, source: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+        filters: list[StreamFilter] = []
+        for hook in self.hooks:
+            f = hook.stream_filter(ctx)
+            if f is not None:
+                filters.append(f)
+        agg = ChunkAggregator()
+        model = ctx.served_model or ctx.requested_model
+        created = int(ctx.started_wall)
+        wants_usage = ctx.client_wants_usage
+        try:
+            async for chunk in source:
+                patch_chunk(chunk, model=model, request_id=ctx.request_id, created=created)
+                agg.add(chunk)
+                if chunk.get("usage") is not None:
+                    ctx.usage = chunk["usage"]
+                out = _through(filters, 0, [chunk])
+                for c in out:
+                    if not wants_usage and not c.get("choices") and "usage" in c:
+                        continue
+                    yield sse(c)
+            ctx.completion = agg.completion()
+            for i, f in enumerate(filters):
+                for c in _through(filters, i + 1, f.on_end()):
+                    if not wants_usage and not c.get("choices") and "usage" in c:
+                        continue
+                    yield sse(c)
+            ctx.completion = agg.completion()
+        except SluiceError as err:
+            ctx.completion = agg.completion()
+            ctx.status_code = err.status
+            ctx.error_code = err.code
+            if isinstance(err, UpstreamError):
+                log.warning("stream %s failed midway: %s", ctx.request_id, err.message)
+            yield sse(err.body())  # OpenAI-shaped error event: never a silent truncation
+        yield SSE_DONE
+
+
+def _through(filters: list[StreamFilter], start: int, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for f in filters[start:]:
+        nxt: list[dict[str, Any]] = []
+        for c in chunks:
+            nxt.extend(f.on_chunk(c))
+        chunks = nxt
+    return chunks
+
+
+async def _aiter(items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for item in items:
+        yield item
+
+
+async def run_embeddings(pipeline: Pipeline, ctx: RequestContext) -> dict[str, Any]:
+    result = await pipeline._before(ctx)
+    if result is None:
+        ctx.model_group = ctx.requested_model
+        result = await pipeline.router.embed(ctx, ctx.body)
+    if isinstance(result.get("usage"), dict):
+        ctx.usage = result["usage"]
+    for hook in pipeline.hooks:
+        result = await hook.after(ctx, result)
+    return result  # type: ignore[no-any-return]
+
+
+async def run_finished(pipeline: Pipeline, ctx: RequestContext) -> None:
+    """After-response work. A failing hook is logged and must not affect the others."""
+    for hook in pipeline.hooks:
+        try:
+            await hook.finished(ctx)
+        except Exception:
+            log.exception("hook %s failed after request %s", hook.name, ctx.request_id)

@@ -1,0 +1,329 @@
+"""Model groups -> deployments: balancing, retries, fallbacks, timeouts, cooldowns, load shedding.
+
+A request names a group (alias). The router picks a deployment by the group's strategy among
+those not cooling down and not saturated (max in-flight, rpm, tpm). If all are saturated it waits
+for a free slot up to `queue_timeout_s`, then sheds load with 503 + Retry-After (never an
+unbounded queue). Retryable failures (connect errors, timeouts, 429, 5xx) retry with exponential
+backoff and jitter, preferring another deployment; a stream is retried only before its first
+chunk has gone to the client. When a group is exhausted, its fallback groups are tried in order.
+A deployment that fails `failures` times within `window_s` cools down for `cooldown_s`.
+Virtual model prefixes (`rag:`) are handled by registered handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.clock import Clock
+from gateway.config import Config, Deployment, ModelGroup
+from gateway.context import RequestContext
+from gateway.errors import InvalidRequest, NotFound, Overloaded, SluiceError, UpstreamError, UpstreamTimeout
+from gateway.providers.base import Provider
+
+log = logging.getLogger("sluice.router")
+
+VirtualHandler = Callable[[RequestContext, dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass
+class DeploymentState:
+    deployment: Deployment
+    provider: Provider
+    in_flight: int = 0
+    failures: deque[float] = field(default_factory=deque)
+    cooldown_until: float = 0.0
+    ewma_latency_s: float | None = None
+    requests: deque[float] = field(default_factory=deque)  # start times in the last 60 s (rpm)
+    tokens: deque[tuple[float, int]] = field(default_factory=deque)  # (time, tokens) in the last 60 s
+
+    def cooling(self, now: float) -> bool:
+        return now < self.cooldown_until
+
+    def _trim(self, now: float) -> None:
+        horizon = now - 60.0
+        while self.requests and self.requests[0] <= horizon:
+            self.requests.popleft()
+        while self.tokens and self.tokens[0][0] <= horizon:
+            self.tokens.popleft()
+
+    def saturated(self, now: float) -> bool:
+        d = self.deployment
+        if d.max_in_flight is not None and self.in_flight >= d.max_in_flight:
+            return True
+        if d.rpm is not None or d.tpm is not None:
+            self._trim(now)
+            if d.rpm is not None and len(self.requests) >= d.rpm:
+                return True
+            if d.tpm is not None and sum(t for _, t in self.tokens) >= d.tpm:
+                return True
+        return False
+
+    def next_free_in(self, now: float) -> float:
+        """Seconds until an rpm/tpm window frees a slot (in-flight frees on release)."""
+        waits = []
+        if self.requests:
+            waits.append(self.requests[0] + 60.0 - now)
+        if self.tokens:
+            waits.append(self.tokens[0][0] + 60.0 - now)
+        return max(0.0, min(waits)) if waits else 1.0
+
+    def price_per_mtok(self) -> float:
+        p = self.deployment.price
+        return (p.input_per_mtok + p.output_per_mtok) if p else float("inf")
+
+
+class Router:
+    def __init__(self, config: Config, providers: dict[str, Provider], clock: Clock,
+                 rng: random.Random | None = None) -> None:
+        self.config = config
+        self.policy = config.router
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.groups: dict[str, ModelGroup] = {g.name: g for g in config.models}
+        self.states: dict[str, DeploymentState] = {
+            d.id: DeploymentState(d, providers[d.id]) for g in config.models for d in g.deployments  # type: ignore[index]
+        }
+        self._freed = asyncio.Event()
+        self._virtual: dict[str, VirtualHandler] = {}
+        self.virtual_names: list[str] = []
+        self._started = False
+
+    # ---- setup -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if not self._started:
+            self._started = True
+            for st in self.states.values():
+                await st.provider.start()
+
+    async def aclose(self) -> None:
+        for st in self.states.values():
+            await st.provider.aclose()
+
+    def register_virtual(self, prefix: str, handler: VirtualHandler, names: list[str] | None = None) -> None:
+        """Serve model names starting with `prefix` (e.g. "rag:") with `handler(ctx, body)`.
+
+        `names` are the full model names listed by GET /v1/models (e.g. ["rag:handbook"])."""
+        self._virtual[prefix] = handler
+        self.virtual_names.extend(names or [])
+
+    def virtual_handler(self, model: str) -> VirtualHandler | None:
+        for prefix, handler in self._virtual.items():
+            if model.startswith(prefix):
+                return handler
+        return None
+
+    def resolve(self, model: str, *, mode: str = "chat") -> ModelGroup:
+        group = self.groups.get(model)
+        if group is None:
+            raise NotFound(f"model {model!r} is not configured on this gateway; GET /v1/models lists the "
+                           "models you can use", param="model", code="model_not_found")
+        if group.mode != mode:
+            route = "/v1/embeddings" if group.mode == "embedding" else "/v1/chat/completions"
+            raise InvalidRequest(f"model {model!r} is an {group.mode} model; call it through {route}",
+                                 param="model", code="wrong_model_mode")
+        return group
+
+    # ---- choosing a deployment ---------------------------------------------------------------
+    def _pick(self, group: ModelGroup, exclude: set[str]) -> tuple[DeploymentState | None, float]:
+        """A free deployment, or (None, seconds to wait hint). Prefers ones not in `exclude`."""
+        now = self.clock.monotonic()
+        live = [self.states[d.id] for d in group.deployments if not self.states[d.id].cooling(now)]  # type: ignore[index]
+        if not live:
+            earliest = min(self.states[d.id].cooldown_until for d in group.deployments) - now  # type: ignore[index]
+            raise _AllCooling(max(0.0, earliest))
+        free = [s for s in live if not s.saturated(now)]
+        if not free:
+            return None, min(s.next_free_in(now) for s in live)
+        preferred = [s for s in free if s.deployment.id not in exclude] or free
+        return self._by_strategy(group.strategy, preferred), 0.0
+
+    def _by_strategy(self, strategy: str, cands: list[DeploymentState]) -> DeploymentState:
+        if len(cands) == 1:
+            return cands[0]
+        if strategy == "least-busy":
+            low = min(s.in_flight for s in cands)
+            return self.rng.choice([s for s in cands if s.in_flight == low])
+        if strategy == "lowest-latency":
+            unknown = [s for s in cands if s.ewma_latency_s is None]
+            if unknown:  # explore deployments we have not measured yet
+                return self.rng.choice(unknown)
+            return min(cands, key=lambda s: s.ewma_latency_s or 0.0)
+        if strategy == "lowest-cost":
+            return min(cands, key=lambda s: s.price_per_mtok())
+        total = sum(s.deployment.weight for s in cands)
+        r = self.rng.uniform(0, total)
+        for s in cands:
+            r -= s.deployment.weight
+            if r <= 0:
+                return s
+        return cands[-1]
+
+    async def _acquire(self, group: ModelGroup, exclude: set[str], deadline: float) -> DeploymentState:
+        queue_until = min(deadline, self.clock.monotonic() + self.policy.queue_timeout_s)
+        while True:
+            st, wait_hint = self._pick(group, exclude)
+            if st is not None:
+                now = self.clock.monotonic()
+                st.in_flight += 1
+                if st.deployment.rpm is not None:
+                    st.requests.append(now)
+                return st
+            remaining = queue_until - self.clock.monotonic()
+            if remaining <= 0:
+                raise Overloaded(f"every deployment of model {group.name!r} is at capacity; retry later",
+                                 retry_after_s=max(1.0, wait_hint), code="model_overloaded")
+            self._freed.clear()
+            try:
+                await asyncio.wait_for(self._freed.wait(), timeout=min(remaining, max(wait_hint, 0.01)))
+            except asyncio.TimeoutError:
+                pass
+
+    def _release(self, st: DeploymentState) -> None:
+        st.in_flight -= 1
+        self._freed.set()
+
+    def _record(self, st: DeploymentState, ok: bool, elapsed_s: float, tokens: int = 0) -> None:
+        now = self.clock.monotonic()
+        if ok:
+            a = self.policy.ewma_alpha
+            st.ewma_latency_s = elapsed_s if st.ewma_latency_s is None else a * elapsed_s + (1 - a) * st.ewma_latency_s
+            if tokens and st.deployment.tpm is not None:
+                st.tokens.append((now, tokens))
+            return
+        cd = self.policy.cooldown
+        st.failures.append(now)
+        while st.failures and st.failures[0] <= now - cd.window_s:
+            st.failures.popleft()
+        if len(st.failures) >= cd.failures and cd.cooldown_s > 0:
+            st.cooldown_until = now + cd.cooldown_s
+            st.failures.clear()
+            log.warning("deployment %s cooling down for %.0fs after %d failures",
+                        st.deployment.id, cd.cooldown_s, cd.failures)
+
+    def _backoff(self, attempt: int, err: UpstreamError) -> float:
+        p = self.policy.retry
+        if err.retry_after_s is not None:
+            return min(err.retry_after_s, p.max_retry_after_s)
+        base = min(p.backoff_max_s, p.backoff_base_s * (2 ** attempt))
+        return self.rng.uniform(base / 2, base)  # jitter
+
+    def _chain(self, group: ModelGroup) -> list[ModelGroup]:
+        seen, chain = {group.name}, [group]
+        for name in group.fallbacks:
+            if name not in seen:
+                seen.add(name)
+                chain.append(self.groups[name])
+        return chain
+
+    # ---- calls -------------------------------------------------------------------------------
+    async def _call(self, ctx: RequestContext, body: dict[str, Any], mode: str,
+                    op: Callable[[DeploymentState, float], Awaitable[Any]]) -> Any:
+        group = self.resolve(ctx.requested_model if ctx.model_group is None else ctx.model_group, mode=mode)
+        deadline = ctx.started_mono + self.policy.total_deadline_s
+        last: SluiceError | None = None
+        for g in self._chain(group):
+            exclude: set[str] = set()
+            for attempt in range(self.policy.retry.max_retries + 1):
+                try:
+                    st = await self._acquire(g, exclude, deadline)
+                except _AllCooling as cooling:
+                    last = Overloaded(f"every deployment of model {g.name!r} is cooling down after failures",
+                                      retry_after_s=cooling.seconds, code="deployments_cooling_down")
+                    break
+                ctx.attempts += 1
+                remaining = deadline - self.clock.monotonic()
+                if remaining <= 0:
+                    self._release(st)
+                    raise UpstreamTimeout("the request's total deadline passed", code="deadline_exceeded")
+                started = self.clock.monotonic()
+                try:
+                    result = await op(st, min(st.deployment.timeout_s, remaining))
+                except UpstreamError as err:
+                    self._release(st)
+                    self._record(st, False, self.clock.monotonic() - started)
+                    log.info("attempt %d on %s failed: %s", ctx.attempts, st.deployment.id, err.message)
+                    if not err.retryable:
+                        raise
+                    last = err
+                    exclude.add(st.deployment.id or "")
+                    if attempt < self.policy.retry.max_retries:
+                        await asyncio.sleep(self._backoff(attempt, err))
+                    continue
+                except BaseException:
+                    self._release(st)  # cancelled (client went away) or a bug: never leak the slot
+                    raise
+                self._note_served(ctx, g, st)
+                return st, started, result
+        assert last is not None
+        raise last
+
+    def _note_served(self, ctx: RequestContext, group: ModelGroup, st: DeploymentState) -> None:
+        ctx.model_group = ctx.model_group or group.name
+        ctx.served_deployment = st.deployment.id
+        ctx.served_provider = st.deployment.provider
+        ctx.served_model = st.deployment.model
+        ctx.response_headers["x-sluice-model"] = st.deployment.id or ""
+        ctx.response_headers["x-sluice-attempts"] = str(ctx.attempts)
+
+    async def chat(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        st, started, result = await self._call(ctx, body, "chat", lambda s, t: s.provider.chat(body, timeout=t))
+        self._release(st)
+        self._record(st, True, self.clock.monotonic() - started, _total_tokens(result))
+        return result  # type: ignore[no-any-return]
+
+    async def embed(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        st, started, result = await self._call(ctx, body, "embedding",
+                                               lambda s, t: s.provider.embed(body, timeout=t))
+        self._release(st)
+        self._record(st, True, self.clock.monotonic() - started, _total_tokens(result))
+        return result  # type: ignore[no-any-return]
+
+    async def stream_chat(self, ctx: RequestContext, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Opens a stream, retrying until its first chunk arrives; then the stream is committed."""
+
+        async def first(st: DeploymentState, timeout: float) -> tuple[AsyncIterator[dict[str, Any]], dict[str, Any]]:
+            it = st.provider.stream_chat(body, timeout=timeout).__aiter__()
+            try:
+                head = await it.__anext__()
+            except StopAsyncIteration:
+                raise UpstreamError("upstream ended the stream without sending anything") from None
+            return it, head
+
+        st, started, (it, head) = await self._call(ctx, body, "chat", first)
+        return self._committed(ctx, st, started, it, head)
+
+    async def _committed(self, ctx: RequestContext, st: DeploymentState, started: float,
+                         it: AsyncIterator[dict[str, Any]], head: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        failed = False  # a client going away is not the deployment's failure
+        tokens = 0
+        try:
+            yield head
+            async for chunk in it:
+                if isinstance(chunk.get("usage"), dict):
+                    tokens = int(chunk["usage"].get("total_tokens") or 0)
+                yield chunk
+        except UpstreamError:
+            failed = True
+            raise
+        finally:
+            self._release(st)
+            self._record(st, not failed, self.clock.monotonic() - started, tokens)
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+class _AllCooling(Exception):
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+
+def _total_tokens(result: Any) -> int:
+    usage = result.get("usage") if isinstance(result, dict) else None
+    return int(usage.get("total_tokens") or 0) if isinstance(usage, dict) else 0

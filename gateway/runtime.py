@@ -1,0 +1,131 @@
+"""The running gateway: the current config generation (providers, router, hooks) and its reload.
+
+A reload builds the whole new generation first; only if that succeeds is it swapped in with one
+assignment. Requests hold the generation they started with, so a swap never changes a request
+midway; the old generation is closed once the drain period has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from gateway.clock import Clock, SystemClock
+from gateway.config import Config, load_config
+from gateway.errors import ConfigError
+from gateway.pipeline import Pipeline
+from gateway.providers.base import Provider, provider_class
+from gateway.providers.http_pool import close_session
+from gateway.router import Router
+
+log = logging.getLogger("sluice.runtime")
+
+
+class Generation:
+    def __init__(self, config: Config, router: Router, pipeline: Pipeline) -> None:
+        self.config = config
+        self.router = router
+        self.pipeline = pipeline
+
+    async def aclose(self) -> None:
+        for hook in self.pipeline.hooks:
+            try:
+                await hook.aclose()
+            except Exception:
+                log.exception("closing hook %s failed", hook.name)
+        await self.router.aclose()
+
+
+def build_providers(config: Config, shared: dict[str, Any]) -> dict[str, Provider]:
+    providers: dict[str, Provider] = {}
+    for group in config.models:
+        for d in group.deployments:
+            try:
+                cls = provider_class(d.provider)
+            except KeyError:
+                from gateway.providers.base import provider_kinds
+
+                raise ConfigError(f"model group {group.name!r}: unknown provider {d.provider!r}; "
+                                  f"known: {', '.join(provider_kinds())}") from None
+            if group.mode == "embedding" and not cls.supports_embeddings:
+                raise ConfigError(f"model group {group.name!r}: provider {d.provider!r} cannot serve embeddings")
+            if group.mode == "chat" and not cls.supports_chat:
+                raise ConfigError(f"model group {group.name!r}: provider {d.provider!r} cannot serve chat")
+            providers[d.id] = cls(d, shared=shared)  # type: ignore[index]
+    return providers
+
+
+class Gateway:
+    def __init__(self, config: Config, *, clock: Clock | None = None, config_path: str | Path | None = None) -> None:
+        self.clock = clock or SystemClock()
+        self.config_path = Path(config_path) if config_path else None
+        self.shared: dict[str, Any] = {}
+        self.services: dict[str, Any] = {}  # long-lived components hooks may share (ledger, caches)
+        self.generation: Generation | None = None
+        self._initial = config
+        self._retired: list[asyncio.Task[None]] = []
+        self.draining = False
+        self.started_wall = self.clock.time()
+
+    @property
+    def config(self) -> Config:
+        return self.generation.config if self.generation else self._initial
+
+    @property
+    def router(self) -> Router:
+        assert self.generation is not None, "gateway not started"
+        return self.generation.router
+
+    @property
+    def hooks(self) -> list[Any]:
+        assert self.generation is not None, "gateway not started"
+        return self.generation.pipeline.hooks
+
+    def virtual_model_names(self) -> list[str]:
+        return list(self.generation.router.virtual_names) if self.generation else []
+
+    async def _build(self, config: Config) -> Generation:
+        from gateway.composition import build_hooks, register_virtual_models
+
+        router = Router(config, build_providers(config, self.shared), self.clock)
+        await router.start()
+        try:
+            hooks = build_hooks(config, self, router)
+            register_virtual_models(config, self, router)
+        except BaseException:
+            await router.aclose()
+            raise
+        return Generation(config, router, Pipeline(router, hooks))
+
+    async def start(self) -> None:
+        self.generation = await self._build(self._initial)
+
+    async def reload(self, config: Config | None = None) -> bool:
+        """Swap in a new config; on any error keep serving the old one and log why."""
+        try:
+            if config is None:
+                if self.config_path is None:
+                    raise ConfigError("no config file to reload from")
+                config = load_config(self.config_path)
+            new = await self._build(config)
+        except (ConfigError, ValueError, OSError) as exc:
+            log.error("config reload rejected, still serving the previous config: %s", exc)
+            return False
+        old, self.generation = self.generation, new
+        log.info("config reloaded: %d model groups", len(config.models))
+        if old is not None:
+            self._retired.append(asyncio.ensure_future(self._retire(old)))
+        return True
+
+    async def _retire(self, gen: Generation) -> None:
+        await asyncio.sleep(self.config.server.drain_timeout_s)  # let requests on it finish
+        await gen.aclose()
+
+    async def aclose(self) -> None:
+        for t in self._retired:
+            t.cancel()
+        if self.generation is not None:
+            await self.generation.aclose()
+        await close_session(self.shared)
