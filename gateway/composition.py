@@ -37,6 +37,10 @@ def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
     # --- prompts (gateway/api/prompts.py) ---
     # --- cache admin (gateway/api/cache.py) ---
     # --- rag (gateway/api/rag.py) ---
+    from gateway.api.rag import router as rag_router
+
+    routers.append(rag_router)  # always mounted: a reload may add pipelines
+    # --- end rag ---
     # --- metrics (gateway/api/metrics.py) ---
     return routers
 
@@ -44,3 +48,8 @@ def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
 def register_virtual_models(config: Config, gateway: Gateway, router: Router) -> None:
     """Virtual model prefixes served by the router (e.g. `rag:<pipeline>`)."""
     # --- rag (gateway/rag_provider.py) ---
+    if config.rag.pipelines:
+        from gateway.rag_provider import register
+
+        register(config, gateway, router)
+    # --- end rag ---
