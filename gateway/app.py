@@ -6,8 +6,10 @@ An outer dispatcher sends the two hot routes to bare ASGI endpoints and everythi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -47,12 +49,21 @@ class SluiceApp:
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[SluiceApp]:
         """Start and stop the gateway (what the ASGI lifespan does; tests use it directly)."""
-        await self.gateway.start()
+        gw = self.gateway
+        await gw.start()
+        watcher = None
+        if gw.config_path is not None:
+            if gw.config.server.reload_watch:
+                watcher = asyncio.ensure_future(gw.watch_config())
+            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(gw.reload()))
         try:
             yield self
         finally:
-            self.gateway.draining = True
-            await self.gateway.aclose()
+            gw.draining = True
+            if watcher is not None:
+                watcher.cancel()
+            await gw.aclose()
 
     def openapi(self) -> dict[str, Any]:
         return self.api.openapi()

@@ -102,12 +102,14 @@ class Pipeline:
                     yield sse(c)
             ctx.completion = agg.completion()
         except SluiceError as err:
-            ctx.completion = agg.completion()
             ctx.status_code = err.status
             ctx.error_code = err.code
             if isinstance(err, UpstreamError):
                 log.warning("stream %s failed midway: %s", ctx.request_id, err.message)
             yield sse(err.body())  # OpenAI-shaped error event: never a silent truncation
+        finally:
+            # also on cancellation (client gone): what was produced stays countable for billing
+            ctx.completion = agg.completion()
         yield SSE_DONE
 
 

@@ -119,6 +119,25 @@ class Gateway:
             self._retired.append(asyncio.ensure_future(self._retire(old)))
         return True
 
+    async def watch_config(self, interval_s: float = 1.0) -> None:
+        """Reload when the config file changes (mtime or size); a cheap stat per interval."""
+        assert self.config_path is not None
+
+        def signature() -> tuple[float, int] | None:
+            try:
+                st = self.config_path.stat()  # type: ignore[union-attr]
+            except OSError:
+                return None
+            return (st.st_mtime, st.st_size)
+
+        last = signature()
+        while True:
+            await asyncio.sleep(interval_s)
+            now = signature()
+            if now is not None and now != last:
+                last = now
+                await self.reload()
+
     async def _retire(self, gen: Generation) -> None:
         await asyncio.sleep(self.config.server.drain_timeout_s)  # let requests on it finish
         await gen.aclose()

