@@ -21,7 +21,7 @@ from rag.config import PipelineConfig
 from rag.filters import FilterError
 from rag.pipeline import Pipeline, PipelineError
 from rag.retrieval import BM25Cache, Retriever
-from rag.store import ChromaStore, StoreError
+from rag.store import ChromaStore, CollectionNotFound, StoreError
 
 if TYPE_CHECKING:
     from gateway.router import Router
@@ -37,12 +37,9 @@ def default_embedder(gateway: Gateway) -> Callable[[list[str]], Any]:
     """The local MiniLM model, loaded once per gateway process."""
     emb = gateway.services.get(EMBEDDER_SERVICE)
     if emb is None:
-        try:
-            from gateway.providers.minilm import MiniLMEmbedder  # type: ignore[import-not-found]
-        except ImportError as e:
-            raise ConfigError("RAG pipelines need an embedding model: set `embedding_model:` on the pipeline "
-                              "(an embedding model group) or install the local MiniLM provider") from e
-        emb = MiniLMEmbedder().embed
+        from gateway.providers.minilm import get_embedder
+
+        emb = get_embedder().embed  # shared with /v1/embeddings and the semantic cache
         gateway.services[EMBEDDER_SERVICE] = emb
     return emb  # type: ignore[no-any-return]
 
@@ -50,6 +47,8 @@ def default_embedder(gateway: Gateway) -> Callable[[list[str]], Any]:
 def map_error(err: Exception, pipeline: str) -> SluiceError:
     if isinstance(err, FilterError):
         return InvalidRequest(f"rag filter: {err}", param="filters", code="invalid_rag_filter")
+    if isinstance(err, CollectionNotFound):
+        return NotFound(f"rag pipeline {pipeline!r}: {err}", code="rag_collection_not_found")
     if isinstance(err, StoreError):
         return UpstreamError(f"rag pipeline {pipeline!r}: {err}", code="vector_store_unavailable")
     return InvalidRequest(f"rag pipeline {pipeline!r}: {err}", code="rag_pipeline_error")

@@ -32,6 +32,10 @@ class StoreError(RuntimeError):
     """The vector store is unreachable or refused an operation; the message says which."""
 
 
+class CollectionNotFound(StoreError):
+    """The collection has not been created (nothing ingested into it yet)."""
+
+
 @dataclass
 class Hit:
     id: str
@@ -74,7 +78,7 @@ class ChromaStore:
                 try:
                     col = self.client.get_collection(name, embedding_function=None)
                 except (NotFoundError, ValueError) as e:
-                    raise StoreError(f"collection {name!r} does not exist; ingest into it first "
+                    raise CollectionNotFound(f"collection {name!r} does not exist; ingest into it first "
                                      f"(sluice rag ingest PATH --collection {name})") from e
             self._collections[name] = col
         return col
@@ -110,8 +114,8 @@ class ChromaStore:
         col.modify(metadata={**(col.metadata or {}), REVISION_KEY: uuid.uuid4().hex})
 
     def revision(self, name: str) -> str:
-        col = self.client.get_collection(name, embedding_function=None)
-        self._collections[name] = col
+        self._collections.pop(name, None)  # re-read: another process may have ingested
+        col = self._col(name, create=False)
         return str((col.metadata or {}).get(REVISION_KEY, ""))
 
     def source_hashes(self, name: str) -> dict[str, str]:

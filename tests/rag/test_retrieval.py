@@ -6,7 +6,7 @@ from rag.filters import FilterError, matches
 from rag.loaders import LoadedDocument, Section
 from rag.ingest import Ingestor
 from rag.retrieval import Retriever
-from rag.store import ChromaStore, StoreError
+from rag.store import ChromaStore, CollectionNotFound
 from tests.rag.conftest import HashEmbedder, count_words
 
 DOCS = {
@@ -94,9 +94,10 @@ def test_bm25_index_follows_collection_changes(loaded: ChromaStore, hash_embed: 
     assert r.retrieve("zeppelin")[0].metadata["source"] == "air/zeppelin.txt"
 
 
-def test_missing_collection_is_a_store_error(store: ChromaStore, hash_embed: HashEmbedder) -> None:
-    with pytest.raises(StoreError, match="ingest into it first"):
-        Retriever(store, "nothing-here", hash_embed, RetrieverConfig(mode="dense")).retrieve("x")
+@pytest.mark.parametrize("mode", ["dense", "bm25"])
+def test_missing_collection_is_a_store_error(store: ChromaStore, hash_embed: HashEmbedder, mode: str) -> None:
+    with pytest.raises(CollectionNotFound, match="ingest into it first"):
+        Retriever(store, "nothing-here", hash_embed, RetrieverConfig(mode=mode)).retrieve("x")  # type: ignore[arg-type]
 
 
 def test_query_embedding_is_normalised(loaded: ChromaStore) -> None:
