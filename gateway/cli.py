@@ -14,6 +14,11 @@ app = typer.Typer(name="sluice", help="sluicegate: an OpenAI-compatible LLM gate
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Validate configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+# --- rag (gateway/cli_rag.py) ---
+from gateway.cli_rag import app as _rag_app  # noqa: E402  (rag.cli imports nothing heavy at module level)
+
+app.add_typer(_rag_app, name="rag")
+# --- end rag ---
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                "RAGAS_DO_NOT_TRACK": "true"}
