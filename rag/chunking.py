@@ -30,10 +30,13 @@ class Chunk:
 
 
 def indexed_text(text: str, metadata: dict[str, Any]) -> str:
-    prefix = [str(metadata[k]) for k in ("title", "heading") if metadata.get(k)]
+    title, heading = str(metadata.get("title") or ""), str(metadata.get("heading") or "")
+    if heading.startswith(title):  # a Markdown h1 is both the title and the heading's first part
+        title = ""
+    prefix = " / ".join(p for p in (title, heading) if p)
     if not metadata.get("prefixed", True) or not prefix:
         return text
-    return " / ".join(prefix) + "\n" + text
+    return prefix + "\n" + text
 
 
 def source_key(source: str) -> str:

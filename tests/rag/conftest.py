@@ -49,6 +49,6 @@ def store(tmp_path: Path) -> Iterator[ChromaStore]:
 
 @pytest.fixture(scope="session")
 def minilm():  # type: ignore[no-untyped-def]
-    from tests.rag.minilm_local import shared_minilm
+    from gateway.providers.minilm import get_embedder  # tests may import gateway; rag may not
 
-    return shared_minilm()
+    return get_embedder()

@@ -1,0 +1,177 @@
+"""RAG bench: ingestion throughput vs the raw embedder, and retrieval latency at N chunks.
+
+    python bench/rag_bench.py                      # ingestion + latency at 10k chunks, embedded mode
+    python bench/rag_bench.py --sizes 10000,100000 --server
+
+Ingestion: the ExpMRC SQuAD corpus (319 passages) written as Markdown files, ingested end to end
+(load -> chunk -> embed -> upsert, embedded Chroma) and compared with the raw embedder rate on the
+same chunk texts, measured in the same run (length-sorted batches, the gateway's local MiniLM).
+Latency: the real chunks plus SYNTHETIC chunks up to N (text: shuffled corpus sentences; vectors:
+random unit vectors, not model embeddings); each query is a real question, embedded by the model
+inside the timed section. Prints p50/p99 per retriever mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from gateway.providers.minilm import get_embedder  # noqa: E402  (bench may import gateway)
+from rag.chunking import chunk_document  # noqa: E402
+from rag.config import ChunkingConfig, RetrieverConfig, StoreConfig  # noqa: E402
+from rag.ingest import Ingestor  # noqa: E402
+from rag.retrieval import Retriever  # noqa: E402
+from rag.store import ChromaStore  # noqa: E402
+from tests.rag.squad_eval import load_corpus, load_questions  # noqa: E402
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def bench_ingest(store_cfg: StoreConfig, label: str) -> None:
+    emb = get_embedder()
+    docs = load_corpus()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "docs"
+        root.mkdir()
+        for d in docs:
+            (root / f"{d.source}.md").write_text(f"# {d.title}\n\n{d.sections[0].text}\n", encoding="utf-8")
+        chunks = [c for d in docs for c in chunk_document(d, ChunkingConfig(), emb.count_tokens)]
+        texts = [c.indexed_text for c in chunks]
+        emb.embed(texts[:16])  # warm up
+        t0 = time.perf_counter()
+        _, raw_tokens = emb.embed_with_counts(texts)
+        raw_s = time.perf_counter() - t0
+        store = ChromaStore(store_cfg if store_cfg.mode == "server" else StoreConfig(path=str(Path(tmp) / "db")))
+        if "bench-ingest" in store.collections():
+            store.drop("bench-ingest")
+        ing = Ingestor(store, "bench-ingest", emb.embed, emb.count_tokens)
+        t0 = time.perf_counter()
+        res = ing.ingest_paths([root], root=root)
+        e2e_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        again = ing.ingest_paths([root], root=root)
+        skip_s = time.perf_counter() - t0
+    raw_rate, e2e_rate = raw_tokens / raw_s, res.tokens / e2e_s
+    print(f"[ingest/{label}] raw embedder: {raw_tokens} tokens in {raw_s:.1f} s = {raw_rate:.0f} tok/s")
+    print(f"[ingest/{label}] end to end: {len(res.added)} files, {res.chunks} chunks, {res.tokens} tokens in "
+          f"{e2e_s:.1f} s = {e2e_rate:.0f} tok/s = {100 * e2e_rate / raw_rate:.1f}% of raw")
+    print(f"[ingest/{label}] re-ingest unchanged: {len(again.unchanged)} files skipped in {skip_s:.2f} s")
+
+
+def fill(store: ChromaStore, name: str, n: int, seed: int = 0) -> None:
+    """Real chunks (model embeddings) + synthetic ones (random unit vectors) up to n."""
+    emb = get_embedder()
+    rng = np.random.default_rng(seed)
+    docs = load_corpus()
+    real = [c for d in docs for c in chunk_document(d, ChunkingConfig(), emb.count_tokens)]
+    store.upsert(name, [c.id for c in real], emb.embed([c.indexed_text for c in real]),
+                 [c.text for c in real], [c.metadata for c in real])
+    sentences = [s for d in docs for s in re.split(r"(?<=\.)\s+", d.sections[0].text) if len(s) > 20]
+    pyrng = random.Random(seed)
+    left = n - len(real)
+    step = 5000
+    for start in range(0, left, step):
+        m = min(step, left - start)
+        vecs = rng.standard_normal((m, 384)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        texts = [" ".join(pyrng.sample(sentences, 4)) for _ in range(m)]
+        metas = [{"source": f"synthetic/{(start + i) // 10}.md", "title": "synthetic", "heading": "",
+                  "position": (start + i) % 10, "synthetic": True} for i in range(m)]
+        store.upsert(name, [f"syn-{start + i:07d}" for i in range(m)], vecs, texts, metas)
+
+
+def bench_latency(store: ChromaStore, label: str, n: int, queries: int) -> None:
+    name = f"bench-{n}"
+    t0 = time.perf_counter()
+    if name not in store.collections() or store.count(name) != n:
+        if name in store.collections():
+            store.drop(name)
+        fill(store, name, n)
+    print(f"[latency/{label}] {store.count(name)} chunks ready ({time.perf_counter() - t0:.0f} s to build)")
+    emb = get_embedder()
+    qs = [q["question"] for q in load_questions("all")][:queries]
+    for mode in ("dense", "bm25", "hybrid"):
+        r = Retriever(store, name, emb.embed, RetrieverConfig(mode=mode, top_k=5))  # type: ignore[arg-type]
+        t0 = time.perf_counter()
+        r.retrieve("warm up the index")  # the BM25 index is built on first use
+        warm = time.perf_counter() - t0
+        times = []
+        for q in qs:
+            t0 = time.perf_counter()
+            r.retrieve(q)  # query embedding included
+            times.append((time.perf_counter() - t0) * 1000)
+        print(f"[latency/{label}] n={n} {mode:6s} p50 {statistics.median(times):6.1f} ms  p99 {pct(times, 99):6.1f} ms"
+              f"  (first query incl. index build {warm * 1000:.0f} ms, {len(times)} queries)")
+    t0 = time.perf_counter()
+    times = []
+    for q in qs:
+        t0 = time.perf_counter()
+        emb.embed([q])
+        times.append((time.perf_counter() - t0) * 1000)
+    print(f"[latency/{label}] query embedding alone: p50 {statistics.median(times):.1f} ms p99 {pct(times, 99):.1f} ms")
+
+
+def start_server() -> tuple[subprocess.Popen[bytes], StoreConfig, str]:
+    from tests.services import free_port, stop, wait_for_port  # noqa: F401
+
+    chroma = Path(sys.executable).with_name("chroma")
+    port = free_port()
+    tmp = tempfile.mkdtemp(prefix="rag-bench-chroma-")
+    proc = subprocess.Popen([str(chroma), "run", "--path", tmp, "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    wait_for_port(port, timeout=60, proc=proc)
+    return proc, StoreConfig(mode="server", host="127.0.0.1", port=port), tmp
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10000")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--server", action="store_true", help="also run against `chroma run` (started here)")
+    ap.add_argument("--skip-ingest", action="store_true")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    tmp = tempfile.mkdtemp(prefix="rag-bench-")
+    try:
+        if not args.skip_ingest:
+            bench_ingest(StoreConfig(), "embedded")
+        store = ChromaStore(StoreConfig(path=tmp))
+        for n in sizes:
+            bench_latency(store, "embedded", n, args.queries)
+        if args.server:
+            from tests.services import stop
+
+            proc, cfg, path = start_server()
+            try:
+                if not args.skip_ingest:
+                    bench_ingest(cfg, "server")
+                for n in sizes:
+                    bench_latency(ChromaStore(cfg), "server", n, args.queries)
+            finally:
+                stop(proc)
+                shutil.rmtree(path, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
