@@ -114,8 +114,9 @@ class Retriever:
             order = np.argsort(-scores, kind="stable")
             proposed: list[str] = []
             # Walk down the BM25 ranking until enough chunks pass the filter (filters need metadata).
-            for start in range(0, len(order), pool_n * 4):
-                batch = [index.ids[i] for i in order[start:start + pool_n * 4] if scores[i] > 0]
+            step = pool_n * 4 if where else pool_n  # a filter rejects some: look further per round trip
+            for start in range(0, len(order), step):
+                batch = [index.ids[i] for i in order[start:start + step] if scores[i] > 0]
                 if not batch:
                     break
                 fetched = {h.id: h for h in self.store.get(self.collection, [c for c in batch if c not in pool])}
