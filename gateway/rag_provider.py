@@ -31,6 +31,9 @@ log = logging.getLogger("sluice.rag")
 
 PREFIX = "rag:"
 EMBEDDER_SERVICE = "rag.embedder"  # gateway.services key: a sync `embed(texts) -> array` (tests inject one)
+# Provided by other capabilities when they are configured (build_hooks runs before this module's register):
+SCANNER_SERVICE = "guardrails.injection_scanner"  # `(text) -> bool`, True when the text is an injection
+PROMPT_SERVICE = "prompts.render"  # `(ref "name@label", variables) -> list of chat messages`
 
 
 def default_embedder(gateway: Gateway) -> Callable[[list[str]], Any]:
@@ -89,7 +92,9 @@ class RagService:
         try:
             retriever = Retriever(self._store(name), cfg.collection_for(tenant), embed_fn, cfg.retriever, self._bm25)
             return Pipeline(name, cfg, retriever, embed_query=self._query_embedder(cfg, ctx),
-                            chat=lambda body: self._chat(ctx, cfg, body))
+                            chat=lambda body: self._chat(ctx, cfg, body),
+                            render_prompt=self.gateway.services.get(PROMPT_SERVICE),
+                            scanner=self.gateway.services.get(SCANNER_SERVICE))
         except (StoreError, PipelineError) as e:
             raise map_error(e, name) from e
 
@@ -175,6 +180,18 @@ def register(config: Any, gateway: Gateway, router: Router) -> RagService | None
     if local and EMBEDDER_SERVICE not in gateway.services and importlib.util.find_spec("gateway.providers.minilm") is None:
         raise ConfigError(f"RAG pipelines {local} need an embedding model: set `embedding_model:` on them "
                           "(an embedding model group) or install the local MiniLM provider")
+    for name, p in config.rag.pipelines.items():
+        if p.scan_injection and SCANNER_SERVICE not in gateway.services:
+            raise ConfigError(f"rag pipeline {name!r} has scan_injection: true but no injection scanner is "
+                              "configured; enable the guardrails injection scanner or set scan_injection: false")
+        if p.prompt and PROMPT_SERVICE not in gateway.services:
+            raise ConfigError(f"rag pipeline {name!r} uses prompt {p.prompt!r} but no prompt registry is "
+                              "configured; configure prompts: or use prompt_template")
+        if p.model and p.model not in router.groups:
+            raise ConfigError(f"rag pipeline {name!r}: model {p.model!r} is not a configured model group")
+        if p.embedding_model and p.embedding_model not in router.groups:
+            raise ConfigError(f"rag pipeline {name!r}: embedding_model {p.embedding_model!r} is not a configured "
+                              "model group")
     service = RagService(gateway, router)
     router.register_virtual(PREFIX, service.handle, service.names())
     return service

@@ -159,3 +159,45 @@ def test_no_local_embedder_is_a_config_error(mock: MockUpstream, tmp_path: Path,
 
     with pytest.raises(ConfigError, match="embedding_model"):
         asyncio.run(start())
+
+
+@pytest.mark.parametrize(("pipe", "match"), [
+    ({"scan_injection": True}, "no injection scanner"),
+    ({"prompt": "rag-answer@production"}, "no prompt registry"),
+    ({"model": "nope"}, "not a configured model group"),
+    ({"embedding_model": "nope"}, "embedding_model 'nope'"),
+])
+def test_pipeline_config_checked_at_startup(mock: MockUpstream, tmp_path: Path, pipe: dict[str, Any],  # noqa: F811
+                                            match: str) -> None:
+    import asyncio
+
+    app = create_app(_config(mock, tmp_path, **pipe))
+
+    async def start() -> None:
+        async with app.lifespan():
+            pass
+
+    with pytest.raises(ConfigError, match=match):
+        asyncio.run(start())
+
+
+async def test_scanner_and_prompt_services_are_used(mock: MockUpstream, corpus: Path,  # noqa: F811
+                                                   hash_embed: HashEmbedder) -> None:
+    from gateway.rag_provider import PROMPT_SERVICE, SCANNER_SERVICE
+
+    rendered: list[str] = []
+
+    def render(ref: str, variables: dict[str, Any]) -> list[dict[str, Any]]:
+        rendered.append(ref)
+        return [{"role": "user", "content": f"Context: {variables['context']} Q: {variables['question']}"}]
+
+    app = create_app(_config(mock, corpus, scan_injection=True, prompt="rag-answer@production"))
+    app.gateway.services.update({EMBEDDER_SERVICE: hash_embed, PROMPT_SERVICE: render,
+                                 SCANNER_SERVICE: lambda text: "encryption" in text})
+    async with app.lifespan():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                                     base_url="http://gateway") as client:
+            r = await client.post("/sluice/v1/rag/handbook/query", json={"question": "laptop disk encryption"})
+    data = r.json()
+    assert r.status_code == 200 and rendered == ["rag-answer@production"]
+    assert len(data["dropped"]) == 1 and all("encryption" not in c["text"] for c in data["contexts"])
