@@ -31,18 +31,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from gateway.providers.minilm import get_embedder  # noqa: E402  (bench may import gateway)
-from rag.chunking import chunk_document  # noqa: E402
-from rag.config import ChunkingConfig, RetrieverConfig, StoreConfig  # noqa: E402
-from rag.ingest import Ingestor  # noqa: E402
-from rag.retrieval import Retriever  # noqa: E402
-from rag.store import ChromaStore  # noqa: E402
-from tests.rag.squad_eval import load_corpus, load_questions  # noqa: E402
+from gateway.providers.minilm import get_embedder
+from rag.chunking import chunk_document
+from rag.config import ChunkingConfig, RetrieverConfig, StoreConfig
+from rag.ingest import Ingestor
+from rag.retrieval import Retriever
+from rag.store import ChromaStore
+from tests.rag.squad_eval import load_corpus, load_questions
 
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 def bench_ingest(store_cfg: StoreConfig, label: str) -> None:

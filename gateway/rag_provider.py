@@ -124,12 +124,12 @@ class RagService:
         ctx.rag_pipeline = name
         pipe = self.pipeline(name, ctx)
         where = (body.get("metadata") or {}).get("rag_filters") if isinstance(body.get("metadata"), dict) else None
-        passthrough = {k: body[k] for k in ("temperature", "max_tokens", "top_p", "stop", "seed") if k in body}
+        passthrough: dict[str, Any] = {k: body[k] for k in ("temperature", "max_tokens", "top_p", "stop", "seed") if k in body}
         try:
             prep = await pipe.prepare({"messages": body.get("messages") or [], **passthrough}, where=where)
         except (PipelineError, FilterError, StoreError) as e:
             raise map_error(e, name) from e
-        upstream = {**prep.body, **passthrough}
+        upstream: dict[str, Any] = {**prep.body, **passthrough}
         ctx.model_group = cfg.model
         if not ctx.stream:
             completion = await self.router.chat(ctx, upstream)

@@ -4,7 +4,7 @@ Never imports `gateway`: callers hand in an embedding function and a chat callab
 """
 
 from rag.config import ChunkingConfig, PipelineConfig, RagConfig, RetrieverConfig, StoreConfig
-from rag.ingest import IngestResult, Ingestor
+from rag.ingest import Ingestor, IngestResult
 from rag.loaders import LoadedDocument, LoadError, Section, UnsupportedFile, load
 from rag.pipeline import Citation, Pipeline, PipelineError, Prepared, RagAnswer
 from rag.retrieval import BM25Cache, Retriever
@@ -13,5 +13,5 @@ from rag.store import ChromaStore, Hit, StoreError
 __all__ = [
     "BM25Cache", "ChromaStore", "ChunkingConfig", "Citation", "Hit", "IngestResult", "Ingestor",
     "LoadError", "LoadedDocument", "Pipeline", "PipelineConfig", "PipelineError", "Prepared", "RagAnswer",
-    "RagConfig", "RetrieverConfig", "Section", "StoreConfig", "StoreError", "UnsupportedFile", "load",
+    "RagConfig", "Retriever", "RetrieverConfig", "Section", "StoreConfig", "StoreError", "UnsupportedFile", "load",
 ]

@@ -66,13 +66,13 @@ def make_app(embedder_factory: EmbedderFactory) -> typer.Typer:
 
     @app.command()
     def ingest(
-        paths: list[Path] = typer.Argument(..., help="files or folders (.md .txt .html .pdf)"),
+        paths: list[Path] = typer.Argument(..., help="files or folders (.md .txt .html .pdf)"),  # noqa: B008
         collection: str = typer.Option(..., "--collection", "-c", help="Chroma collection to fill"),
         prune: bool = typer.Option(False, "--prune", help="remove sources no longer present under PATHS"),
-        config: Path | None = typer.Option(None, "--config", help="sluice config (its rag: store and chunking)"),
+        config: Path | None = typer.Option(None, "--config", help="sluice config (its rag: store and chunking)"),  # noqa: B008
         store_path: str | None = typer.Option(None, "--store-path", help="embedded store folder"),
         server: str | None = typer.Option(None, "--server", help="Chroma server HOST:PORT"),
-        root: Path | None = typer.Option(None, "--root", help="sources are named relative to this folder"),
+        root: Path | None = typer.Option(None, "--root", help="sources are named relative to this folder"),  # noqa: B008
     ) -> None:
         """Chunk, embed and store documents; unchanged files are skipped, changed ones re-embedded."""
         from rich.console import Console
@@ -124,7 +124,7 @@ def make_app(embedder_factory: EmbedderFactory) -> typer.Typer:
         question: str = typer.Argument(..., help="the question"),
         pipeline: str | None = typer.Option(None, "--pipeline", "-p", help="pipeline name from --config"),
         collection: str | None = typer.Option(None, "--collection", "-c", help="query a collection directly"),
-        config: Path | None = typer.Option(None, "--config", help="sluice config with rag.pipelines"),
+        config: Path | None = typer.Option(None, "--config", help="sluice config with rag.pipelines"),  # noqa: B008
         store_path: str | None = typer.Option(None, "--store-path"),
         server: str | None = typer.Option(None, "--server", help="Chroma server HOST:PORT"),
         top_k: int | None = typer.Option(None, "--top-k", min=1, max=100),
@@ -160,7 +160,7 @@ def make_app(embedder_factory: EmbedderFactory) -> typer.Typer:
         except (StoreError, PipelineError) as e:
             typer.echo(str(e), err=True)
             raise typer.Exit(1) from None
-        out = {"question": question, "answer": res.answer,
+        out: dict[str, Any] = {"question": question, "answer": res.answer,
                "contexts": [{"chunk_id": h.id, "source": h.metadata.get("source"), "score": round(h.score, 4),
                              "similarity": None if h.similarity is None else round(h.similarity, 4), "text": h.text}
                             for h in res.contexts],

@@ -89,7 +89,8 @@ def _html(data: bytes, doc: LoadedDocument) -> None:
     if soup.title and soup.title.string:
         doc.title = soup.title.string.strip()
     body = soup.body or soup
-    heading, buf = "", []
+    heading = ""
+    buf: list[str] = []
     # Walk block elements in order; a heading closes the running section.
     for el in body.find_all(["h1", "h2", "h3", "h4", "p", "li", "pre", "td", "blockquote"]):
         if el.find_parent(["p", "li", "pre", "td", "blockquote"]):

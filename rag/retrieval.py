@@ -103,7 +103,7 @@ class Retriever:
         pool_n = max(cfg.candidates, k)
 
         pool: dict[str, Hit] = {}
-        if cfg.mode in ("dense", "hybrid"):
+        if cfg.mode in ("dense", "hybrid") and qvec is not None:
             for h in self.store.query(self.collection, qvec, pool_n, where=flt.to_chroma(where),
                                       with_embeddings=True):
                 pool[h.id] = h
@@ -121,10 +121,10 @@ class Retriever:
                     break
                 fetched = {h.id: h for h in self.store.get(self.collection, [c for c in batch if c not in pool])}
                 for cid in batch:
-                    h = pool.get(cid) or fetched.get(cid)
-                    if h is None or not flt.matches(where, h.metadata):
+                    found = pool.get(cid) or fetched.get(cid)
+                    if found is None or not flt.matches(where, found.metadata):
                         continue
-                    pool.setdefault(cid, h)
+                    pool.setdefault(cid, found)
                     proposed.append(cid)
                     if len(proposed) >= pool_n:
                         break

@@ -6,10 +6,10 @@ from pathlib import Path
 import yaml
 
 from gateway.config import load_config
+from rag.config import StoreConfig
 from rag.ingest import Ingestor
 from rag.retrieval import Retriever
 from rag.store import ChromaStore
-from rag.config import StoreConfig
 
 EX = Path(__file__).resolve().parents[2] / "examples" / "rag"
 

@@ -8,6 +8,7 @@ from rag.config import ChunkingConfig, PipelineConfig, RagConfig
 from rag.loaders import LoadError, UnsupportedFile, load
 from rag.tokens import minilm_token_counter
 
+
 def make_pdf(text: str) -> bytes:
     """A one-page PDF showing `text`, with a correct xref table (built here, no PDF writer needed)."""
     stream = f"BT /F1 12 Tf 10 50 Td ({text}) Tj ET".encode()

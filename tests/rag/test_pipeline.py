@@ -3,8 +3,8 @@ from typing import Any
 import pytest
 
 from rag.config import PipelineConfig, RetrieverConfig
-from rag.loaders import LoadedDocument, Section
 from rag.ingest import Ingestor
+from rag.loaders import LoadedDocument, Section
 from rag.pipeline import Pipeline, PipelineError
 from rag.retrieval import Retriever
 from rag.store import ChromaStore

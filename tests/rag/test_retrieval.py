@@ -1,10 +1,12 @@
+import itertools
+
 import numpy as np
 import pytest
 
 from rag.config import RetrieverConfig
 from rag.filters import FilterError, matches
-from rag.loaders import LoadedDocument, Section
 from rag.ingest import Ingestor
+from rag.loaders import LoadedDocument, Section
 from rag.retrieval import Retriever
 from rag.store import ChromaStore, CollectionNotFound
 from tests.rag.conftest import HashEmbedder, count_words
@@ -35,7 +37,7 @@ def _r(store: ChromaStore, embed: HashEmbedder, **kw: object) -> Retriever:
 def test_each_mode_finds_the_matching_chunk(loaded: ChromaStore, hash_embed: HashEmbedder, mode: str) -> None:
     hits = _r(loaded, hash_embed, mode=mode, top_k=2).retrieve("steam boiler pressure")
     assert hits[0].metadata["source"] == "tech/engine.txt"
-    assert 1 <= len(hits) <= 2 and all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    assert 1 <= len(hits) <= 2 and all(a.score >= b.score for a, b in itertools.pairwise(hits))
     if mode != "bm25":  # BM25 returns only chunks sharing a word with the query
         assert len(hits) == 2
 

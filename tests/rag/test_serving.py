@@ -28,7 +28,8 @@ DOCS = {"handbook/holidays.md": "# Holidays\n\nEmployees get 30 days of paid hol
         "handbook/security.md": "# Security\n\nLaptops must use full disk encryption.\n"}
 
 
-def _config(mock: MockUpstream, tmp: Path, **pipe: Any) -> Config:
+def _config(mock: MockUpstream,  # noqa: F811
+             tmp: Path, **pipe: Any) -> Config:
     rag = {"store": {"mode": "embedded", "path": str(tmp / "chroma")},
            "pipelines": {"handbook": {"collection": "handbook", "model": "mock-chat",
                                       "retriever": {"top_k": 2}, **pipe},
@@ -52,10 +53,9 @@ def _ingest(tmp: Path, embed: HashEmbedder) -> None:
 async def _client(config: Config, embed: HashEmbedder) -> AsyncIterator[tuple[SluiceApp, httpx.AsyncClient]]:
     app = create_app(config)
     app.gateway.services[EMBEDDER_SERVICE] = embed  # the local model's seam: fast and deterministic here
-    async with app.lifespan():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
-                                     base_url="http://gateway", timeout=30) as client:
-            yield app, client
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                                                 base_url="http://gateway", timeout=30) as client:
+        yield app, client
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ ASK = {"model": "rag:handbook", "messages": [{"role": "user", "content": "How ma
 
 
 async def test_chat_completion_carries_citations(mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
-    async with _client(_config(mock, corpus), hash_embed) as (app, client):
+    async with _client(_config(mock, corpus), hash_embed) as (_app, client):
         r = await client.post("/v1/chat/completions", json=ASK)
         assert r.status_code == 200, r.text
         data = r.json()
@@ -83,7 +83,7 @@ async def test_chat_completion_carries_citations(mock: MockUpstream, corpus: Pat
 
 
 async def test_streamed_answer_ends_with_citations(mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
-    async with _client(_config(mock, corpus), hash_embed) as (app, client):
+    async with _client(_config(mock, corpus), hash_embed) as (_app, client):
         r = await client.post("/v1/chat/completions", json={**ASK, "stream": True})
         assert r.status_code == 200
         events = [orjson.loads(line[6:]) for line in r.text.split("\n")
@@ -97,7 +97,7 @@ async def test_streamed_answer_ends_with_citations(mock: MockUpstream, corpus: P
 
 
 async def test_query_api_returns_contexts_and_answer(mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
-    async with _client(_config(mock, corpus), hash_embed) as (app, client):
+    async with _client(_config(mock, corpus), hash_embed) as (_app, client):
         r = await client.post("/sluice/v1/rag/handbook/query", json={"question": "disk encryption laptops"})
         assert r.status_code == 200, r.text
         data = r.json()
@@ -113,7 +113,7 @@ async def test_query_api_returns_contexts_and_answer(mock: MockUpstream, corpus:
 
 async def test_pipeline_with_embedding_model_goes_through_the_router(mock: MockUpstream, corpus: Path,  # noqa: F811
                                                                      hash_embed: HashEmbedder) -> None:
-    async with _client(_config(mock, corpus), hash_embed) as (app, client):
+    async with _client(_config(mock, corpus), hash_embed) as (_app, client):
         calls = len(hash_embed.calls)
         r = await client.post("/sluice/v1/rag/viaembed/query", json={"question": "holiday", "generate": False})
         assert r.status_code == 200, r.text
@@ -122,7 +122,7 @@ async def test_pipeline_with_embedding_model_goes_through_the_router(mock: MockU
 
 
 async def test_errors_name_the_cause(mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
-    async with _client(_config(mock, corpus), hash_embed) as (app, client):
+    async with _client(_config(mock, corpus), hash_embed) as (_app, client):
         r = await client.post("/v1/chat/completions", json={**ASK, "model": "rag:nope"})
         assert r.status_code == 404 and r.json()["error"]["code"] == "rag_pipeline_not_found"
         r = await client.post("/v1/chat/completions", json={**ASK, "model": "rag:nomodel"})
@@ -137,7 +137,7 @@ async def test_errors_name_the_cause(mock: MockUpstream, corpus: Path, hash_embe
 
 
 async def test_missing_collection_is_reported(mock: MockUpstream, tmp_path: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
-    async with _client(_config(mock, tmp_path), hash_embed) as (app, client):
+    async with _client(_config(mock, tmp_path), hash_embed) as (_app, client):
         r = await client.post("/sluice/v1/rag/handbook/query", json={"question": "x"})
         assert r.status_code == 404 and r.json()["error"]["code"] == "rag_collection_not_found"
         assert "ingest into it first" in r.json()["error"]["message"]
@@ -194,10 +194,9 @@ async def test_scanner_and_prompt_services_are_used(mock: MockUpstream, corpus: 
     app = create_app(_config(mock, corpus, scan_injection=True, prompt="rag-answer@production"))
     app.gateway.services.update({EMBEDDER_SERVICE: hash_embed, PROMPT_SERVICE: render,
                                  SCANNER_SERVICE: lambda text: "encryption" in text})
-    async with app.lifespan():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
-                                     base_url="http://gateway") as client:
-            r = await client.post("/sluice/v1/rag/handbook/query", json={"question": "laptop disk encryption"})
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                                                 base_url="http://gateway") as client:
+        r = await client.post("/sluice/v1/rag/handbook/query", json={"question": "laptop disk encryption"})
     data = r.json()
     assert r.status_code == 200 and rendered == ["rag-answer@production"]
     assert len(data["dropped"]) == 1 and all("encryption" not in c["text"] for c in data["contexts"])
