@@ -101,3 +101,14 @@ def test_config_rejects_bad_values() -> None:
                                     "pipelines": {"p": {"collection": "docs", "per_tenant": True}}})
     assert cfg.store_for("p").port == 9000
     assert cfg.pipelines["p"].collection_for("acme") == "docs__acme"
+
+
+def test_public_names() -> None:
+    import rag
+
+    assert sorted(rag.__all__) == sorted([
+        "BM25Cache", "ChromaStore", "ChunkingConfig", "Citation", "Hit", "IngestResult", "Ingestor",
+        "LoadError", "LoadedDocument", "Pipeline", "PipelineConfig", "PipelineError", "Prepared", "RagAnswer",
+        "RagConfig", "Retriever", "RetrieverConfig", "Section", "StoreConfig", "StoreError", "UnsupportedFile",
+        "load"])
+    assert all(hasattr(rag, n) for n in rag.__all__)
