@@ -21,7 +21,11 @@ _WHERE = {
     "ChromaStore": "rag.store", "Hit": "rag.store", "StoreError": "rag.store",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "BM25Cache", "ChromaStore", "ChunkingConfig", "Citation", "Hit", "IngestResult", "Ingestor", "LoadError",
+    "LoadedDocument", "Pipeline", "PipelineConfig", "PipelineError", "Prepared", "RagAnswer", "RagConfig",
+    "Retriever", "RetrieverConfig", "Section", "StoreConfig", "StoreError", "UnsupportedFile", "load",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -112,3 +112,4 @@ def test_public_names() -> None:
         "RagConfig", "Retriever", "RetrieverConfig", "Section", "StoreConfig", "StoreError", "UnsupportedFile",
         "load"])
     assert all(hasattr(rag, n) for n in rag.__all__)
+    assert set(rag.__all__) == set(rag._WHERE)
