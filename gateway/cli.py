@@ -72,7 +72,7 @@ def models(config: Path = typer.Option(..., "--config", "-c", help="config file"
         for i, d in enumerate(g.deployments):
             table.add_row(g.name if i == 0 else "", g.mode if i == 0 else "", g.strategy if i == 0 else "",
                           d.id or "", d.provider, d.model, d.api_base or "-", ", ".join(g.fallbacks) if i == 0 else "")
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 @app.command("serve")

@@ -41,6 +41,7 @@ class DeploymentState:
     ewma_latency_s: float | None = None
     requests: deque[float] = field(default_factory=deque)  # start times in the last 60 s (rpm)
     tokens: deque[tuple[float, int]] = field(default_factory=deque)  # (time, tokens) in the last 60 s
+    enabled: bool = True  # False when the env var holding its key is unset: never called
 
     def cooling(self, now: float) -> bool:
         return now < self.cooldown_until
@@ -87,7 +88,8 @@ class Router:
         self.rng = rng or random.Random()
         self.groups: dict[str, ModelGroup] = {g.name: g for g in config.models}
         self.states: dict[str, DeploymentState] = {
-            d.id: DeploymentState(d, providers[d.id]) for g in config.models for d in g.deployments  # type: ignore[index]
+            d.id: DeploymentState(d, providers[d.id], enabled=not d.api_key_env or d.api_key() is not None)  # type: ignore[misc]
+            for g in config.models for d in g.deployments
         }
         self._freed = asyncio.Event()
         self._virtual: dict[str, VirtualHandler] = {}
@@ -133,7 +135,12 @@ class Router:
     def _pick(self, group: ModelGroup, exclude: set[str]) -> tuple[DeploymentState | None, float]:
         """A free deployment, or (None, seconds to wait hint). Prefers ones not in `exclude`."""
         now = self.clock.monotonic()
-        live = [self.states[d.id] for d in group.deployments if not self.states[d.id].cooling(now)]  # type: ignore[index]
+        usable = [self.states[d.id] for d in group.deployments if self.states[d.id].enabled]  # type: ignore[index]
+        if not usable:
+            missing = sorted({d.api_key_env for d in group.deployments if d.api_key_env})
+            raise _Unavailable(f"model {group.name!r} has no usable deployment: set "
+                               f"{' or '.join(missing)} in the gateway's environment")
+        live = [s for s in usable if not s.cooling(now)]
         if not live:
             earliest = min(self.states[d.id].cooldown_until for d in group.deployments) - now  # type: ignore[index]
             raise _AllCooling(max(0.0, earliest))
@@ -232,6 +239,9 @@ class Router:
             for attempt in range(self.policy.retry.max_retries + 1):
                 try:
                     st = await self._acquire(g, exclude, deadline)
+                except _Unavailable as unavailable:
+                    last = Overloaded(str(unavailable), retry_after_s=60, code="model_unavailable")
+                    break
                 except _AllCooling as cooling:
                     last = Overloaded(f"every deployment of model {g.name!r} is cooling down after failures",
                                       retry_after_s=cooling.seconds, code="deployments_cooling_down")
@@ -317,6 +327,10 @@ class Router:
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+class _Unavailable(Exception):
+    """Every deployment of a group lacks its credentials (the env var its config names is unset)."""
 
 
 class _AllCooling(Exception):

@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.errors import InvalidRequest
 
+MAX_TOKENS = 2**31 - 1
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
@@ -16,7 +17,8 @@ def _is_num(v: Any) -> bool:
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    # JSON Schema's integer includes 6.0; an integral float is accepted as the integer it is
+    return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
 
 
 def _bad(param: str, what: str) -> InvalidRequest:
@@ -30,7 +32,8 @@ def _range(body: dict[str, Any], name: str, lo: float, hi: float, *, integer: bo
     ok = _is_int(v) if integer else _is_num(v)
     if not ok or not (lo <= v <= hi):
         kind = "an integer" if integer else "a number"
-        raise _bad(name, f"must be {kind} between {lo:g} and {hi:g}")
+        raise _bad(name, f"must be {kind} between {lo:g} and {hi:.0f}" if integer else
+                   f"must be {kind} between {lo:g} and {hi:g}")
 
 
 def _type(body: dict[str, Any], name: str, types: tuple[type, ...], label: str) -> None:
@@ -73,12 +76,11 @@ def validate_chat(body: Any) -> None:
                 raise _bad(f"{p}.role", f"must be one of {', '.join(sorted(_ROLES))}")
             content = m.get("content")
             if content is None:
-                if role == "assistant" and (m.get("tool_calls") or m.get("function_call")):
-                    continue
+                if role in ("assistant", "function") and (role == "assistant" or "content" in m):
+                    continue  # an assistant turn may carry only tool calls; a function result may be null
                 if "content" not in m:
                     raise _bad(f"{p}.content", "is required")
-                if role != "assistant":
-                    raise _bad(f"{p}.content", "must be a string or a list of content parts")
+                raise _bad(f"{p}.content", "must be a string or a list of content parts")
             elif isinstance(content, list):
                 for j, part in enumerate(content):
                     if not isinstance(part, dict) or not isinstance(part.get("type"), str):
@@ -97,10 +99,12 @@ def validate_chat(body: Any) -> None:
     _range(body, "presence_penalty", -2, 2)
     _range(body, "frequency_penalty", -2, 2)
     _range(body, "n", 1, 128, integer=True)
-    _range(body, "max_tokens", 1, 10_000_000, integer=True)
-    _range(body, "max_completion_tokens", 1, 10_000_000, integer=True)
+    _range(body, "max_tokens", 1, MAX_TOKENS, integer=True)
+    _range(body, "max_completion_tokens", 1, MAX_TOKENS, integer=True)
     _range(body, "top_logprobs", 0, 20, integer=True)
-    _type(body, "seed", (int,), "an integer")
+    seed = body.get("seed")
+    if seed is not None and not _is_int(seed):
+        raise _bad("seed", "must be an integer")
     _type(body, "logprobs", (bool,), "true or false")
     _type(body, "parallel_tool_calls", (bool,), "true or false")
     _type(body, "user", (str,), "a string")

@@ -6,7 +6,7 @@ for clients and for the schemathesis conformance tests.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,16 +20,76 @@ class ContentPart(_Open):
     text: str | None = None
 
 
-class ChatMessage(_Open):
-    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = None
+class _Message(_Open):
     name: str | None = None
-    tool_call_id: str | None = None
+
+
+class SystemMessage(_Message):
+    role: Literal["system", "developer"]
+    content: str | list[ContentPart]
+
+
+class UserMessage(_Message):
+    role: Literal["user"]
+    content: str | list[ContentPart] = Field(description="text, or parts such as image_url (passed through)")
+
+
+class AssistantMessage(_Message):
+    role: Literal["assistant"]
+    content: str | list[ContentPart] | None = None
     tool_calls: list[dict[str, Any]] | None = None
+
+
+class ToolMessage(_Message):
+    role: Literal["tool"]
+    content: str | list[ContentPart]
+    tool_call_id: str
+
+
+class FunctionMessage(_Message):
+    role: Literal["function"]
+    content: str | None
+    name: str
+
+
+ChatMessage = Annotated[SystemMessage | UserMessage | AssistantMessage | ToolMessage | FunctionMessage,
+                        Field(discriminator="role")]
 
 
 class StreamOptions(_Open):
     include_usage: bool | None = None
+
+
+class FunctionDef(_Open):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class Tool(_Open):
+    type: Literal["function"] = "function"
+    function: FunctionDef
+
+
+class NamedToolChoice(_Open):
+    type: Literal["function"]
+    function: dict[str, Any]
+
+
+class TextFormat(_Open):
+    type: Literal["text"]
+
+
+class JsonObjectFormat(_Open):
+    type: Literal["json_object"]
+
+
+class JsonSchemaFormat(_Open):
+    type: Literal["json_schema"]
+    json_schema: dict[str, Any]
+
+
+ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")]
 
 
 class PromptReference(_Open):
@@ -48,17 +108,17 @@ class ChatCompletionRequest(_Open):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     n: int | None = Field(default=None, ge=1, le=128)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    stop: str | list[str] | None = None
+    max_tokens: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = None
     seed: int | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    response_format: ResponseFormat | None = None
     user: str | None = None
     prompt: PromptReference | None = Field(default=None, description="render a registered prompt")
     cache: dict[str, Any] | None = Field(default=None, description="per-request cache control")
@@ -95,9 +155,11 @@ class ChatCompletion(_Open):
 
 class EmbeddingRequest(_Open):
     model: str = Field(min_length=1)
-    input: str | list[str] | list[int] | list[list[int]]
+    input: (Annotated[str, Field(min_length=1)] | Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=2048)]
+            | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+            | Annotated[list[Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]], Field(min_length=1, max_length=2048)])
     encoding_format: Literal["float", "base64"] | None = None
-    dimensions: int | None = Field(default=None, ge=1)
+    dimensions: int | None = Field(default=None, ge=1, le=100_000)
     user: str | None = None
 
 

@@ -8,6 +8,7 @@ cancels if the client goes away. Requests on one connection are answered in orde
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable, Coroutine
 from http import HTTPStatus
@@ -15,6 +16,7 @@ from typing import Any
 
 import httptools
 
+log = logging.getLogger("sluice.mock_upstream")
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
@@ -31,11 +33,10 @@ class Request:
 class Writer:
     """Writes one response on a connection."""
 
-    __slots__ = ("_chunked", "_conn", "keep_alive")
+    __slots__ = ("_conn", "keep_alive")
 
     def __init__(self, conn: HttpConnection, keep_alive: bool) -> None:
         self._conn = conn
-        self._chunked = False
         self.keep_alive = keep_alive
 
     @property
@@ -58,7 +59,6 @@ class Writer:
 
     def start(self, status: int, headers: list[tuple[str, str]], first: bytes = b"") -> None:
         """Start a chunked response (optionally with its first chunk)."""
-        self._chunked = True
         t = self._conn.transport
         if t is not None and not t.is_closing():
             t.write(self._head(status, headers, "transfer-encoding: chunked\r\n\r\n") + _chunk(first))
@@ -176,7 +176,13 @@ class HttpConnection(asyncio.Protocol):
             req = self._queue.popleft()
             self._busy = True
             writer = Writer(self, self._keep_alive.popleft())
-            coro = self.app(req, writer)
+            try:
+                coro = self.app(req, writer)
+            except Exception:  # a bug in the mock: say so loudly, answer 500, keep serving
+                log.exception("mock upstream handler failed for %s %s", req.method, req.path)
+                writer.respond(500, b'{"error":{"message":"mock upstream bug (see its log)","type":"server_error"}}',
+                               [("content-type", "application/json")])
+                continue
             if coro is not None:
                 task = asyncio.get_running_loop().create_task(coro)
                 self._task = task
@@ -187,7 +193,8 @@ class HttpConnection(asyncio.Protocol):
         self._live.tasks.discard(task)
         if self._task is task:
             self._task = None
-        if not task.cancelled() and task.exception() is not None and self.transport is not None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("mock upstream response task failed", exc_info=task.exception())
             self.abort()  # a bug in a handler must not leave the client waiting forever
 
     def response_done(self, writer: Writer) -> None:

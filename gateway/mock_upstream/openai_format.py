@@ -7,6 +7,7 @@ the gateway's patching can be tested.
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -59,6 +60,12 @@ class ChatPlan:
         so = body.get("stream_options")
         self.include_usage = bool(isinstance(so, dict) and so.get("include_usage"))
         self.logprobs = bool(body.get("logprobs"))
+
+    def renumbered(self, counter: int) -> ChatPlan:
+        """The same answer under a new response id (plans are shared, never mutated after this)."""
+        twin = copy.copy(self)
+        twin.rid = f"{self.rid[:12]}{counter:08x}"
+        return twin
 
     def usage(self) -> dict[str, Any]:
         return {

@@ -39,6 +39,15 @@ class MockServer:
             await asyncio.wait_for(self.server.wait_closed(), 2)
 
 
+def _cli_opts(opts: dict[str, Any]) -> dict[str, Any]:
+    opts = dict(opts)
+    if "latency_ms" in opts:
+        opts["latency_s"] = (opts.pop("latency_ms") or 0) / 1000
+    if not opts.get("tokens_per_s"):
+        opts["tokens_per_s"] = None
+    return opts
+
+
 async def serve(host: str = "127.0.0.1", port: int = 0, *, config: MockConfig | None = None) -> MockServer:
     app = MockApp(config)
     server, live = await start_server(app, host, port)
@@ -46,8 +55,9 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, config: MockConfig | 
 
 
 def run(host: str = "127.0.0.1", port: int = 8099, **opts: Any) -> None:
-    """Serve until SIGINT/SIGTERM. `opts` are MockConfig fields (e.g. latency_s=0.05, fault="500")."""
-    config = MockConfig(**opts)
+    """Serve until SIGINT/SIGTERM. `opts` are MockConfig fields (e.g. latency_s=0.05, fault="500");
+    the CLI's spellings are accepted too: latency_ms, and tokens_per_s=0 for "as fast as possible"."""
+    config = MockConfig(**_cli_opts(opts))
 
     async def main() -> None:
         srv = await serve(host, port, config=config)

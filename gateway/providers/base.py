@@ -79,3 +79,4 @@ register_provider("anthropic", "gateway.providers.litellm_adapter:LiteLLMProvide
 register_provider("litellm", "gateway.providers.litellm_adapter:LiteLLMProvider")
 register_provider("llamacpp", "gateway.providers.llamacpp:LlamaCppProvider")
 register_provider("minilm", "gateway.providers.minilm:MiniLMEmbeddingProvider")
+register_provider("mock", "gateway.providers.mock:MockProvider")

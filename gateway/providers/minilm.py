@@ -52,6 +52,7 @@ class MiniLMEmbedder:
 
         model_path, tok_path = _paths()
         self.batch_size = batch_size
+        self.spread = 2.0  # a batch's longest input is at most spread x its shortest (+4)
         self._tok: tokenizers.Tokenizer = Tokenizer.from_file(str(tok_path))
         self._tok.no_padding()  # the file pads every input to a fixed 128; we pad per batch instead
         self._tok.enable_truncation(max_length=max_tokens)
@@ -81,7 +82,7 @@ class MiniLMEmbedder:
         for i in order:
             n = lengths[i]
             if cur and (len(cur) >= self.batch_size or (len(cur) + 1) * n > MAX_BATCH_SLOTS
-                        or n > 2 * lengths[cur[0]] + 4):
+                        or n > self.spread * lengths[cur[0]] + 4):
                 out.append(cur)
                 cur = []
             cur.append(i)

@@ -156,3 +156,31 @@ def test_sigterm_lets_in_flight_streams_finish_then_exits(mock, tmp_path: Path) 
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.slow
+def test_sighup_reloads_a_running_server(mock, tmp_path: Path) -> None:
+    port = free_port()
+    models = [{"name": "before", "deployments": [{"provider": "openai", "model": "m", "api_base": mock.base_url}]}]
+    cfg = {"server": {"port": port, "reload_watch": False}, "models": models}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(path), "--log-level", "warning"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, timeout=30, proc=proc)
+        url = f"http://127.0.0.1:{port}/v1/models"
+        assert [m["id"] for m in httpx.get(url).json()["data"]] == ["before"]
+        models[0]["name"] = "after"
+        path.write_text(yaml.safe_dump(cfg))
+        proc.send_signal(signal.SIGHUP)
+        for _ in range(100):
+            if [m["id"] for m in httpx.get(url).json()["data"]] == ["after"]:
+                break
+            time.sleep(0.05)
+        assert [m["id"] for m in httpx.get(url).json()["data"]] == ["after"]
+        assert proc.poll() is None  # reloaded in place, not restarted
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -249,3 +249,21 @@ async def test_stream_error_before_first_chunk_is_a_plain_http_error(mock) -> No
     async with gateway_client(cfg) as (_, client):
         r = await client.post("/v1/chat/completions", json={**BODY, "stream": True})
     assert r.status_code == 502 and r.json()["error"]["type"] == "upstream_error"
+
+
+async def test_deployment_without_its_key_is_skipped_for_the_fallback(mock, second_mock, monkeypatch) -> None:
+    monkeypatch.delenv("SLUICE_TEST_UNSET_KEY", raising=False)
+    cfg = mock_config(mock, models=[group("g", dep(mock, "hosted", api_key_env="SLUICE_TEST_UNSET_KEY"),
+                                          fallbacks=["local"]),
+                                    group("local", dep(second_mock, "local"))])
+    async with gateway_client(cfg) as (_, client):
+        r = await client.post("/v1/chat/completions", json=BODY)
+        assert r.status_code == 200 and r.headers["x-sluice-model"] == "local/openai/local#0"
+        assert mock.requests_seen == 0  # never called without credentials
+        r = await client.post("/v1/chat/completions", json={**BODY, "model": "local"})
+        assert r.status_code == 200
+    cfg = mock_config(mock, models=[group("g", dep(mock, "hosted", api_key_env="SLUICE_TEST_UNSET_KEY"))])
+    async with gateway_client(cfg) as (_, client):
+        r = await client.post("/v1/chat/completions", json=BODY)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
+    assert "SLUICE_TEST_UNSET_KEY" in r.json()["error"]["message"]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import aiohttp
 import httpx
@@ -182,3 +183,46 @@ def test_malformed_http_is_400(m: MockUpstream) -> None:
     with socket.create_connection(("127.0.0.1", m.port), timeout=5) as sock:
         sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
         assert sock.recv(1024).startswith(b"HTTP/1.1 400")
+
+
+def test_run_accepts_cli_spellings() -> None:
+    from gateway.mock_upstream.server import _cli_opts
+
+    cfg = MockConfig(**_cli_opts({"latency_ms": 250.0, "tokens_per_s": 0.0}))
+    assert cfg.latency_s == 0.25 and cfg.tokens_per_s is None
+    assert MockConfig(**_cli_opts({"tokens_per_s": 30})).tokens_per_s == 30
+
+
+def test_cli_mock_upstream_serves(tmp_path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "mock-upstream", "--port", str(port)],
+                            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    try:
+        assert proc.stdout is not None and b"mock upstream on" in proc.stdout.readline()
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=CHAT, timeout=10)
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"]
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+
+
+def test_a_handler_bug_answers_500_and_keeps_serving(m: MockUpstream, monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from gateway.mock_upstream import openai_format
+
+    def broken(*_a: object, **_k: object) -> dict:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(openai_format, "models", broken)
+    with httpx.Client(base_url=m.base_url, timeout=5) as c:
+        r = c.get("/models")
+        assert r.status_code == 500 and "mock upstream bug" in r.json()["error"]["message"]
+        assert c.post("/chat/completions", json=CHAT).status_code == 200  # same connection still works
+    assert "handler failed" in caplog.text

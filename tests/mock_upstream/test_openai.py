@@ -182,3 +182,20 @@ def test_unknown_route_is_404(client: httpx.Client) -> None:
 def test_azure_style_path_is_served(m: MockUpstream) -> None:
     r = httpx.post(f"{m.url}/openai/deployments/gpt/chat/completions?api-version=2024-06-01", json=CHAT)
     assert r.status_code == 200 and r.json()["choices"]
+
+
+def test_embeddings_omit_fields(client: httpx.Client) -> None:
+    d = client.post("/embeddings", json={"model": "e", "input": "x"}, headers={"x-mock-fault": "omit-fields"}).json()
+    assert "usage" not in d and "object" not in d and len(d["data"][0]["embedding"]) == 384
+
+
+def test_public_names() -> None:
+    import gateway.mock_upstream as pkg
+
+    assert sorted(pkg.__all__) == ["FAULTS", "MockConfig", "MockServer", "MockUpstream", "run", "serve"]
+
+
+def test_repeated_body_same_answer_new_id(client: httpx.Client) -> None:
+    a = client.post("/chat/completions", json=CHAT).json()
+    b = client.post("/chat/completions", json=CHAT).json()
+    assert a["choices"] == b["choices"] and a["usage"] == b["usage"] and a["id"] != b["id"]

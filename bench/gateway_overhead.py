@@ -1,0 +1,184 @@
+"""Gateway overhead vs bare pass-throughs, measured in one run against the mock upstream.
+
+    python bench/gateway_overhead.py [--seconds 5] [--connections 16] [--gateway-workers 1,2] [--json OUT]
+
+Targets, each served by its own process pinned to one core (the mock on another core, wrk beside it):
+  direct   wrk -> mock (the ceiling; CPU column is the mock's)
+  bare     bare ASGI + aiohttp + orjson pass-through under uvicorn (bench/floors.py)
+  fastapi  FastAPI + aiohttp + orjson pass-through under uvicorn
+  gateway  `sluice serve` with a config whose one model group points at the mock
+For each: requests/s, p50/p99 latency (wrk --latency), CPU-ms per request of the server's process
+tree (utime+stime from /proc, before/after), RSS after the run, for a non-streaming request and a
+short stream (16 tokens). Ratios are against the floors measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import wrk
+from bench.proc import cores, cpu_seconds, free_port, rss_mib, spawn, stop, wait_port
+
+PY = sys.executable
+PROMPT = [{"role": "user", "content": "Say hello to the benchmark, briefly."}]
+
+
+@dataclass
+class Row:
+    target: str
+    mode: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms_per_req: float
+    rss_mib: float
+    requests: int
+    errors: int
+
+
+def body(model: str, stream: bool) -> str:
+    b: dict[str, Any] = {"model": model, "messages": PROMPT, "max_tokens": 16}
+    if stream:
+        b["stream"] = True
+    return json.dumps(b)
+
+
+def measure(name: str, mode: str, url: str, pid: int, script: Path, args: argparse.Namespace,
+            core: str | None) -> Row:
+    wrk.run(url, script, seconds=1, connections=args.connections, core=core)  # warm up pools and caches
+    c0 = cpu_seconds(pid)
+    r = wrk.run(url, script, seconds=args.seconds, connections=args.connections, core=core)
+    c1 = cpu_seconds(pid)
+    cpu_ms = (c1 - c0) * 1000 / r.requests if r.requests else float("nan")
+    row = Row(name, mode, r.rps, r.p50_ms, r.p99_ms, cpu_ms, rss_mib(pid), r.requests, r.errors)
+    print(f"  {name:8s} {mode:6s} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  "
+          f"{cpu_ms:6.3f} CPU-ms/req  {row.rss_mib:6.1f} MiB" + (f"  ERRORS {r.errors}" if r.errors else ""),
+          flush=True)
+    return row
+
+
+def gateway_available() -> str | None:
+    """None if `sluice serve` can run here, else why not."""
+    for mod in ("gateway.app", "gateway.cli"):
+        try:
+            if importlib.util.find_spec(mod) is None:
+                return f"{mod} is missing"
+        except ImportError as e:
+            return f"{mod}: {e}"
+    return None
+
+
+def gateway_config(mock_base: str, port: int) -> Path:
+    d = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
+    cfg = d / "gateway.yaml"
+    cfg.write_text(
+        f"server:\n  host: 127.0.0.1\n  port: {port}\n"
+        "models:\n  - name: bench\n    deployments:\n"
+        f"      - {{provider: openai, model: gpt-4o-mini, api_base: '{mock_base}', timeout_s: 30}}\n"
+    )
+    return cfg
+
+
+def run_target(name: str, cmd: list[str], port: int, model: str, args: argparse.Namespace, cpus: dict[str, str | None],
+               env: dict[str, str] | None = None, core: str | None = None) -> list[Row]:
+    proc = spawn(cmd, core if core is not None else cpus["proxy"], env)
+    try:
+        wait_port(port, proc)
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        rows = []
+        for mode, stream in (("json", False), ("stream", True)):
+            script = wrk.lua_script(body(model, stream), {"Content-Type": "application/json",
+                                                          "Authorization": "Bearer bench"})
+            rows.append(measure(name, mode, url, proc.pid, script, args, cpus["load"]))
+        return rows
+    finally:
+        stop(proc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per target and mode")
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--gateway-workers", default="1",
+                    help="comma-separated worker counts, e.g. 1,2 (more than 1 runs unpinned)")
+    ap.add_argument("--skip-floors", action="store_true")
+    ap.add_argument("--json", type=Path, help="write the rows here")
+    args = ap.parse_args(argv)
+
+    cpus = cores()
+    print(f"cores: {cpus}; {args.connections} connections, {args.seconds:g} s per measurement", flush=True)
+    mock_port = free_port()
+    mock = spawn([PY, "-c", f"from gateway.mock_upstream import run; run('127.0.0.1', {mock_port})"], cpus["mock"])
+    rows: list[Row] = []
+    notes: list[str] = []
+    try:
+        wait_port(mock_port, mock)
+        mock_base = f"http://127.0.0.1:{mock_port}/v1"
+        for mode, stream in (("json", False), ("stream", True)):
+            script = wrk.lua_script(body("mock-gpt", stream), {"Content-Type": "application/json"})
+            rows.append(measure("direct", mode, f"{mock_base}/chat/completions", mock.pid, script, args, cpus["load"]))
+
+        uv = [PY, "-m", "uvicorn", "--host", "127.0.0.1", "--loop", "uvloop", "--http", "httptools",
+              "--no-access-log", "--log-level", "warning"]
+        if not args.skip_floors:
+            for name, target in (("bare", "bench.floors:bare_app"), ("fastapi", "bench.floors:fastapi_app")):
+                port = free_port()
+                rows += run_target(name, [*uv, "--port", str(port), target], port, "mock-gpt", args, cpus,
+                                   env={"BENCH_UPSTREAM": mock_base})
+
+        why = gateway_available()
+        if why is None:
+            for workers in (int(w) for w in str(args.gateway_workers).split(",")):
+                port = free_port()
+                cfg = gateway_config(mock_base, port)
+                cmd = [PY, "-m", "gateway.cli", "serve", "--config", str(cfg), "--port", str(port),
+                       "--log-level", "warning"]
+                core = cpus["proxy"]
+                if workers > 1:
+                    cmd += ["--workers", str(workers)]
+                    core = None  # several workers: let them use every core
+                name = "gateway" if workers == 1 else f"gw-x{workers}"
+                try:
+                    rows += run_target(name, cmd, port, "bench", args, cpus, core=core)
+                except (RuntimeError, TimeoutError) as e:
+                    notes.append(f"gateway ({workers} workers) did not run: {e}")
+        else:
+            notes.append(f"gateway not measured: {why}")
+    finally:
+        stop(mock)
+
+    report(rows, notes)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                         "cores": cpus, "connections": args.connections, "seconds": args.seconds,
+                                         "rows": [asdict(r) for r in rows], "notes": notes}, indent=2))
+    return 1 if any(r.errors for r in rows) else 0
+
+
+def report(rows: list[Row], notes: list[str]) -> None:
+    by = {(r.target, r.mode): r for r in rows}
+    print("\n| target | mode | req/s | p50 ms | p99 ms | CPU-ms/req | RSS MiB | CPU vs bare | CPU vs fastapi |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        bare, fast = by.get(("bare", r.mode)), by.get(("fastapi", r.mode))
+        vs_bare = f"{r.cpu_ms_per_req / bare.cpu_ms_per_req:.2f}x" if bare and r.target != "direct" else "-"
+        vs_fast = f"{r.cpu_ms_per_req / fast.cpu_ms_per_req:.2f}x" if fast and r.target != "direct" else "-"
+        print(f"| {r.target} | {r.mode} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
+              f"{r.cpu_ms_per_req:.3f} | {r.rss_mib:.0f} | {vs_bare} | {vs_fast} |")
+    for n in notes:
+        print(f"note: {n}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

