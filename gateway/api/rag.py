@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.context import RequestContext
+from gateway.api.schemas import error_responses
 from gateway.errors import NotFound
 from gateway.rag_provider import map_error, service_of
 from rag.filters import FilterError
@@ -47,7 +48,8 @@ class RagQueryResponse(BaseModel):
     usage: dict[str, Any] | None = None
 
 
-@router.post("/{pipeline}/query", response_model=RagQueryResponse)
+@router.post("/{pipeline}/query", response_model=RagQueryResponse, summary="Query a RAG pipeline",
+             responses=error_responses(400, 404, 502, 503))
 async def query(pipeline: str, body: RagQuery, request: Request) -> RagQueryResponse:
     gw = request.app.state.gateway
     service = service_of(gw.router)
