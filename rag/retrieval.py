@@ -59,6 +59,15 @@ def _rank_weights(scores: np.ndarray, k: int) -> np.ndarray:
     return 1.0 / (k + ranks)
 
 
+def _top_order(scores: np.ndarray, limit: int | None) -> np.ndarray:
+    """Positions of the chunks with a positive score, best first; only the best `limit` when given
+    (argpartition: at 100k chunks a full sort costs more than the rest of the BM25 side)."""
+    nz = np.flatnonzero(scores > 0)
+    if limit is not None and len(nz) > limit:
+        nz = nz[np.argpartition(-scores[nz], limit - 1)[:limit]]
+    return nz[np.argsort(-scores[nz], kind="stable")]
+
+
 def mmr(query: np.ndarray, hits: list[Hit], k: int, lam: float) -> list[Hit]:
     """Maximal marginal relevance over hits that carry embeddings."""
     if not hits:
@@ -111,12 +120,12 @@ class Retriever:
         if cfg.mode in ("bm25", "hybrid"):
             index = self.bm25_cache.get(self.store, self.collection)
             scores = index.scores(query)
-            order = np.argsort(-scores, kind="stable")
+            order = _top_order(scores, None if where else pool_n)
             proposed: list[str] = []
             # Walk down the BM25 ranking until enough chunks pass the filter (filters need metadata).
             step = pool_n * 4 if where else pool_n  # a filter rejects some: look further per round trip
             for start in range(0, len(order), step):
-                batch = [index.ids[i] for i in order[start:start + step] if scores[i] > 0]
+                batch = [index.ids[i] for i in order[start:start + step]]
                 if not batch:
                     break
                 fetched = {h.id: h for h in self.store.get(self.collection, [c for c in batch if c not in pool])}
