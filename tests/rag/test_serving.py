@@ -200,3 +200,15 @@ async def test_scanner_and_prompt_services_are_used(mock: MockUpstream, corpus: 
     data = r.json()
     assert r.status_code == 200 and rendered == ["rag-answer@production"]
     assert len(data["dropped"]) == 1 and all("encryption" not in c["text"] for c in data["contexts"])
+
+
+async def test_openai_sdk_sees_citations(mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
+    from tests.gateway_fixtures import openai_client
+
+    async with _client(_config(mock, corpus), hash_embed) as (app, _):
+        client = openai_client(app)
+        resp = await client.chat.completions.create(model="rag:handbook", messages=ASK["messages"])
+        assert resp.model_extra["citations"][0]["source"] == "handbook/holidays.md"
+        stream = await client.chat.completions.create(model="rag:handbook", messages=ASK["messages"], stream=True)
+        chunks = [c async for c in stream]
+        assert chunks[-1].model_extra["citations"][0]["source"] == "handbook/holidays.md"
