@@ -148,6 +148,57 @@ def bench_latency(store: ChromaStore, label: str, n: int, queries: int) -> None:
     print(f"[latency/{label}] query embedding alone: p50 {statistics.median(times):.1f} ms p99 {pct(times, 99):.1f} ms")
 
 
+def bench_answers(n: int) -> None:
+    """Generated answers on n held-out questions: the default hybrid pipeline, the local SmolLM2
+    (llama.cpp in-process) writing the answer, scored with ragas non-LLM metrics against the
+    reference answer (plus SQuAD-style best-of-references string presence)."""
+    import asyncio
+
+    from gateway.config import Deployment
+    from gateway.providers.llamacpp import LlamaCppProvider
+    from rag.config import PipelineConfig
+    from rag.pipeline import Pipeline
+
+    async def run() -> None:
+        from ragas.metrics import collections as rc
+
+        emb = get_embedder()
+        tmp = Path(tempfile.gettempdir()) / "rag-bench-squad"  # kept: a re-run skips the unchanged corpus
+        store = ChromaStore(StoreConfig(path=str(tmp)))
+        Ingestor(store, "squad", emb.embed, emb.count_tokens).ingest_documents(load_corpus())
+        provider = LlamaCppProvider(Deployment(provider="llamacpp", model="SmolLM2-135M-Instruct",
+                                               options={"n_ctx": 2048, "n_threads": 2, "temperature": 0.0}))
+        await provider.start()
+        cfg = PipelineConfig(collection="squad", model="smollm2", max_tokens=48, temperature=0.0,
+                             retriever=RetrieverConfig(top_k=3),
+                             system_prompt="Answer with a short phrase taken from the context.")
+        pipe = Pipeline("squad", cfg, Retriever(store, "squad", emb.embed, cfg.retriever),
+                        chat=lambda body: provider.chat(body, timeout=300))
+        metrics = {"rouge_score": rc.RougeScore(), "non_llm_string_similarity": rc.NonLLMStringSimilarity(),
+                   "exact_match": rc.ExactMatch(), "string_presence": rc.StringPresence()}
+        qs = load_questions("test")
+        qs = [qs[i] for i in np.random.default_rng(0).choice(len(qs), n, replace=False)]
+        totals = {k: 0.0 for k in metrics}
+        contains_any = 0
+        t0 = time.perf_counter()
+        try:
+            for q in qs:
+                res = await pipe.answer({"question": q["question"]})
+                answer = res.answer or ""
+                for k, m in metrics.items():
+                    totals[k] += float((await m.ascore(reference=q["reference_answer"], response=answer)).value)
+                contains_any += any(a.lower() in answer.lower() for a in q["answers"])
+        finally:
+            await provider.aclose()
+        took = time.perf_counter() - t0
+        print(f"[answers] {n} held-out questions, SmolLM2-135M, top-3 hybrid contexts ({took:.0f} s):")
+        for k, v in totals.items():
+            print(f"[answers]   ragas {k}: {v / n:.3f}")
+        print(f"[answers]   answer contains a reference answer (any annotator): {contains_any / n:.3f}")
+
+    asyncio.run(run())
+
+
 def start_server() -> tuple[subprocess.Popen[bytes], StoreConfig, str]:
     from tests.services import free_port, stop, wait_for_port  # noqa: F401
 
@@ -171,10 +222,14 @@ def main() -> None:
     ap.add_argument("--server", action="store_true", help="also run against `chroma run` (started here)")
     ap.add_argument("--skip-ingest", action="store_true")
     ap.add_argument("--server-only", action="store_true")
+    ap.add_argument("--answers", type=int, default=0, help="only score N generated answers (local SmolLM2)")
     ap.add_argument("--ingest-docs", type=int, default=120, help="corpus passages to ingest (of 319)")
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.answers:
+        bench_answers(args.answers)
+        return
     tmp = tempfile.mkdtemp(prefix="rag-bench-")
     try:
         if not args.skip_ingest and not args.server_only:
