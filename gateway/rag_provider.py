@@ -9,6 +9,7 @@ completion and, for streams, in the chunk that carries `finish_reason`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,24 @@ def map_error(err: Exception, pipeline: str) -> SluiceError:
     if isinstance(err, StoreError):
         return UpstreamError(f"rag pipeline {pipeline!r}: {err}", code="vector_store_unavailable")
     return InvalidRequest(f"rag pipeline {pipeline!r}: {err}", code="rag_pipeline_error")
+
+
+def _filters_from(body: dict[str, Any]) -> dict[str, Any] | None:
+    """`metadata.rag_filters`: an object, or a JSON string (OpenAI's metadata holds string values)."""
+    meta = body.get("metadata")
+    raw = meta.get("rag_filters") if isinstance(meta, dict) else None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = None
+        if not isinstance(raw, dict):
+            raise InvalidRequest("metadata.rag_filters must be a JSON object, e.g. '{\"source\": \"a.md\"}'",
+                                 param="metadata.rag_filters", code="invalid_rag_filter")
+    if raw is not None and not isinstance(raw, dict):
+        raise InvalidRequest("metadata.rag_filters must be an object", param="metadata.rag_filters",
+                             code="invalid_rag_filter")
+    return raw
 
 
 class RagService:
@@ -123,7 +142,7 @@ class RagService:
                                  f"{name}.model to a chat model group", code="rag_pipeline_has_no_model")
         ctx.rag_pipeline = name
         pipe = self.pipeline(name, ctx)
-        where = (body.get("metadata") or {}).get("rag_filters") if isinstance(body.get("metadata"), dict) else None
+        where = _filters_from(body)
         passthrough: dict[str, Any] = {k: body[k] for k in ("temperature", "max_tokens", "top_p", "stop", "seed") if k in body}
         try:
             prep = await pipe.prepare({"messages": body.get("messages") or [], **passthrough}, where=where)

@@ -212,3 +212,13 @@ async def test_openai_sdk_sees_citations(mock: MockUpstream, corpus: Path, hash_
         stream = await client.chat.completions.create(model="rag:handbook", messages=ASK["messages"], stream=True)
         chunks = [c async for c in stream]
         assert chunks[-1].model_extra["citations"][0]["source"] == "handbook/holidays.md"
+
+
+async def test_chat_filters_from_metadata(mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
+    async with _client(_config(mock, corpus), hash_embed) as (_app, client):
+        for filt in ({"source": "handbook/expenses.md"}, '{"source": "handbook/expenses.md"}'):
+            r = await client.post("/v1/chat/completions", json={**ASK, "metadata": {"rag_filters": filt}})
+            assert r.status_code == 200, r.text
+            assert [c["source"] for c in r.json()["citations"]] == ["handbook/expenses.md"]
+        r = await client.post("/v1/chat/completions", json={**ASK, "metadata": {"rag_filters": "not json"}})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_rag_filter"
