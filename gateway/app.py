@@ -100,6 +100,37 @@ def _install_error_handlers(api: FastAPI) -> None:
                            "invalid_value", param)
 
 
+def _document_errors(api: FastAPI) -> None:
+    """Every route can answer with the OpenAI-shaped errors; say so in the OpenAPI document.
+    Validation errors are 400 here (OpenAI's convention), not FastAPI's 422."""
+    from gateway.api.schemas import ErrorResponse
+
+    build = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is not None:
+            return api.openapi_schema
+        schema = build()
+        defs = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(defs.pop("$defs", {}))
+        components.setdefault("ErrorResponse", defs)
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        error = {"description": "OpenAI-shaped error",
+                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+        for ops in schema.get("paths", {}).values():
+            for op in ops.values():
+                responses = op.setdefault("responses", {})
+                responses.pop("422", None)
+                for code in ("400", "401", "403", "404", "429", "503"):
+                    responses.setdefault(code, error)
+        api.openapi_schema = schema
+        return schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(config: Config, *, clock: Clock | None = None, config_path: str | Path | None = None) -> SluiceApp:
     from gateway.api.openai_routes import router as openai_router
     from gateway.composition import build_admin_routers
@@ -119,6 +150,7 @@ def create_app(config: Config, *, clock: Clock | None = None, config_path: str |
     api.include_router(openai_router)
     for r in build_admin_routers(config, gateway):
         api.include_router(r)
+    _document_errors(api)
     app = SluiceApp(gateway, api)
     holder["app"] = app
     return app
@@ -127,4 +159,10 @@ def create_app(config: Config, *, clock: Clock | None = None, config_path: str |
 def app_from_env() -> SluiceApp:
     """Factory for `uvicorn --factory` workers: the config path comes from SLUICE_CONFIG."""
     path = os.environ["SLUICE_CONFIG"]
-    return create_app(load_config(path), config_path=path)
+    config = load_config(path)
+    # --- logging (gateway/logging_setup.py): JSON lines, scrubbed, in every worker process ---
+    from gateway.logging_setup import configure_logging
+
+    configure_logging(config.telemetry.log_level, config.telemetry.log_format)
+    # --- end logging ---
+    return create_app(config, config_path=path)

@@ -14,11 +14,6 @@ app = typer.Typer(name="sluice", help="sluicegate: an OpenAI-compatible LLM gate
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Validate configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-# --- rag (gateway/cli_rag.py) ---
-from gateway.cli_rag import app as _rag_app  # noqa: E402  (rag.cli imports nothing heavy at module level)
-
-app.add_typer(_rag_app, name="rag")
-# --- end rag ---
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                "RAGAS_DO_NOT_TRACK": "true"}
@@ -90,10 +85,20 @@ def serve(
 
     os.environ["SLUICE_CONFIG"] = str(config.resolve())
     n = workers or cfg.server.workers
+    cfg.server.workers = n
+    from gateway.errors import ConfigError
+    from gateway.spend.service import check_workers
+
+    try:
+        check_workers(cfg)  # limits must hold across workers, or the gateway refuses to start
+    except ConfigError as exc:
+        typer.echo(f"{config}: {exc}", err=True)
+        raise typer.Exit(2) from None
     uvicorn.run("gateway.app:app_from_env", factory=True, host=host or cfg.server.host, port=port or cfg.server.port,
                 workers=n if n > 1 else None, loop="uvloop", http="httptools", lifespan="on",
                 timeout_graceful_shutdown=int(cfg.server.drain_timeout_s) or None, log_level=log_level,
-                access_log=False, server_header=False)
+                access_log=False, server_header=False,
+                log_config=None)  # uvicorn's own records go through our JSON, secret-scrubbing handler
 
 
 @app.command("mock-upstream")
@@ -109,10 +114,40 @@ def mock_upstream(
     run(host, port, latency_ms=latency_ms, tokens_per_s=tokens_per_s)
 
 
-# --- sub-commands of the other packages (mounted here; each keeps its imports light) ---
+# --- sub-commands of the other packages -----------------------------------------------------
+# Mounted lazily: only the one being run is imported, so `sluice --help` stays instant.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "prompts": ("gateway.cli_prompts:app", "Versioned prompts: list, show, diff, render, history, promote, rollback."),
+    "eval": ("evals.cli:app", "Run evaluation suites (record/replay, reports, baselines, gates)."),
+    "guardrails": ("guardrails.cli:app", "Scan text with guardrail policies; measure scanner quality."),
+    "keys": ("gateway.cli_spend:keys_app", "Virtual keys: create (shown once), list, show, revoke, rotate."),
+    "teams": ("gateway.cli_spend:teams_app", "Teams and their budgets."),
+    "spend": ("gateway.cli_spend:spend_app", "Spend reports (table, csv, json, html) and the ledger database."),
+    "rag": ("gateway.cli_rag:app", "RAG: ingest documents into a collection; query a pipeline."),
+}
+
+
+def mount_subcommands(argv: list[str] | None = None) -> None:
+    """Mount the sub-app named in argv for real and the others as help-only placeholders.
+    With argv=None every sub-app is mounted for real (tests)."""
+    import importlib
+
+    wanted = argv[1] if argv and len(argv) > 1 else None
+    for name, (target, help_text) in SUBCOMMANDS.items():
+        if argv is None or name == wanted:
+            module, _, attr = target.partition(":")
+            sub = getattr(importlib.import_module(module), attr)
+        else:
+            sub = typer.Typer(help=help_text)
+
+            @sub.callback(invoke_without_command=True)
+            def _placeholder() -> None:
+                """(run `sluice NAME --help` for its commands)"""
+        app.add_typer(sub, name=name, help=help_text)
 
 
 def main() -> None:
+    mount_subcommands(sys.argv)
     try:
         app()
     except KeyboardInterrupt:

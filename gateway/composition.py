@@ -7,6 +7,7 @@ cache store -> spend/ledger (the `after`/`finished` of each hook run in list ord
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
@@ -23,25 +24,84 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
     """`router` is the new generation's router (a reload builds hooks before swapping it in)."""
     hooks: list[Hook] = []
     # --- auth, rate limits, budgets (gateway/spend) ---
+    from gateway.spend.hook import AuthLimitsHook, SpendHook
+    from gateway.spend.service import spend_service
+
+    spend = spend_service(gateway) if (config.auth.enabled or config.spend.enabled) else None
+    if spend is not None:
+        spend.reconfigure(config)
+        spend.ensure_running()
+    if spend is not None and config.auth.enabled:
+        hooks.append(AuthLimitsHook(spend))
+    # --- end auth ---
     # --- prompts (gateway/prompts_hook.py) ---
+    if config.prompts.enabled:
+        from gateway.prompts_hook import PromptHook
+
+        hooks.append(PromptHook(_prompt_registry(config)))
+    # --- end prompts ---
     # --- guardrails (gateway/guardrails_hook.py) ---
+    g = config.guardrails
+    if g.enabled and (g.attach or g.default_policy):
+        from gateway.guardrails_hook import GuardrailsHook
+
+        hooks.append(GuardrailsHook(g, warm=g.warm_on_start))
+    # --- end guardrails ---
     # --- cache (gateway/cache) ---
+    from gateway.cache.hook import CacheHook
+    from gateway.cache.service import service_for
+
+    # Always installed: with the cache off it only strips the body's `cache` field.
+    cache_service = service_for(config, gateway) if config.cache.enabled else None
+    hooks.append(CacheHook(config.cache, cache_service, services=gateway.services))
+    # --- end cache ---
     # --- spend ledger (gateway/spend) ---
+    if spend is not None and config.spend.enabled:
+        hooks.append(SpendHook(spend))
+    # --- end spend ledger ---
     # --- telemetry (gateway/telemetry.py) ---
+    # Last: wraps the hooks above in spans (only when tracing is on) and appends TelemetryHook,
+    # whose `finished` runs after the ledger's and records metrics and the request's root span.
+    from gateway.telemetry_hooks import instrument_hooks, telemetry_for
+
+    hooks = instrument_hooks(hooks, telemetry_for(gateway), gateway)
+    # --- end telemetry ---
     return hooks
 
 
 def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
     routers: list[APIRouter] = []
     # --- keys, teams, spend reports (gateway/api/admin.py, gateway/api/spend.py) ---
+    from gateway.api.admin import build_admin_router
+    from gateway.api.spend import build_spend_router
+
+    routers += [build_admin_router(gateway), build_spend_router(gateway)]
+    # --- end keys, teams, spend reports ---
     # --- prompts (gateway/api/prompts.py) ---
+    if config.prompts.enabled:
+        from gateway.api.prompts import build_router
+
+        routers.append(build_router(_prompt_registry(config)))
+    # --- end prompts ---
     # --- cache admin (gateway/api/cache.py) ---
+    from gateway.api.cache import cache_router
+
+    routers.append(cache_router(lambda: gateway.services.get("cache") if gateway.config.cache.enabled else None))
+    # --- end cache admin ---
     # --- rag (gateway/api/rag.py) ---
     from gateway.api.rag import router as rag_router
 
     routers.append(rag_router)  # always mounted: a reload may add pipelines
     # --- end rag ---
     # --- metrics (gateway/api/metrics.py) ---
+    from gateway.telemetry_hooks import telemetry_for
+
+    metrics = telemetry_for(gateway).metrics
+    if metrics is not None:
+        from gateway.api.metrics import metrics_router
+
+        routers.append(metrics_router(metrics))
+    # --- end metrics ---
     return routers
 
 
@@ -49,7 +109,24 @@ def register_virtual_models(config: Config, gateway: Gateway, router: Router) ->
     """Virtual model prefixes served by the router (e.g. `rag:<pipeline>`)."""
     # --- rag (gateway/rag_provider.py) ---
     if config.rag.pipelines:
-        from gateway.rag_provider import register
+        from gateway.rag_provider import PROMPT_SERVICE, prompt_renderer, register
 
+        if config.prompts.enabled and PROMPT_SERVICE not in gateway.services:
+            gateway.services[PROMPT_SERVICE] = prompt_renderer(_prompt_registry(config))
         register(config, gateway, router)
     # --- end rag ---
+
+
+def _config_path(config: Config, path: str | None) -> str | None:
+    """Relative paths in a config file resolve from the file's folder."""
+    if path is None:
+        return None
+    p = Path(path)
+    return str(p if p.is_absolute() else config.base_dir / p)
+
+
+def _prompt_registry(config: Config):  # type: ignore[no-untyped-def]
+    from prompts import PromptRegistry
+
+    return PromptRegistry(_config_path(config, config.prompts.registry_dir),
+                          _config_path(config, config.prompts.state_dir))

@@ -33,8 +33,8 @@ class Pipeline:
         return None
 
     async def chat(self, ctx: RequestContext) -> dict[str, Any] | AsyncIterator[bytes]:
-        body = ctx.body
         result = await self._before(ctx)
+        body = ctx.body  # after the hooks: they may have replaced it (prompt rendering, redaction)
         if result is None:
             model = body.get("model") or ctx.requested_model
             virtual = self.router.virtual_handler(model)
@@ -107,6 +107,10 @@ class Pipeline:
             if isinstance(err, UpstreamError):
                 log.warning("stream %s failed midway: %s", ctx.request_id, err.message)
             yield sse(err.body())  # OpenAI-shaped error event: never a silent truncation
+        except Exception:
+            log.exception("stream %s broke on an unexpected error", ctx.request_id)
+            ctx.status_code, ctx.error_code = 500, "internal_error"
+            yield sse(SluiceError(f"the gateway failed mid-stream; logged under request id {ctx.request_id}").body())
         finally:
             # also on cancellation (client gone): what was produced stays countable for billing
             ctx.completion = agg.completion()

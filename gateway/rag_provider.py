@@ -48,6 +48,23 @@ def default_embedder(gateway: Gateway) -> Callable[[list[str]], Any]:
     return emb  # type: ignore[no-any-return]
 
 
+def prompt_renderer(registry: Any) -> Callable[[str, dict[str, Any]], list[dict[str, Any]]]:
+    """A pipeline's `prompt: name@label` rendered from the prompt registry; its errors become 4xx."""
+    from prompts.errors import PromptError, PromptNotFound
+    from prompts.registry import parse_ref
+
+    def render(ref: str, variables: dict[str, Any]) -> list[dict[str, Any]]:
+        name, label = parse_ref(ref)
+        try:
+            return list(registry.render(name, label, variables).messages)
+        except PromptNotFound as e:
+            raise NotFound(f"rag answer prompt {ref!r}: {e}", code="prompt_not_found") from e
+        except PromptError as e:
+            raise InvalidRequest(f"rag answer prompt {ref!r}: {e}", code="prompt_render_error") from e
+
+    return render
+
+
 def map_error(err: Exception, pipeline: str) -> SluiceError:
     if isinstance(err, FilterError):
         return InvalidRequest(f"rag filter: {err}", param="filters", code="invalid_rag_filter")

@@ -25,6 +25,7 @@ from gateway.config import Config, Deployment, ModelGroup
 from gateway.context import RequestContext
 from gateway.errors import InvalidRequest, NotFound, Overloaded, SluiceError, UpstreamError, UpstreamTimeout
 from gateway.providers.base import Provider
+from gateway import telemetry  # --- telemetry: spans/metrics for upstream attempts ---
 
 log = logging.getLogger("sluice.router")
 
@@ -253,10 +254,21 @@ class Router:
                     raise UpstreamTimeout("the request's total deadline passed", code="deadline_exceeded")
                 started = self.clock.monotonic()
                 try:
-                    result = await op(st, min(st.deployment.timeout_s, remaining))
+                    # --- telemetry: one span per upstream attempt (no-op when tracing is off) ---
+                    with telemetry.span(ctx, "upstream.attempt", **{
+                            "sluice.deployment": st.deployment.id, "sluice.attempt": ctx.attempts,
+                            "gen_ai.provider.name": st.deployment.provider,
+                            "gen_ai.request.model": st.deployment.model}):
+                        result = await op(st, min(st.deployment.timeout_s, remaining))
+                    # --- end telemetry ---
                 except UpstreamError as err:
                     self._release(st)
                     self._record(st, False, self.clock.monotonic() - started)
+                    # --- telemetry: count the failure, and the cooldown it may have started ---
+                    telemetry.upstream_error(ctx, st.deployment.id or "", err.code)
+                    if st.cooling(self.clock.monotonic()):  # it was not cooling when picked
+                        telemetry.cooldown(ctx, st.deployment.id or "")
+                    # --- end telemetry ---
                     log.info("attempt %d on %s failed: %s", ctx.attempts, st.deployment.id, err.message)
                     if not err.retryable:
                         raise

@@ -147,4 +147,11 @@ class Gateway:
             t.cancel()
         if self.generation is not None:
             await self.generation.aclose()
+        for name, service in list(self.services.items()):
+            aclose = getattr(service, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:
+                    log.exception("closing service %s failed", name)
         await close_session(self.shared)

@@ -92,7 +92,7 @@ def validate_chat(body: Any) -> None:
     if so is not None:
         if not isinstance(so, dict):
             raise _bad("stream_options", "must be an object like {\"include_usage\": true}")
-        if "include_usage" in so and not isinstance(so["include_usage"], bool):
+        if so.get("include_usage") is not None and not isinstance(so["include_usage"], bool):
             raise _bad("stream_options.include_usage", "must be true or false")
     _range(body, "temperature", 0, 2)
     _range(body, "top_p", 0, 1)

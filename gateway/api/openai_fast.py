@@ -18,6 +18,7 @@ import orjson
 
 from gateway.context import RequestContext
 from gateway.errors import InvalidRequest, PayloadTooLarge, SluiceError
+from gateway.logging_setup import bind_request
 from gateway.pipeline import run_embeddings, run_finished
 from gateway.validation import validate_chat, validate_embeddings
 
@@ -96,7 +97,7 @@ class FastEndpoint:
         ctx = RequestContext(request_id=headers.get("x-request-id") or uuid.uuid4().hex, route=self.kind,
                              body={}, headers=headers, started_mono=clock.monotonic(), started_wall=clock.time())
         task = asyncio.current_task()
-        state = {"done": False, "disconnected": False}
+        state = {"done": False, "disconnected": False, "response_started": False}
 
         def on_receive(fut: asyncio.Future[dict[str, Any]]) -> None:
             if fut.cancelled() or fut.exception() is not None or state["done"]:
@@ -107,6 +108,14 @@ class FastEndpoint:
                     task.cancel()
 
         watcher: asyncio.Future[dict[str, Any]] | None = None
+        raw_send = send
+
+        async def send(message: dict[str, Any]) -> None:  # noqa: F811 - tracks whether headers went out
+            if message["type"] == "http.response.start":
+                state["response_started"] = True
+            await raw_send(message)
+
+        bind_request(ctx.request_id)
         try:
             raw = await read_body(receive, gen.config.server.max_body_bytes)
             watcher = asyncio.ensure_future(receive())
@@ -122,6 +131,12 @@ class FastEndpoint:
             log.info("client disconnected from %s; upstream call cancelled", ctx.request_id)
         except SluiceError as err:
             await send_error(send, err, ctx)
+        except Exception:
+            # A bug, not the client's fault: log it with the request id, answer OpenAI-shaped, no traceback.
+            log.exception("unexpected error serving %s", ctx.request_id)
+            if not state["response_started"]:
+                await send_error(send, SluiceError("the gateway failed to handle this request; it is logged "
+                                                   f"under request id {ctx.request_id}"), ctx)
         finally:
             state["done"] = True
             if watcher is not None and not watcher.done():

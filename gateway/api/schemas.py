@@ -92,11 +92,32 @@ class JsonSchemaFormat(_Open):
 ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")]
 
 
-class PromptReference(_Open):
-    name: str
-    label: str | None = None
-    version: str | None = None
-    variables: dict[str, Any] = Field(default_factory=dict)
+class _PromptRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, description="a prompt in the registry")
+    variables: dict[str, Any] = Field(default_factory=dict, description="template variables")
+
+
+class PromptByLabel(_PromptRef):
+    label: str = Field(min_length=1, description="e.g. production, staging")
+
+
+class PromptByVersion(_PromptRef):
+    version: int = Field(ge=1)
+
+
+PromptReference = PromptByLabel | PromptByVersion | _PromptRef
+
+
+# --- cache (gateway/cache/controls.py parses it; keep the two in step) ---
+class CacheField(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    no_cache: bool | None = Field(default=None, description="do not answer from the cache (still stored)")
+    no_store: bool | None = Field(default=None, description="do not store this answer")
+    ttl: float | None = Field(default=None, gt=0, description="seconds to keep this answer")
+    max_age: float | None = Field(default=None, ge=0, description="serve only entries at most this old (s)")
+    semantic: bool | None = Field(default=None, description="semantic (similar-question) lookup on/off")
+# --- end cache ---
 
 
 class ChatCompletionRequest(_Open):
@@ -120,8 +141,11 @@ class ChatCompletionRequest(_Open):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     response_format: ResponseFormat | None = None
     user: str | None = None
+    metadata: dict[str, str] | None = None
+    logit_bias: dict[str, float] | None = None
+    parallel_tool_calls: bool | None = None
     prompt: PromptReference | None = Field(default=None, description="render a registered prompt")
-    cache: dict[str, Any] | None = Field(default=None, description="per-request cache control")
+    cache: CacheField | None = Field(default=None, description="per-request cache control")
 
 
 class ResponseMessage(_Open):

@@ -1,0 +1,11 @@
+"""Spend: virtual keys, rate limits, budgets, pricing, the ledger and finance reports.
+
+gateway.config imports this package's config module, so nothing heavy is imported here.
+Modules: config (AuthConfig, SpendConfig), pricing, tokens, schema + migrations/ + db, ledger
+(spooled writer), rows, keystore, limits (memory/Redis counters, RPM/TPM), budgets, alerts,
+reports + reports_render, service (SpendService), hook (AuthLimitsHook, SpendHook).
+"""
+
+from gateway.spend.config import AuthConfig, SpendConfig
+
+__all__ = ["AuthConfig", "SpendConfig"]

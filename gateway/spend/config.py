@@ -1,11 +1,80 @@
-"""Config sections for keys/auth and spend (owned by gateway/spend; gateway/config.py composes them)."""
+"""Config sections for keys/auth and spend (owned by gateway/spend; gateway/config.py composes them).
 
-from pydantic import BaseModel, ConfigDict
+Secrets are named by environment variable, never written inline.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class AuthConfig(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SpendConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ModelPrice(_Strict):
+    """USD per million tokens (same fields as gateway.config.Price, which cannot be imported here)."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    reasoning_per_mtok: float | None = Field(default=None, ge=0)
+
+
+class CountersConfig(_Strict):
+    """Where rate-limit and budget counters live. `memory` holds only inside one process."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url_env: str = Field(default="SLUICE_REDIS_URL", description="env var holding redis://...")
+    redis_url: str | None = Field(default=None, description="a redis URL without a password, for local use")
+    key_prefix: str = "sluice:"
+
+
+class AuthConfig(_Strict):
+    """Virtual keys. Disabled by default so the embedded demo needs no key."""
+
+    enabled: bool = False
+    master_key_env: str = "SLUICE_MASTER_KEY"
+    key_secret_env: str = Field(
+        default="SLUICE_KEY_SECRET",
+        description="env var with the server secret keys are HMAC-hashed with; falls back to the master key",
+    )
+    cache_ttl_s: float = Field(default=5.0, ge=0, description="how long a verified key is trusted before re-reading it")
+    counters: CountersConfig = Field(default_factory=CountersConfig)
+
+
+class LedgerConfig(_Strict):
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    path: str = Field(default=".sluice/spend.db", description="SQLite file, relative to the config file's folder")
+    url_env: str = Field(default="SLUICE_DATABASE_URL", description="env var holding postgresql+psycopg://...")
+    url: str | None = Field(default=None, description="a database URL without a password, for local use")
+    spool_dir: str = Field(default=".sluice/spool", description="write-ahead spool folder (one file per process)")
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    flush_interval_s: float = Field(default=0.2, gt=0)
+    fsync: bool = Field(default=False, description="fsync the spool on every row (survives power loss, costs ~ms)")
+
+
+class AlertsConfig(_Strict):
+    thresholds: list[float] = Field(default_factory=lambda: [0.5, 0.8, 1.0])
+    webhook_url: str | None = None
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        for t in v:
+            if not 0 < t <= 10:
+                raise ValueError(f"alert threshold {t} must be a fraction of the budget, e.g. 0.8 for 80%")
+        return sorted(set(v))
+
+
+class SpendConfig(_Strict):
+    enabled: bool = True
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="price overrides keyed by model (provider/model or bare model)"
+    )
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    tags_header: str = Field(default="x-sluice-tags", description="comma-separated tags for the ledger row")

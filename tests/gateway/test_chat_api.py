@@ -188,3 +188,49 @@ async def test_embeddings_through_openai_upstream(mock) -> None:
         assert r.status_code == 400 and r.json()["error"]["code"] == "wrong_model_mode"
         r = await client.post("/v1/embeddings", json={"input": "x"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "missing_model"
+
+
+async def test_an_unexpected_bug_answers_an_openai_shaped_500_without_a_traceback(mock, caplog) -> None:
+    from gateway.hooks import Hook
+
+    class Broken(Hook):
+        name = "broken"
+
+        async def before(self, ctx):
+            raise RuntimeError("secret internals")
+
+    async with gateway_client(mock_config(mock)) as (app, client):
+        app.gateway.generation.pipeline.hooks.append(Broken())
+        r = await client.post("/v1/chat/completions", json={"model": "mock-chat", "messages": MSG})
+    assert r.status_code == 500
+    err = r.json()["error"]
+    assert err["type"] == "api_error" and r.headers["x-request-id"] in err["message"]
+    assert "secret internals" not in r.text and "Traceback" not in r.text
+    assert "secret internals" in caplog.text  # but it is logged for the operator
+
+
+async def test_an_unexpected_bug_mid_stream_ends_with_an_error_event(mock) -> None:
+    from gateway.hooks import Hook, StreamFilter
+
+    class BreaksLater(StreamFilter):
+        def __init__(self) -> None:
+            self.n = 0
+
+        def on_chunk(self, chunk):
+            self.n += 1
+            if self.n == 3:
+                raise KeyError("oops")
+            return [chunk]
+
+    class Broken(Hook):
+        name = "broken-stream"
+
+        def stream_filter(self, ctx):
+            return BreaksLater()
+
+    async with gateway_client(mock_config(mock)) as (app, client):
+        app.gateway.generation.pipeline.hooks.append(Broken())
+        r = await client.post("/v1/chat/completions", json={"model": "mock-chat", "messages": MSG, "stream": True})
+    frames = [f for f in r.text.split("\n\n") if f]
+    assert frames[-1] == "data: [DONE]"
+    assert orjson.loads(frames[-2][6:])["error"]["type"] == "api_error"

@@ -12,8 +12,9 @@ import pytest
 import schemathesis
 import yaml
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import ignored_auth
+from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from tests.gateway_fixtures import live_gateway, mock_config
 
@@ -27,6 +28,7 @@ SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, phases=[Ph
 
 @pytest.fixture(scope="module")
 def live_base(_mock_session):
+    _mock_session.reset()  # no fault left behind by an earlier test
     with live_gateway(mock_config(_mock_session)) as base:
         yield base.removesuffix("/v1")
 
@@ -53,7 +55,13 @@ def _fuzz(schema, mode: GenerationMode, check, methods=("GET", "POST")) -> list[
         def run(case) -> None:
             check(op, case)
 
-        run()
+        try:
+            run()
+        except Unsatisfiable:
+            # some bodies cannot be made schema-invalid (e.g. an object of all-optional free-form fields)
+            if mode is not GenerationMode.NEGATIVE:
+                raise
+            labels.remove(op.label)
     return labels
 
 
@@ -63,15 +71,20 @@ def test_own_openapi_no_server_errors_and_conforming_responses(own_schema, live_
             case.body["model"] = "mock-chat"  # most generated names are unknown (404): also make real calls
         response = case.call(base_url=live_base)
         assert response.status_code < 500, (op.label, case.body, response.text)
-        assert response.status_code != 400 or "upstream" in response.text, (case.body, response.text)
         if "text/event-stream" in response.headers.get("content-type", [""])[0]:
             return  # streams are checked against OpenAI's chunk schema below
-        case.validate_response(response)
+        if case.path.startswith("/v1/"):
+            # the OpenAI-compatible routes are documented exactly: a schema-valid request is accepted
+            assert response.status_code != 400 or "upstream" in response.text, (case.body, response.text)
+            case.validate_response(response)
+        else:
+            # admin APIs document their parameters loosely (e.g. `by=team,day`): a 400 there is fine
+            case.validate_response(response, excluded_checks=[positive_data_acceptance])
 
     labels = _fuzz(own_schema, GenerationMode.POSITIVE, check)
     # negative cases (schema-violating bodies): only operations that take a body can be made invalid
     labels += _fuzz(own_schema, GenerationMode.NEGATIVE, lambda op, case: _no_5xx(op, case, live_base), ("POST",))
-    assert "POST /v1/chat/completions" in labels and "POST /v1/embeddings" in labels
+    assert labels.count("POST /v1/chat/completions") == 2 and labels.count("POST /v1/embeddings") == 2
 
 
 def _no_5xx(op, case, base) -> None:

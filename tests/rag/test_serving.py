@@ -171,7 +171,9 @@ def test_pipeline_config_checked_at_startup(mock: MockUpstream, tmp_path: Path, 
                                             match: str) -> None:
     import asyncio
 
-    app = create_app(_config(mock, tmp_path, **pipe))
+    cfg = _config(mock, tmp_path, **pipe)
+    cfg.prompts.enabled = False  # no prompt registry configured
+    app = create_app(cfg)
 
     async def start() -> None:
         async with app.lifespan():
@@ -222,3 +224,20 @@ async def test_chat_filters_from_metadata(mock: MockUpstream, corpus: Path, hash
             assert [c["source"] for c in r.json()["citations"]] == ["handbook/expenses.md"]
         r = await client.post("/v1/chat/completions", json={**ASK, "metadata": {"rag_filters": "not json"}})
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_rag_filter"
+
+
+async def test_answer_prompt_from_the_prompt_registry(mock: MockUpstream, corpus: Path,  # noqa: F811
+                                                      hash_embed: HashEmbedder) -> None:
+    from gateway.rag_provider import PROMPT_SERVICE, prompt_renderer
+    from prompts.registry import PromptRegistry
+
+    reg_dir = corpus / "prompts"
+    reg_dir.mkdir()
+    reg = PromptRegistry(reg_dir)
+    render = prompt_renderer(reg)
+    app = create_app(_config(mock, corpus, prompt="rag-answer@production"))
+    app.gateway.services.update({EMBEDDER_SERVICE: hash_embed, PROMPT_SERVICE: render})
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                                                 base_url="http://gateway") as client:
+        r = await client.post("/v1/chat/completions", json=ASK)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "prompt_not_found"

@@ -1,0 +1,27 @@
+"""GET /metrics: Prometheus text exposition of this app instance's registry (no licence gate).
+
+Mounted only when `telemetry.metrics` is on. Access is restricted at the network layer
+(deploy/k8s NetworkPolicy lets only Prometheus / the collector scrape it).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.telemetry_metrics import GatewayMetrics
+
+
+def metrics_router(metrics: GatewayMetrics) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/metrics", tags=["ops"], response_class=PlainTextResponse,
+                summary="Prometheus metrics for this gateway instance",
+                responses={200: {"description": "Prometheus text exposition format 0.0.4",
+                                 "content": {"text/plain": {"schema": {"type": "string"}}}}})
+    def get_metrics() -> Response:
+        # Sync route: Starlette runs it in a thread, so a large scrape never stalls the event loop.
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router

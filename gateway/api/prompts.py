@@ -1,0 +1,77 @@
+"""Read-only prompt registry API under /sluice/v1/prompts: list, show, render, history.
+
+When SLUICE_MASTER_KEY is set, calls need `Authorization: Bearer <master key>`. Changing labels
+stays with `sluice prompts promote` (the gate runs there, next to the eval suites).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header
+from fastapi.responses import JSONResponse
+
+from gateway.api.schemas import error_responses
+from gateway.errors import AuthenticationError, SluiceError
+from gateway.prompts_hook import _map_error
+from prompts import PromptError, PromptRegistry, attestations_for
+
+
+def _require_master(authorization: str | None = Header(default=None)) -> None:
+    master = os.environ.get("SLUICE_MASTER_KEY")
+    if not master:
+        return
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(token.encode(), master.encode()):
+        raise AuthenticationError("this endpoint needs the admin master key: Authorization: Bearer $SLUICE_MASTER_KEY",
+                                  code="admin_key_required")
+
+
+def _error(e: SluiceError) -> JSONResponse:
+    return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+
+
+def build_router(registry: PromptRegistry) -> APIRouter:
+    router = APIRouter(prefix="/sluice/v1/prompts", tags=["prompts"], dependencies=[Depends(_require_master)],
+                       responses=error_responses(400, 401, 404, 500))
+
+    @router.get("")
+    def list_prompts() -> dict[str, Any]:
+        data = []
+        for name in registry.names():
+            latest = registry.latest(name)
+            data.append({"name": name, "versions": registry.versions(name), "labels": registry.labels(name),
+                         "description": latest.description})
+        return {"object": "list", "data": data}
+
+    @router.get("/{name}")
+    def show(name: str, ref: str | None = None) -> Any:
+        try:
+            spec = registry.resolve(name, ref)
+        except PromptError as e:
+            return _error(_map_error(e, name, ref))
+        return {"ref": spec.ref, "content_hash": spec.content_hash(), "labels": registry.labels(name),
+                "prompt": spec.model_dump(mode="json", exclude_none=True)}
+
+    @router.post("/{name}/render")
+    def render(name: str, payload: Annotated[dict[str, Any], Body()]) -> Any:
+        ref = payload.get("label") or (str(payload["version"]) if payload.get("version") is not None else None)
+        try:
+            rendered = registry.render(name, ref, payload.get("variables") or {})
+        except PromptError as e:
+            return _error(_map_error(e, name, ref))
+        return {"ref": rendered.ref, "content_hash": rendered.content_hash, "body": rendered.request_body()}
+
+    @router.get("/{name}/history")
+    def history(name: str) -> Any:
+        try:
+            registry.versions(name)
+        except PromptError as e:
+            return _error(_map_error(e, name, None))
+        moves = [m.to_record() for m in registry.label_moves(name)]
+        atts = [a.model_dump(mode="json") for a in attestations_for(registry, name)]
+        return {"label_moves": moves, "attestations": atts}
+
+    return router

@@ -1,0 +1,238 @@
+"""Verification of a semantic-cache candidate before it is served.
+
+Embedding similarity cannot tell a paraphrase from a near-miss: "convert 5 km to miles" and
+"convert 5 miles to km" score 0.99 with MiniLM. So a candidate found by similarity is served only
+if the two questions also agree on the facts that change an answer:
+
+- numbers (digits, number words, ordinals, roman numerals after a name: "World War II"), years;
+- negation (not, n't, never, no, without, non-...);
+- polar word groups (enable/disable, increase/decrease, before/after, ascending/descending, ...);
+- named things: capitalised tokens and acronyms, plus common lowercase tech names (python, git...);
+- units and the direction of a conversion (what is converted from, what to);
+- order of named things when a direction word (from, to, than, into) is present;
+- wh-question type (who / when / where / why);
+- a single content word swapped for another ("area" vs "circumference") when the rest is equal.
+
+Each rule can only reject. Rules are tuned on the `tune` half of tests/cache/data/pairs.txt and
+measured on the held-out half (bench/cache_bench.py). Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from gateway.cache import verify_lexicon as lex
+
+_TOKEN = re.compile(r"[$€£]?\d+(?:[.,]\d+)*(?:°?[A-Za-z%]+)?|[A-Za-z][A-Za-z0-9+#]*(?:[.'\-][A-Za-z0-9+#]+)*|°[CFcf]")
+
+
+@dataclass(frozen=True)
+class Facts:
+    numbers: frozenset[str]
+    negations: int
+    polar: tuple[int, ...]  # per lexicon group: 0 none, 1 side A only, 2 side B only, 3 both
+    entities: tuple[str, ...]  # lower-cased, in order of appearance
+    tokens: frozenset[str]  # lower-cased, possessive stripped, light stemming
+    units: frozenset[tuple[str, str]]  # (canonical unit, role: src | tgt | per | ?)
+    directional: bool
+    wh: frozenset[str]
+    content: tuple[str, ...] = ()  # content words in order (stopwords removed)
+    arrows: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (x, y) around "x to y"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str = ""
+
+
+def _stem(w: str) -> str:
+    for suf in ("'s", "’s"):
+        w = w.removesuffix(suf)
+    for suf in ("ies", "es", "s"):
+        if len(w) > 4 and w.endswith(suf) and not w.endswith("ss"):
+            return w[: -len(suf)] + ("y" if suf == "ies" else "")
+    return w
+
+
+def _number(tok: str) -> str | None:
+    t = tok.lstrip("$€£").replace(",", "")
+    m = re.match(r"^(\d+(?:\.\d+)?)(k)?$", t, re.IGNORECASE)
+    if m:
+        v = float(m.group(1)) * (1000 if m.group(2) else 1)
+        return f"{v:g}"
+    return None
+
+
+def _split_glued(tok: str) -> tuple[str, str] | None:
+    """'100°F' -> ('100', 'f'), '5kg' -> ('5', 'kg'), '15%' -> ('15', '%')."""
+    m = re.match(r"^([$€£]?\d+(?:[.,]\d+)*)(°?[A-Za-z%]+)$", tok)
+    if not m:
+        return None
+    return m.group(1), m.group(2).lstrip("°").lower()
+
+
+@lru_cache(maxsize=4096)
+def extract(text: str) -> Facts:
+    toks: list[str] = []
+    caps: list[bool] = []
+    starts: set[int] = set()
+    last_end = 0
+    for m in _TOKEN.finditer(text):
+        if not toks or re.search(r"[.?!:;]", text[last_end:m.start()]):
+            starts.add(len(toks))
+        last_end = m.end()
+        tok = m.group(0)
+        glued = _split_glued(tok)
+        if glued and _number(tok) is None:
+            toks += [glued[0], glued[1]]
+            caps += [False, False]
+        else:
+            toks.append(tok)
+            caps.append(any(c.isupper() for c in tok))
+    low = [lex.ALIASES.get(t.lower(), t.lower()) for t in toks]
+
+    numbers: set[str] = set()
+    negations = 0
+    entities: list[str] = []
+    units: set[tuple[str, str]] = set()
+    wh: set[str] = set()
+    directional = False
+    for i, (tok, lw) in enumerate(zip(toks, low)):
+        prev = low[i - 1] if i > 0 else ""
+        after_name = i > 0 and caps[i - 1] and prev not in lex.COMMON_STARTS and prev not in lex.NOT_ENTITIES
+        n = _number(tok)
+        if n is not None:
+            numbers.add(n)
+        elif lw in lex.NUMBER_WORDS:
+            numbers.add(lex.NUMBER_WORDS[lw])
+        elif lw in lex.ORDINALS and (lw != "second" or prev == "the"):
+            numbers.add(lex.ORDINALS[lw])
+        elif tok in lex.ROMAN and after_name and (tok != "I" or (i > 1 and caps[i - 2])):
+            numbers.add(lex.ROMAN[tok])
+        elif any(c.isdigit() for c in tok):  # carbon-14, B12, python3, GPT-4
+            numbers.update(f"{float(d):g}" for d in re.findall(r"\d+(?:\.\d+)?", tok))
+        if lw in lex.NEGATIONS or lw.endswith("n't") or lw.startswith("non-"):
+            negations += 1
+        if lw in lex.WH:
+            wh.add(lw)
+        if lw in lex.DIRECTIONAL:
+            directional = True
+        unit = lex.UNITS.get(lw)
+        if unit is not None and (lw not in lex.AMBIGUOUS_UNITS or _after_number(low, i)):
+            units.add((unit, _unit_role(low, i)))
+            continue
+        if tok in lex.ROMAN and after_name and (tok != "I" or (i > 1 and caps[i - 2])):
+            continue
+        if caps[i] and lw not in lex.NOT_ENTITIES and not (i in starts and lw in lex.COMMON_STARTS) or lw in lex.LOWERCASE_NAMES:
+            entities.append(_stem(lw))
+    tokens = frozenset(_stem(t) for t in low)
+    joined = " " + " ".join(low) + " "
+    polar = tuple(
+        (1 if any(f" {w} " in joined for w in a) else 0) | (2 if any(f" {w} " in joined for w in b) else 0)
+        for a, b in lex.POLAR_GROUPS)
+    is_content = [t not in lex.STOPWORDS and len(t) > 1 and not t[0].isdigit() for t in low]
+    content = tuple(lex.UNITS.get(t) or _stem(t) for t, c in zip(low, is_content) if c)
+    arrows: set[tuple[str, str]] = set()
+    for i, lw in enumerate(low):
+        if lw in ("to", "into"):
+            x = next((_stem(low[j]) for j in range(i - 1, -1, -1) if is_content[j]), None)
+            y = next((_stem(low[j]) for j in range(i + 1, len(low)) if is_content[j]), None)
+            if x and y:
+                arrows.add((x, y))
+    return Facts(frozenset(numbers), negations, polar, tuple(dict.fromkeys(entities)), tokens,
+                 frozenset(units), directional, frozenset(wh), content, frozenset(arrows))
+
+
+def _after_number(low: list[str], i: int) -> bool:
+    j = i - 1
+    while j >= 0 and low[j] in ("degrees", "degree", "°"):
+        j -= 1
+    return j >= 0 and (_number(low[j]) is not None or low[j] in lex.NUMBER_WORDS)
+
+
+def _unit_role(low: list[str], i: int) -> str:
+    if _after_number(low, i):
+        return "src"
+    j = i - 1
+    while j >= 0 and low[j] in ("a", "an", "the", "one", "degrees", "degree"):
+        j -= 1
+    prev = low[j] if j >= 0 else ""
+    if prev in ("to", "into", "in"):
+        return "tgt"
+    if prev == "from":
+        return "src"
+    if prev == "per":
+        return "per"
+    return "?"
+
+
+def _units_conflict(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) -> bool:
+    ua, ub = {u for u, _ in a}, {u for u, _ in b}
+    if (ua - ub) and (ub - ua):  # each side names a unit the other lacks: "oz in a cup" / "oz in a pound"
+        return True
+    # what is converted (a number's unit, "from X") and into what ("to/in X") must agree
+    for role in ("src", "tgt"):
+        ra, rb = {u for u, r in a if r == role}, {u for u, r in b if r == role}
+        if role == "src" and ra != rb:
+            return True
+        if ra and rb and ra != rb:
+            return True
+    return False
+
+
+def _entities_missing(a: Facts, b: Facts) -> str | None:
+    for e in a.entities:
+        if e not in b.tokens and e not in b.entities:
+            return e
+    return None
+
+
+def _single_swap(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, str] | None:
+    """The one differing word when two content-word sequences differ in exactly one slot."""
+    if len(a) != len(b) or len(a) < 2:
+        return None
+    diff = [(x, y) for x, y in zip(a, b) if x != y]
+    return diff[0] if len(diff) == 1 else None
+
+
+def _related(x: str, y: str) -> bool:
+    """Same word family (difference/differ), listed synonyms, or the same side of a polar group."""
+    if x[:5] == y[:5] and min(len(x), len(y)) >= 5 or x.startswith(y) or y.startswith(x):
+        return True
+    if frozenset((x, y)) in lex.SYNONYMS or (x in lex.FRAME_WORDS and y in lex.FRAME_WORDS):
+        return True
+    return any((x in a and y in a) or (x in b and y in b) for a, b in lex.POLAR_WORDS)
+
+
+def verify(query: str, candidate: str) -> Verdict:
+    """Would `candidate`'s cached answer also answer `query`? Conservative: any doubt rejects."""
+    if query.strip().lower() == candidate.strip().lower():
+        return Verdict(True)
+    fa, fb = extract(query), extract(candidate)
+    if fa.numbers != fb.numbers:
+        return Verdict(False, "numbers differ")
+    if (fa.negations > 0) != (fb.negations > 0):
+        return Verdict(False, "negation differs")
+    for (ga, gb), (a_words, _) in zip(zip(fa.polar, fb.polar), lex.POLAR_GROUPS):
+        if ga and gb and ga != gb or {ga, gb} == {1, 2}:
+            return Verdict(False, f"opposite words ({a_words[0]})")
+    missing = _entities_missing(fa, fb) or _entities_missing(fb, fa)
+    if missing:
+        return Verdict(False, "named thing differs")
+    if _units_conflict(fa.units, fb.units):
+        return Verdict(False, "units or conversion direction differ")
+    shared = [e for e in fa.entities if e in fb.entities]
+    order_b = [e for e in fb.entities if e in shared]
+    if len(shared) >= 2 and shared != order_b and (fa.directional or fb.directional):
+        return Verdict(False, "direction differs")
+    if fa.wh and fb.wh and not (fa.wh & fb.wh):
+        return Verdict(False, "question type differs")
+    if any((y, x) in fb.arrows and x != y for x, y in fa.arrows):
+        return Verdict(False, "conversion direction differs")
+    swapped = _single_swap(fa.content, fb.content)
+    if swapped and not _related(*swapped):
+        return Verdict(False, "one content word swapped")
+    return Verdict(True)

@@ -1,0 +1,119 @@
+"""Structured JSON logs with the request id, scrubbed of secrets and PII.
+
+- `configure_logging(level, fmt)` installs one stderr handler on the root logger (idempotent):
+  JSON lines by default, plain text for humans.
+- `bind_request(request_id, trace_id=None)` sets the ids that every record logged from the current
+  task carries (contextvars, so concurrent requests never mix them up). The pipeline calls it when
+  a request starts; the telemetry hook calls it too, so it holds from the first hook on.
+- `SecretScrubFilter` sits on the handler (handler filters see records from every logger,
+  logger filters do not) and rewrites message, arguments, extras and tracebacks through
+  gateway/secret_scrub.py before any formatter runs.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+from typing import Any
+
+import orjson
+
+from gateway.secret_scrub import scrub_text, scrub_value
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("sluice_request_id", default=None)
+trace_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("sluice_trace_id", default=None)
+
+# LogRecord's own attributes; anything else on a record came from `extra=` and is logged as a field.
+_STANDARD = frozenset(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
+_HANDLER_NAME = "sluice-structured"
+
+
+def bind_request(request_id: str | None, trace_id: str | None = None) -> None:
+    request_id_var.set(request_id)
+    if trace_id is not None:
+        trace_id_var.set(trace_id)
+
+
+class SecretScrubFilter(logging.Filter):
+    """Rewrites a record in place so no formatter or handler downstream sees a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # bad %-args: log the template rather than lose the line
+            message = str(record.msg)
+        record.msg = scrub_text(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub_text(record.exc_text)
+            record.exc_info = None  # the formatter would re-render the unscrubbed traceback
+        if record.stack_info:
+            record.stack_info = scrub_text(record.stack_info)
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD:
+                setattr(record, key, scrub_value(value))
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get()
+        if getattr(record, "trace_id", None) is None:
+            record.trace_id = trace_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, request_id, trace_id, extras, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 6),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in ("request_id", "trace_id"):
+            val = getattr(record, key, None)
+            if val is not None:
+                out[key] = val
+        for key, value in vars(record).items():
+            if key not in _STANDARD and key not in out and key not in ("request_id", "trace_id"):
+                out[key] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        return orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return super().format(record)
+
+
+def make_handler(stream: Any = None, fmt: str = "json") -> logging.Handler:
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.addFilter(SecretScrubFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    return handler
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json", *, stream: Any = None) -> logging.Handler:
+    """Install (or replace) sluicegate's handler on the root logger and return it."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if h.get_name() == _HANDLER_NAME:
+            root.removeHandler(h)
+    handler = make_handler(stream, fmt)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Libraries that log request URLs or headers at DEBUG stay at WARNING unless asked for.
+    for noisy in ("httpx", "httpcore", "urllib3", "aiohttp.access", "openai", "LiteLLM"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    return handler

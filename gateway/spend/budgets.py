@@ -1,0 +1,159 @@
+"""USD budgets per key and per team, per calendar period (UTC day or month).
+
+Spend per (scope, id, period) lives in the shared counters (nano-USD integers). A counter is
+seeded from the ledger the first time a process sees it (SET NX, so concurrent seeders agree).
+Checks happen before the upstream call: a spent budget refuses the request with 429
+`insufficient_quota` / `budget_exceeded`, naming the budget and when it resets. Requests already
+in flight when a budget runs out still complete, so overspend is bounded by what is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from gateway.clock import Clock, SystemClock
+from gateway.errors import QuotaExceeded
+from gateway.spend.limits import Counters
+from gateway.spend.schema import ledger
+
+NANO = 1_000_000_000
+_ADJ = {"day": "daily", "month": "monthly"}
+
+
+def period_bounds(period: str, now: float) -> tuple[str, float, float]:
+    """(period id, start epoch, end epoch) of the UTC day or month containing `now`."""
+    t = dt.datetime.fromtimestamp(now, dt.UTC)
+    if period == "day":
+        start = t.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start.strftime("%Y-%m-%d"), start.timestamp(), (start + dt.timedelta(days=1)).timestamp()
+    start = t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    nxt = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return start.strftime("%Y-%m"), start.timestamp(), nxt.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    scope: str  # "key" | "team"
+    scope_id: str
+    label: str  # what a human calls it, e.g. "team ml-platform"
+    limit_usd: float
+    period: str  # "day" | "month"
+
+
+def ledger_spend(engine: sa.Engine, b: Budget, start: float, end: float) -> float:
+    col = ledger.c.key_id if b.scope == "key" else ledger.c.team_id
+    q = sa.select(sa.func.coalesce(sa.func.sum(ledger.c.cost_usd), 0.0)).where(
+        col == b.scope_id, ledger.c.ts >= start, ledger.c.ts < end
+    )
+    with engine.connect() as conn:
+        return float(conn.execute(q).scalar_one())
+
+
+AlertFn = Callable[[Budget, str, float, float, float], Awaitable[None]]
+
+
+class BudgetEnforcer:
+    def __init__(self, counters: Counters, engine: sa.Engine | None, *, clock: Clock | None = None,
+                 on_spend: AlertFn | None = None) -> None:
+        self.counters = counters
+        self.engine = engine
+        self.clock = clock or SystemClock()
+        self.on_spend = on_spend
+        self._seeded: set[str] = set()
+        self._avg: dict[str, float] = {}  # recent cost per request, per key: what to reserve
+
+    async def _counter_key(self, b: Budget) -> tuple[str, str, float, float]:
+        pid, start, end = period_bounds(b.period, self.clock.time())
+        key = f"budget:{b.scope}:{b.scope_id}:{pid}"
+        if key not in self._seeded:
+            seed = 0.0
+            if self.engine is not None:
+                seed = await asyncio.to_thread(ledger_spend, self.engine, b, start, end)
+            ttl = int(end - self.clock.time()) + 86_400
+            await self.counters.set_if_absent(key, round(seed * NANO), ttl)
+            self._seeded.add(key)
+        return key, pid, start, end
+
+    async def spent(self, b: Budget) -> float:
+        key, *_ = await self._counter_key(b)
+        return (await self.counters.get(key) or 0) / NANO
+
+    def estimate(self, owner: str) -> float:
+        """What to reserve for a request of `owner` (a key id): its recent average cost."""
+        return self._avg.get(owner, 0.0)
+
+    def observe(self, owner: str, cost_usd: float) -> None:
+        prev = self._avg.get(owner)
+        self._avg[owner] = cost_usd if prev is None else 0.8 * prev + 0.2 * cost_usd
+        if len(self._avg) > 100_000:
+            self._avg.clear()
+
+    async def admit(self, budgets: list[Budget], reserve_usd: float = 0.0) -> list[Reservation]:
+        """Admit a request while every budget's committed spend (spent + in flight) is under its limit.
+
+        Atomically adds `reserve_usd` (the request's expected cost) to each budget's counter, so
+        concurrent requests, in any process sharing the counters, see each other's reservations:
+        only the request admitted just below the limit can overshoot it. Raises QuotaExceeded.
+        """
+        held: list[Reservation] = []
+        amount = max(0, round(reserve_usd * NANO))
+        for b in budgets:
+            key, pid, _, end = await self._counter_key(b)
+            limit = round(b.limit_usd * NANO)
+            ttl = int(end - self.clock.time()) + 86_400
+            # admitted iff current < limit: try_add checks current + amount <= limit - 1 + amount
+            ok, cur = await self.counters.try_add(key, amount, limit - 1 + amount, ttl)
+            if not ok:
+                for r in held:  # give back what the other budgets reserved
+                    await self.counters.add(r.key, -r.amount, ttl)
+                used = cur / NANO
+                resets = dt.datetime.fromtimestamp(end, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                raise QuotaExceeded(
+                    f"the {_ADJ.get(b.period, b.period)} budget of {b.label} is spent (${used:.6g} of "
+                    f"${b.limit_usd:.6g} for {pid}); it resets at {resets}. Ask an admin to raise it.",
+                    extra={"budget": {"scope": b.scope, "id": b.scope_id, "period": pid,
+                                      "limit_usd": b.limit_usd, "spent_usd": round(used, 6), "resets_at": resets}},
+                )
+            held.append(Reservation(b, key, pid, end, amount))
+        return held
+
+    async def check(self, budgets: list[Budget]) -> None:
+        """Refuse when a budget is spent (no reservation)."""
+        await self.admit(budgets, 0.0)
+
+    async def charge(self, budgets: list[Budget], cost_usd: float) -> None:
+        """Charge a cost that was not reserved (the current period)."""
+        await self.settle(await self._unreserved(budgets), cost_usd)
+
+    async def _unreserved(self, budgets: list[Budget]) -> list[Reservation]:
+        out = []
+        for b in budgets:
+            key, pid, _, end = await self._counter_key(b)
+            out.append(Reservation(b, key, pid, end, 0))
+        return out
+
+    async def settle(self, held: list[Reservation], cost_usd: float) -> None:
+        """Replace each reservation with the real cost (charged to the period the request started in)."""
+        cost = max(0, round(cost_usd * NANO))
+        for r in held:
+            delta = cost - r.amount
+            if delta == 0:
+                continue
+            ttl = int(r.end - self.clock.time()) + 86_400
+            after = await self.counters.add(r.key, delta, ttl)
+            if self.on_spend is not None and cost > 0:
+                await self.on_spend(r.budget, r.period, (after - cost) / NANO, after / NANO, r.end)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    budget: Budget
+    key: str
+    period: str
+    end: float
+    amount: int  # nano-USD held for an in-flight request

@@ -1,0 +1,261 @@
+"""The two pipeline hooks of gateway/spend.
+
+AuthLimitsHook (first): verify the virtual key, fill ctx.principal, check the model is allowed,
+the budgets are not spent and the RPM/TPM limits admit the request (reserving its estimated
+prompt tokens).
+SpendHook (last): price the usage, put the cost in headers (whole responses) or in a `sluice`
+extension field beside `usage` in the final chunk (streams), and after the response charge the
+budgets, correct the TPM reservation and spool the ledger row.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.context import Principal, RequestContext
+from gateway.errors import PermissionDenied
+from gateway.hooks import Chunk, Completion, Hook, StreamFilter
+from gateway.spend.budgets import Budget, Reservation
+from gateway.spend.keystore import KeyRecord
+from gateway.spend.pricing import Usage, cost_usd
+from gateway.spend.rows import ledger_row
+from gateway.spend.service import SpendService
+from gateway.spend.tokens import count_messages, count_text, estimate_prompt_tokens
+
+log = logging.getLogger("sluice.spend")
+
+_SCRATCH = "spend"
+
+
+def budgets_for(rec: KeyRecord) -> list[Budget]:
+    out: list[Budget] = []
+    if rec.budget_usd is not None:
+        out.append(Budget("key", rec.id, f"key {rec.name or rec.id}", rec.budget_usd, rec.budget_period or "month"))
+    t = rec.team
+    if t is not None and t.budget_usd is not None:
+        out.append(Budget("team", t.id, f"team {t.name}", t.budget_usd, t.budget_period or "month"))
+    return out
+
+
+def model_allowed(model: str, allowed: list[str] | None) -> bool:
+    return allowed is None or any(fnmatch.fnmatchcase(model, pat) for pat in allowed)
+
+
+@dataclass(slots=True)
+class _State:
+    """Per-request state shared by both hooks (kept in ctx.scratch)."""
+
+    record: KeyRecord | None = None
+    budgets: list[Budget] = field(default_factory=list)
+    held: list[Reservation] = field(default_factory=list)
+    reservation: str | None = None
+    estimate: int = 0
+    priced: bool = False
+    usage: Usage | None = None
+    usage_source: str = "none"
+    cost: float | None = None
+    unpriced: bool = False
+    streamed_text: list[str] = field(default_factory=list)
+
+
+def _state(ctx: RequestContext) -> _State:
+    st = ctx.scratch.get(_SCRATCH)
+    if st is None:
+        st = ctx.scratch[_SCRATCH] = _State()
+    return st  # type: ignore[no-any-return]
+
+
+class AuthLimitsHook(Hook):
+    name = "auth"
+
+    def __init__(self, service: SpendService) -> None:
+        self.svc = service
+
+    async def before(self, ctx: RequestContext) -> None:
+        self.svc.ensure_running()
+        return await self._before(ctx)
+
+    async def _before(self, ctx: RequestContext) -> None:
+        if not self.svc.config.auth.enabled:
+            if ctx.principal is None:
+                ctx.principal = Principal()
+            return
+        principal, rec = await self.svc.authenticator.authenticate(ctx.headers)
+        ctx.principal = principal
+        if rec is None:  # the master key: admin, no limits
+            return
+        st = _state(ctx)
+        st.record = rec
+        model = ctx.requested_model or str(ctx.body.get("model") or "")
+        if not model_allowed(model, rec.allowed_models):
+            raise PermissionDenied(f"key {rec.id} may not use model {model!r}; allowed: "
+                                   f"{', '.join(rec.allowed_models or [])}", code="model_not_allowed", param="model")
+        st.budgets = budgets_for(rec)
+        if st.budgets:
+            st.held = await self.svc.budgets.admit(st.budgets, self.svc.budgets.estimate(rec.id))
+        if rec.rpm is not None or rec.tpm is not None:
+            st.estimate = estimate_prompt_tokens(ctx.body) if rec.tpm is not None else 0
+            st.reservation = await self.svc.limiter.check(rec.id, rpm=rec.rpm, tpm=rec.tpm, tokens=st.estimate)
+        return
+
+
+class _SpendStream(StreamFilter):
+    def __init__(self, hook: SpendHook, ctx: RequestContext) -> None:
+        self.hook = hook
+        self.ctx = ctx
+        self.st = _state(ctx)
+        self.sent = False
+        self.shape: dict[str, Any] = {}
+
+    def on_chunk(self, chunk: Chunk) -> list[Chunk]:
+        if not self.shape:  # the closing chunk we may add copies the stream's id/created/model
+            self.shape = {k: chunk[k] for k in ("id", "created", "model", "system_fingerprint") if k in chunk}
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
+            if isinstance(text, str):
+                self.st.streamed_text.append(text)  # for counting if the upstream reports no usage
+        if chunk.get("usage") is not None:
+            self.hook.price(self.ctx, chunk["usage"], "upstream")
+            self.sent = True
+            if self.ctx.client_wants_usage:
+                chunk["sluice"] = self.hook.extension(self.ctx)
+            # else the pipeline drops the usage chunk: a client that did not ask for usage gets no
+            # extra chunk with empty `choices` (naive clients index choices[0]); the ledger has the cost
+        return [chunk]
+
+    def _closing(self) -> Chunk:
+        out: Chunk = {"id": self.ctx.request_id, "object": "chat.completion.chunk",
+                      "created": int(self.ctx.started_wall), "model": self.ctx.served_model or self.ctx.requested_model,
+                      **self.shape, "choices": [], "sluice": self.hook.extension(self.ctx)}
+        out["object"] = "chat.completion.chunk"
+        return out
+
+    def on_end(self) -> list[Chunk]:
+        if self.sent:
+            return []
+        # No usage chunk came: count the tokens ourselves and send the cost in a closing chunk.
+        usage = self.hook.counted_usage(self.ctx)
+        self.hook.price(self.ctx, usage, "counted")
+        self.sent = True
+        if not self.ctx.client_wants_usage:
+            return []
+        out = self._closing()
+        out["usage"] = usage
+        return [out]
+
+
+class SpendHook(Hook):
+    name = "spend"
+
+    def __init__(self, service: SpendService) -> None:
+        self.svc = service
+        service.acquire()
+
+    async def aclose(self) -> None:
+        await self.svc.release()
+
+    # -- pricing ---------------------------------------------------------------------------------
+    def price(self, ctx: RequestContext, usage_dict: dict[str, Any] | None, source: str) -> None:
+        st = _state(ctx)
+        usage = Usage.from_openai(usage_dict)
+        st.usage, st.usage_source, st.priced = usage, source, True
+        if usage.total == 0:
+            st.cost, st.unpriced = 0.0, False
+            return
+        price = self.svc.prices.lookup(
+            ctx.served_model or ctx.requested_model, ctx.served_provider,
+            self.svc.deployment_prices.get(ctx.served_deployment or ""),
+        )
+        if price is None:
+            self.svc.prices.note_unpriced(ctx.served_model or ctx.requested_model)
+            st.cost, st.unpriced = None, True
+            ctx.cost_usd = None
+            return
+        full = cost_usd(usage, price)
+        if ctx.cache_status in ("hit", "semantic-hit"):
+            st.cost = 0.0
+            if ctx.cost_saved_usd is None:  # the cache knows what the original call cost; else re-price it
+                ctx.cost_saved_usd = full
+        else:
+            st.cost = full
+        st.unpriced = False
+        ctx.cost_usd = st.cost
+
+    def counted_usage(self, ctx: RequestContext) -> dict[str, Any]:
+        st = _state(ctx)
+        model = ctx.served_model or ctx.requested_model
+        prompt = count_messages(ctx.body.get("messages"), model) if ctx.route.startswith("chat") else 0
+        completion = count_text("".join(st.streamed_text), model)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def extension(self, ctx: RequestContext) -> dict[str, Any]:
+        st = _state(ctx)
+        u = st.usage or Usage()
+        return {
+            "cost_usd": st.cost,
+            "unpriced": st.unpriced,
+            "price_version": self.svc.prices.version,
+            "usage": {"prompt_tokens": u.prompt, "completion_tokens": u.completion,
+                      "cached_tokens": u.cached, "reasoning_tokens": u.reasoning},
+        }
+
+    # -- hook ------------------------------------------------------------------------------------
+    async def after(self, ctx: RequestContext, completion: Completion) -> Completion:
+        usage = completion.get("usage")
+        if isinstance(usage, dict):
+            self.price(ctx, usage, "upstream")
+        else:
+            self.price(ctx, self._count_completion(ctx, completion), "counted")
+        st = _state(ctx)
+        u = st.usage or Usage()
+        h = ctx.response_headers
+        if st.cost is not None:
+            h["x-sluice-cost-usd"] = f"{st.cost:.10f}"  # fixed point: costs are rounded to 1e-10 USD
+        else:
+            h["x-sluice-cost-usd"] = "unpriced"
+        h["x-sluice-prompt-tokens"] = str(u.prompt)
+        h["x-sluice-completion-tokens"] = str(u.completion)
+        h["x-sluice-cached-tokens"] = str(u.cached)
+        h["x-sluice-reasoning-tokens"] = str(u.reasoning)
+        return completion
+
+    def _count_completion(self, ctx: RequestContext, completion: Completion) -> dict[str, Any]:
+        model = ctx.served_model or ctx.requested_model
+        text = "".join(
+            (c.get("message") or {}).get("content") or "" for c in completion.get("choices") or ()
+            if isinstance(c, dict)
+        )
+        prompt = count_messages(ctx.body.get("messages"), model) if ctx.route.startswith("chat") else 0
+        comp = count_text(text, model)
+        return {"prompt_tokens": prompt, "completion_tokens": comp, "total_tokens": prompt + comp}
+
+    def stream_filter(self, ctx: RequestContext) -> StreamFilter | None:
+        return _SpendStream(self, ctx)
+
+    async def finished(self, ctx: RequestContext) -> None:
+        st = _state(ctx)
+        if not st.priced:
+            # Cut short (client disconnect) or failed before pricing: bill what was produced.
+            if ctx.usage is not None:
+                self.price(ctx, ctx.usage, "upstream")
+            elif st.streamed_text:
+                self.price(ctx, self.counted_usage(ctx), "counted")
+            else:
+                self.price(ctx, None, "none")
+        usage = st.usage or Usage()
+        if st.reservation is not None:
+            await self.svc.limiter.reconcile(st.reservation, st.estimate, usage.total)
+        if st.held:  # replace the reservation with the real cost (0 for a failed request)
+            await self.svc.budgets.settle(st.held, st.cost or 0.0)
+            if st.cost and st.record is not None:
+                self.svc.budgets.observe(st.record.id, st.cost)
+        if self.svc.config.spend.enabled:
+            tags_header = ctx.headers.get(self.svc.config.spend.tags_header)
+            if tags_header and not ctx.tags:
+                ctx.tags = [t.strip() for t in tags_header.split(",") if t.strip()]
+            self.svc.writer.record(ledger_row(ctx, usage=usage, usage_source=st.usage_source, cost_usd=st.cost,
+                                              unpriced=st.unpriced, price_version=self.svc.prices.version))

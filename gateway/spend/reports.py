@@ -1,0 +1,176 @@
+"""Spend report queries over the ledger: grouped totals and the finance report's sections.
+
+Group-by dimensions map to ledger columns; every query filters on the indexed `ts` range first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from gateway.spend.budgets import period_bounds
+from gateway.spend.schema import keys, ledger, teams
+
+DIMENSIONS: dict[str, sa.ColumnElement[Any]] = {
+    "team": ledger.c.team_id,
+    "key": ledger.c.key_id,
+    "user": ledger.c.user_id,
+    "model": ledger.c.requested_model,
+    "deployment": ledger.c.served_deployment,
+    "provider": ledger.c.served_provider,
+    "prompt": ledger.c.prompt_ref,
+    "pipeline": ledger.c.rag_pipeline,
+    "day": ledger.c.day,
+    "status": ledger.c.status_code,
+}
+
+METRICS = ["requests", "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "cost_usd",
+           "unpriced_requests", "cache_hits", "cost_saved_usd", "errors"]
+
+
+class ReportError(ValueError):
+    """A report request is invalid (unknown dimension, bad date); the message says what is allowed."""
+
+
+def parse_day(s: str | None, *, end: bool = False) -> float | None:
+    """'YYYY-MM-DD' (UTC; an end date is inclusive) or ISO datetime -> epoch seconds."""
+    if not s:
+        return None
+    try:
+        if len(s) == 10:
+            d = dt.datetime.strptime(s, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+            return (d + dt.timedelta(days=1)).timestamp() if end else d.timestamp()
+        d = dt.datetime.fromisoformat(s)
+        return (d if d.tzinfo else d.replace(tzinfo=dt.UTC)).timestamp()
+    except ValueError:
+        raise ReportError(f"{s!r} is not a date; use YYYY-MM-DD (UTC) or an ISO 8601 time") from None
+
+
+@dataclass(slots=True)
+class ReportQuery:
+    start: float | None = None
+    end: float | None = None
+    by: list[str] = field(default_factory=lambda: ["team", "model"])
+    team_id: str | None = None  # scope: a team-scoped caller sees only its team
+
+    def __post_init__(self) -> None:
+        bad = [b for b in self.by if b not in DIMENSIONS]
+        if bad:
+            raise ReportError(f"cannot group by {', '.join(bad)}; choose from {', '.join(DIMENSIONS)}")
+
+    def where(self) -> list[sa.ColumnElement[bool]]:
+        w: list[sa.ColumnElement[bool]] = []
+        if self.start is not None:
+            w.append(ledger.c.ts >= self.start)
+        if self.end is not None:
+            w.append(ledger.c.ts < self.end)
+        if self.team_id is not None:
+            w.append(ledger.c.team_id == self.team_id)
+        return w
+
+
+def _metric_columns() -> list[sa.ColumnElement[Any]]:
+    c = ledger.c
+    i = sa.Integer
+    return [
+        sa.func.count().label("requests"),
+        sa.func.coalesce(sa.func.sum(c.prompt_tokens), 0).label("prompt_tokens"),
+        sa.func.coalesce(sa.func.sum(c.completion_tokens), 0).label("completion_tokens"),
+        sa.func.coalesce(sa.func.sum(c.cached_tokens), 0).label("cached_tokens"),
+        sa.func.coalesce(sa.func.sum(c.reasoning_tokens), 0).label("reasoning_tokens"),
+        sa.func.coalesce(sa.func.sum(c.cost_usd), 0.0).label("cost_usd"),
+        sa.func.coalesce(sa.func.sum(sa.cast(c.unpriced, i)), 0).label("unpriced_requests"),
+        sa.func.coalesce(sa.func.sum(sa.case((c.cache_status.in_(["hit", "semantic-hit"]), 1), else_=0)), 0)
+        .label("cache_hits"),
+        sa.func.coalesce(sa.func.sum(c.cost_saved_usd), 0.0).label("cost_saved_usd"),
+        sa.func.coalesce(sa.func.sum(sa.case((c.status_code >= 400, 1), else_=0)), 0).label("errors"),
+    ]
+
+
+def grouped(engine: sa.Engine, q: ReportQuery) -> list[dict[str, Any]]:
+    dims = [DIMENSIONS[b].label(b) for b in q.by]
+    stmt = sa.select(*dims, *_metric_columns()).where(*q.where())
+    if dims:
+        stmt = stmt.group_by(*[DIMENSIONS[b] for b in q.by]).order_by(sa.desc("cost_usd"), *[DIMENSIONS[b] for b in q.by])
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    for r in rows:
+        r["cost_usd"] = round(float(r["cost_usd"]), 10)
+        r["cost_saved_usd"] = round(float(r["cost_saved_usd"]), 10)
+    return rows
+
+
+def totals(engine: sa.Engine, q: ReportQuery) -> dict[str, Any]:
+    return grouped(engine, ReportQuery(q.start, q.end, [], q.team_id))[0]
+
+
+@dataclass(slots=True)
+class BudgetBurn:
+    label: str
+    period: str
+    limit_usd: float
+    spent_usd: float
+
+    @property
+    def fraction(self) -> float:
+        return self.spent_usd / self.limit_usd if self.limit_usd else 0.0
+
+
+def budget_burn(engine: sa.Engine, now: float, team_id: str | None = None) -> list[BudgetBurn]:
+    """Spend in the current period against every team and key budget."""
+    out: list[BudgetBurn] = []
+    with engine.connect() as conn:
+        tq = teams.select().where(teams.c.budget_usd.is_not(None))
+        kq = keys.select().where(keys.c.budget_usd.is_not(None), keys.c.revoked_at.is_(None))
+        if team_id is not None:
+            tq = tq.where(teams.c.id == team_id)
+            kq = kq.where(keys.c.team_id == team_id)
+        for scope, col, rows in (("team", ledger.c.team_id, list(conn.execute(tq))),
+                                 ("key", ledger.c.key_id, list(conn.execute(kq)))):
+            for r in rows:
+                m = r._mapping
+                pid, start, end = period_bounds(m["budget_period"] or "month", now)
+                spent = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.cost_usd), 0.0)).where(
+                    col == m["id"], ledger.c.ts >= start, ledger.c.ts < end)).scalar_one()
+                name = m["name"] or m["id"]
+                out.append(BudgetBurn(f"{scope} {name}", pid, float(m["budget_usd"]), float(spent)))
+    return sorted(out, key=lambda b: -b.fraction)
+
+
+@dataclass(slots=True)
+class FinanceReport:
+    start: float | None
+    end: float | None
+    team_id: str | None
+    generated_at: float
+    totals: dict[str, Any]
+    by_day_team: list[dict[str, Any]]
+    top_models: list[dict[str, Any]]
+    top_keys: list[dict[str, Any]]
+    budgets: list[BudgetBurn]
+    unpriced: list[dict[str, Any]]
+    price_versions: list[str]
+
+
+def finance_report(engine: sa.Engine, q: ReportQuery, now: float) -> FinanceReport:
+    base = ReportQuery(q.start, q.end, [], q.team_id)
+    unpriced_q = sa.select(ledger.c.requested_model.label("model"), sa.func.count().label("requests"),
+                           sa.func.sum(ledger.c.prompt_tokens + ledger.c.completion_tokens).label("tokens")
+                           ).where(*base.where(), ledger.c.unpriced.is_(True)).group_by(ledger.c.requested_model)
+    versions_q = sa.select(ledger.c.price_version).where(*base.where()).distinct()
+    with engine.connect() as conn:
+        unpriced = [dict(r._mapping) for r in conn.execute(unpriced_q)]
+        versions = sorted(v for (v,) in conn.execute(versions_q) if v)
+    return FinanceReport(
+        start=q.start, end=q.end, team_id=q.team_id, generated_at=now,
+        totals=totals(engine, q),
+        by_day_team=grouped(engine, ReportQuery(q.start, q.end, ["day", "team"], q.team_id)),
+        top_models=grouped(engine, ReportQuery(q.start, q.end, ["model"], q.team_id))[:10],
+        top_keys=grouped(engine, ReportQuery(q.start, q.end, ["key"], q.team_id))[:10],
+        budgets=budget_burn(engine, now, q.team_id),
+        unpriced=unpriced,
+        price_versions=versions,
+    )

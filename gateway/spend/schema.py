@@ -1,0 +1,109 @@
+"""Tables for the ledger, keys, teams, audit log and alert marks (SQLAlchemy Core).
+
+The database is created and evolved only by the Alembic migrations in migrations/versions/;
+a test checks these definitions and the migrations agree. Times are epoch seconds (float) plus
+a UTC `day` column so reports group by day the same way on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+ledger = sa.Table(
+    "spend_ledger",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("route", sa.String(32), nullable=False),
+    sa.Column("key_id", sa.String(64)),
+    sa.Column("team_id", sa.String(64)),
+    sa.Column("user_id", sa.String(128)),
+    sa.Column("requested_model", sa.String(256)),
+    sa.Column("model_group", sa.String(256)),
+    sa.Column("served_deployment", sa.String(512)),
+    sa.Column("served_provider", sa.String(64)),
+    sa.Column("served_model", sa.String(256)),
+    sa.Column("prompt_ref", sa.String(256)),
+    sa.Column("rag_pipeline", sa.String(256)),
+    sa.Column("tags", sa.Text),
+    sa.Column("stream", sa.Boolean, nullable=False, default=False),
+    sa.Column("prompt_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("completion_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("cached_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("reasoning_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("usage_source", sa.String(16)),
+    sa.Column("cost_usd", sa.Float),
+    sa.Column("unpriced", sa.Boolean, nullable=False, default=False),
+    sa.Column("price_version", sa.String(96)),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("cache_status", sa.String(16)),
+    sa.Column("cost_saved_usd", sa.Float),
+    sa.Column("guardrail", sa.String(16)),
+    sa.Column("client_disconnected", sa.Boolean, nullable=False, default=False),
+    sa.Index("ix_spend_ledger_ts", "ts"),
+    sa.Index("ix_spend_ledger_day", "day"),
+    sa.Index("ix_spend_ledger_team_ts", "team_id", "ts"),
+    sa.Index("ix_spend_ledger_key_ts", "key_id", "ts"),
+    sa.Index("ix_spend_ledger_model_ts", "requested_model", "ts"),
+)
+
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("budget_usd", sa.Float),
+    sa.Column("budget_period", sa.String(8)),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+keys = sa.Table(
+    "virtual_keys",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(24), nullable=False),
+    sa.Column("name", sa.String(128)),
+    sa.Column("team_id", sa.String(64), sa.ForeignKey("teams.id")),
+    sa.Column("user_id", sa.String(128)),
+    sa.Column("allowed_models", sa.Text),
+    sa.Column("rpm", sa.Integer),
+    sa.Column("tpm", sa.Integer),
+    sa.Column("budget_usd", sa.Float),
+    sa.Column("budget_period", sa.String(8)),
+    sa.Column("expires_at", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("rotated_from", sa.String(64)),
+    sa.Index("ix_virtual_keys_team", "team_id"),
+)
+
+audit = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(128)),
+    sa.Column("details", sa.Text),
+    sa.Index("ix_audit_log_ts", "ts"),
+)
+
+alert_marks = sa.Table(
+    "budget_alert_marks",
+    metadata,
+    sa.Column("scope", sa.String(8), nullable=False, primary_key=True),
+    sa.Column("scope_id", sa.String(64), nullable=False, primary_key=True),
+    sa.Column("period", sa.String(16), nullable=False, primary_key=True),
+    sa.Column("threshold", sa.Float, nullable=False, primary_key=True),
+    sa.Column("ts", sa.Float, nullable=False),
+)

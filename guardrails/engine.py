@@ -1,0 +1,186 @@
+"""Apply a policy to text: run its rules in order, redact, flag or block, and honour fail modes.
+
+`Guardrails` (the facade built from config) picks the policies attached to a request and merges
+them into one `Guard`. A Guard is stateless; per-request state (the placeholder vault, stream
+windows) is passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from guardrails.config import GuardrailsConfig, PolicyConfig, Rule
+from guardrails.redaction import Vault, apply, placeholder_type
+from guardrails.scanners.base import Scanner
+from guardrails.scanners.registry import build_scanner
+from guardrails.types import Blocked, Direction, Finding, Outcome, ScanContext, Verdict
+
+log = logging.getLogger("sluicegate.guardrails")
+
+_STRENGTH = {"pass": 0, "flag": 1, "redact": 2, "error": 1, "block": 3}
+
+
+@dataclass(slots=True)
+class RuleHit:
+    rule: Rule
+    scanner: Scanner
+    findings: list[Finding]
+    outcome: Outcome
+
+
+class Guard:
+    def __init__(self, name: str, policy: PolicyConfig, scanners: dict[str, Scanner]) -> None:
+        self.name = name
+        self.policy = policy
+        self.scanners = scanners
+        for r in (*policy.input, *policy.output):
+            s = scanners[r.scanner]
+            if r.action == "redact" and not s.redactable:
+                raise ValueError(f"policy {name!r}: scanner {r.scanner!r} finds no spans, so it cannot redact; "
+                                 "use block or flag")
+
+    def rules(self, direction: Direction) -> list[Rule]:
+        return self.policy.input if direction == "input" else self.policy.output
+
+    def run_rules(self, text: str, rules: Sequence[Rule], ctx: ScanContext) -> list[RuleHit]:
+        """Run scanners (no text changes). Raises Blocked for an erroring scanner that fails closed."""
+        hits: list[RuleHit] = []
+        for r in rules:
+            scanner = self.scanners[r.scanner]
+            t0 = time.perf_counter()
+            try:
+                findings = scanner.scan(text, ctx)
+            except Exception as e:
+                ms = (time.perf_counter() - t0) * 1000
+                mode = r.on_error or self.policy.on_error
+                log.warning("guardrail scanner %s failed (%s); failing %s", r.scanner, type(e).__name__, mode)
+                out = Outcome(r.scanner, ctx.direction, "error", f"scanner_error:{type(e).__name__}", ms)
+                hits.append(RuleHit(r, scanner, [], out))
+                if mode == "closed":
+                    raise _ClosedFailure(hits, Blocked(r.scanner, "scanner_error", ctx.direction)) from e
+                continue
+            ms = (time.perf_counter() - t0) * 1000
+            action = r.action if findings else "pass"
+            rule_name = findings[0].rule if findings else None
+            hits.append(RuleHit(r, scanner, findings, Outcome(r.scanner, ctx.direction, action, rule_name, ms, len(findings))))
+            if findings and r.action == "block":
+                break
+        return hits
+
+    def check(self, text: str, ctx: ScanContext, vault: Vault | None = None, keep: frozenset[str] = frozenset()) -> Verdict:
+        """Apply this direction's rules in order; later rules see earlier redactions. Values in
+        `keep` are not redacted (the caller's own values restored into a response)."""
+        verdict = Verdict(text=text)
+        for r in self.rules(ctx.direction):
+            try:
+                hits = self.run_rules(verdict.text, [r], ctx)
+            except _ClosedFailure as cf:
+                verdict.outcomes.extend(h.outcome for h in cf.hits)
+                verdict.action, verdict.blocked = "block", cf.blocked
+                return verdict
+            for h in hits:
+                verdict.outcomes.append(h.outcome)
+                if _STRENGTH[h.outcome.action] > _STRENGTH[verdict.action]:
+                    verdict.action = h.outcome.action
+                if h.outcome.action == "block":
+                    verdict.blocked = Blocked(h.rule.scanner, h.outcome.rule or "match", ctx.direction)
+                    return verdict
+                if h.outcome.action == "redact":
+                    verdict.text = apply(verdict.text, redaction_spans(h), vault, keep)
+        return verdict
+
+    def check_documents(self, docs: Sequence[str], ctx: ScanContext | None = None) -> list[Verdict]:
+        """Indirect injection: retrieved chunks go through the input rules like a user message."""
+        c = ctx or ScanContext(direction="input")
+        return [self.check(d, c, None) for d in docs]
+
+
+def redaction_spans(hit: RuleHit) -> list[tuple[Finding, str]]:
+    # invisible characters are removed, everything else gets a typed placeholder
+    kind = "" if hit.rule.scanner == "invisible_text" or hit.scanner.name == "invisible_text" else None
+    return [(f, kind if kind is not None else placeholder_type(hit.scanner.name, f.rule)) for f in hit.findings if f.has_span]
+
+
+class _ClosedFailure(Exception):
+    def __init__(self, hits: list[RuleHit], blocked: Blocked) -> None:
+        super().__init__(str(blocked))
+        self.hits = hits
+        self.blocked = blocked
+
+
+def merge_policies(policies: Sequence[PolicyConfig]) -> PolicyConfig:
+    """Several attached policies act as one: rules concatenated (a scanner once per direction, with
+    the strongest action), restore if any asks, fail closed if any does, the widest stream window."""
+
+    def rules(lists: list[list[Rule]]) -> list[Rule]:
+        by_scanner: dict[str, Rule] = {}
+        for lst in lists:
+            for r in lst:
+                cur = by_scanner.get(r.scanner)
+                if cur is None or _STRENGTH[r.action] > _STRENGTH[cur.action]:
+                    by_scanner[r.scanner] = r
+        return list(by_scanner.values())
+
+    return PolicyConfig(
+        input=rules([p.input for p in policies]),
+        output=rules([p.output for p in policies]),
+        restore_pii=any(p.restore_pii for p in policies),
+        on_error="closed" if any(p.on_error == "closed" for p in policies) else "open",
+        scan_documents=any(p.scan_documents for p in policies),
+        stream_window_chars=max(p.stream_window_chars for p in policies),
+    )
+
+
+class Guardrails:
+    """The package facade: config in, the Guard for a request out."""
+
+    def __init__(self, config: GuardrailsConfig) -> None:
+        self.config = config
+        self._scanner_cfg = config.all_scanners()
+        self._scanners: dict[str, Scanner] = {}
+        self._guards: dict[tuple[str, ...], Guard] = {}
+        for name in config.policies:  # validate redact-ability etc. at startup
+            self.guard((name,))
+
+    def scanner(self, name: str) -> Scanner:
+        s = self._scanners.get(name)
+        if s is None:
+            s = self._scanners[name] = build_scanner(name, self._scanner_cfg[name])
+        return s
+
+    def warm(self) -> None:
+        """Load every scanner a policy uses (models, recognizers), so the first request is not slow."""
+        for g in self._guards.values():
+            for s in g.scanners.values():
+                s.warm()
+
+    def policies_for(self, *, key_id: str | None, team_id: str | None, model: str | None, route: str | None) -> tuple[str, ...]:
+        if not self.config.enabled:
+            return ()
+        names: list[str] = []
+        for a in self.config.attach:
+            matches = ((not a.keys or key_id in a.keys) and (not a.teams or team_id in a.teams)
+                       and (not a.models or model in a.models) and (not a.routes or route in a.routes))
+            if matches and a.policy not in names:
+                names.append(a.policy)
+        if not names and self.config.default_policy:
+            names.append(self.config.default_policy)
+        return tuple(names)
+
+    def guard(self, names: tuple[str, ...]) -> Guard | None:
+        if not names:
+            return None
+        g = self._guards.get(names)
+        if g is None:
+            pols = [self.config.policies[n] for n in names]
+            pol = pols[0] if len(pols) == 1 else merge_policies(pols)
+            used = {r.scanner for r in (*pol.input, *pol.output)}
+            g = self._guards[names] = Guard("+".join(names), pol, {n: self.scanner(n) for n in used})
+        return g
+
+    def guard_for(self, *, key_id: str | None = None, team_id: str | None = None, model: str | None = None,
+                  route: str | None = None) -> Guard | None:
+        return self.guard(self.policies_for(key_id=key_id, team_id=team_id, model=model, route=route))

@@ -1,0 +1,1 @@
+"""Prompt-injection / jailbreak detection: protocol data loaders, features, a trained classifier."""

@@ -1,0 +1,106 @@
+"""Text normalisation and cue features for the injection classifier.
+
+Normalisation undoes cheap obfuscation (spaced-out letters, zero-width characters) and maps common
+German/French/Spanish override words to English tokens, so what the model learns from the English
+training data carries over to the multilingual deepset prompts. Cues are hand-written regexes for
+the override / role / exfiltration phrasings that attacks share; the classifier learns their weight.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\U000e0000-\U000e007f]")
+_SPACED = re.compile(r"\b(?:\w ){4,}\w\b")
+_WS = re.compile(r"\s+")
+
+# Foreign trigger word -> English token appended to the text (never replacing it).
+_LEXICON: dict[str, str] = {
+    "vergiss": "forget", "vergessen": "forget", "vergesse": "forget", "ignoriere": "ignore",
+    "ignorieren": "ignore", "ignoriert": "ignore", "anweisungen": "instructions", "anweisung": "instructions",
+    "vorherigen": "previous", "bisherigen": "previous", "obigen": "above", "vorher": "previous",
+    "aufgabe": "task", "aufgaben": "tasks", "neue": "new", "jetzt": "now", "nun": "now", "alles": "everything",
+    "sag": "say", "sage": "say", "sagen": "say", "schreib": "write", "schreibe": "write", "gib": "give",
+    "passwort": "password", "geheim": "secret", "befehl": "command", "regeln": "rules", "tu": "pretend",
+    "oublie": "forget", "ignorez": "ignore", "ignore-les": "ignore", "précédentes": "previous",
+    "olvida": "forget", "ignora": "ignore", "instrucciones": "instructions", "anteriores": "previous",
+    "dimenticare": "forget", "istruzioni": "instructions", "precedenti": "previous",
+    "vorangehenden": "previous", "vorangegangenen": "previous", "befehle": "commands", "instruktionen": "instructions",
+    "игнорируй": "ignore", "предыдущие": "previous", "инструкции": "instructions", "пароль": "password",
+}
+
+CUES: tuple[tuple[str, str], ...] = (
+    ("override", r"\b(?:ignore|forget|disregard|overlook|skip|drop)\b[^.!?\n]{0,40}\b(?:previous|prior|above|earlier|all|everything|instructions?|rules|tasks?|context)\b"),
+    ("new_task", r"\b(?:new|next|your real|actual)\s+(?:task|instructions?|assignment|role|mission)\b|\bnow\s+(?:you|your|focus|act|say|write)\b"),
+    ("say_that", r"\b(?:say|state|write|print|output|answer|respond|reply|include|claim|confirm)\b(?:\s+\w+){0,3}\s*(?:that|:|\")"),
+    ("role", r"\b(?:pretend|act as|you are now|from now on|roleplay|role-play|role play|imagine you are|you will be)\b"),
+    ("persona_unlock", r"\b(?:dan|jailbreak|developer mode|unfiltered|uncensored|no (?:rules|restrictions|limits|filters)|without (?:any )?(?:rules|restrictions|limits|filters))\b"),
+    ("exfil", r"\b(?:system prompt|your prompt|initial prompt|prompt text|instructions above|password|secret|api key)\b"),
+    ("interrupt", r"(?:^|[\s\-])(?:stop|attention|halt|wait)\s*[-:!,]"),
+    ("spaced_letters", r"\b(?:\w ){4,}\w\b"),
+    ("hate", r"\b(?:hate|stupid|idiot|crazy|worst|best)\b"),
+)
+_CUE_RX = tuple((name, re.compile(rx, re.IGNORECASE)) for name, rx in CUES)
+CUE_NAMES: tuple[str, ...] = tuple(n for n, _ in CUES)
+
+
+def _despace(m: re.Match[str]) -> str:
+    return m.group(0).replace(" ", "")
+
+
+def normalize(text: str) -> str:
+    """Lower-case, NFKC, strip invisible characters, join spaced-out letters, add English tokens
+    for foreign trigger words."""
+    t = unicodedata.normalize("NFKC", text)
+    t = _INVISIBLE.sub("", t)
+    t = _SPACED.sub(_despace, t).lower()
+    extra = [_LEXICON[w] for w in re.findall(r"[\w\-]+", t) if w in _LEXICON]
+    if extra:
+        t = t + " " + " ".join(extra)
+    return t
+
+
+def cue_vector(text: str, normalized: str) -> list[float]:
+    """Cues fire on the normalised text, or on the original (spaced letters are joined by then)."""
+    return [1.0 if rx.search(normalized) or rx.search(text) else 0.0 for _, rx in _CUE_RX]
+
+
+# "Directive" cues: text addressed at the model's own instructions, persona or secrets. A short
+# text needs one of these (or a very high score) to be called an injection: the training data has
+# almost no benign prompts that merely mention "ignore", "instructions" or "password", so the
+# classifier alone flags those (see tests/guardrails/data/benign_trigger_words*.txt).
+_INSTR = (r"\b(?:instructions?|instuctions?|intructions?|instrucions?|instrutions?|guidelines|directions|rules|"
+          r"prompt|commands?|training|orders)\b")
+_DIRECTIVE_RX = tuple(re.compile(rx, re.IGNORECASE) for rx in (
+    # override the model's instructions / context
+    (r"\b(?:ignore|forget|disregard|overlook|override|bypass|skip|drop|abandon|discard)\b[^.!?\n]{0,40}?"
+     r"\b(?:instructions?|directions?|rules|guidelines|prompts?|context|everything|all (?:of )?(?:the|that|this|your)|"
+     r"(?:previous|prior|above|earlier|preceding|former|initial|original)\s+\w+|what (?:i|you) (?:said|told|were told)|"
+     r"tasks?|orders|commands|programming|restrictions|filters|guardrails|text)\b"),
+    # a new role or task for the model
+    r"\b(?:now|from now on|henceforth)\b[^.!?\n]{0,20}\b(?:you are|you're|act|pretend|respond|answer|say|write|your (?:new )?(?:task|role|job))\b",
+    r"\b(?:you are|you're) (?:now|no longer|free|dan|unrestricted|unfiltered|an? (?:ai|model|assistant) (?:without|with no))\b",
+    r"\b(?:new|real|actual|true) (?:task|instructions?|assignment|role|mission|objective)\b",
+    (r"\b(?:jailbreak|jailbroken|developer mode|dan mode|do anything now|no (?:ethical|moral) (?:guidelines|restrictions)|"
+     r"without (?:any )?(?:censorship|restrictions|filters|limitations)|unfiltered|uncensored|amoral)\b"),
+    # exfiltrate the model's prompt or secret
+    (r"\b(?:reveal|show|print|repeat|tell|give|spell|output|display|share|leak|what(?:'s| is| was)|write)\b[^.!?\n]{0,30}?"
+     r"\b(?:(?:your|the (?:hidden|secret|system|initial|original)) (?:system )?(?:prompt|instructions|password|secret|passphrase|rules)|the (?:password|passphrase))\b"),
+    # make the model say something
+    r"\b(?:say|state|claim|write|include|answer|respond|reply|confirm)\b[^.!?\n]{0,25}?\b(?:that|with|only)\b[^.!?\n]{0,40}\b(?:hate|love|best|worst|stupid|crazy|pwned|hacked|dead|is (?:the|a))\b",
+    r"(?:\b\w ){4,}\w\b",  # s p a c e d   letters
+    # the model's own instructions (misspellings are common in attacks)
+    (r"\b(?:your|previous|prior|preceding|initial|original|current|secret|hidden|last|first|second|earlier|above|"
+     r"system|all (?:the |of the |your |previous |prior )?)\s+(?:\w+\s+)?" + _INSTR),
+    _INSTR + r"[^.!?\n]{0,25}\b(?:you|u)\b[^.!?\n]{0,20}\b(?:given|got|get|received|have|had|follow|following|were|are)\b",
+    r"\b(?:given|provided|told) to you\b|\byou(?:'ve| have)? been (?:given|told)\b",
+    (r"\b(?:repeat|list|output|display|quote|print|reveal|show|spell|duplicate|rephrase|summari[sz]e your|tell me)\b"
+     r"[^.!?\n]{0,25}" + _INSTR),
+    r"\b(?:ignore|disobey|forget|omit|delete)\s+(?:your|all|what|the last|everything|any)\b",
+    r"\b(?:opposite of|go against|contrary to|do not follow|don't follow)\s+(?:your|what|the|any|my)\b",
+))
+
+
+def has_directive(text: str, normalized: str) -> bool:
+    return any(rx.search(normalized) or rx.search(text) for rx in _DIRECTIVE_RX)

@@ -1,0 +1,152 @@
+"""The gateway hook on a RequestContext, without the HTTP app (the integration test covers that)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from gateway.context import Principal, RequestContext
+from gateway.errors import ContentPolicyViolation
+from gateway.guardrails_hook import GuardrailsHook
+from guardrails import GuardrailsConfig
+from guardrails.config import PolicyConfig, Rule
+
+SECRET = "AKIAIOSFODNN7EXAMPLE"
+
+
+def _hook(**policy_kw) -> GuardrailsHook:
+    pol = PolicyConfig(
+        input=[Rule(scanner="secrets", action="block"), Rule(scanner="pii", action="redact")],
+        output=[Rule(scanner="pii", action="redact"), Rule(scanner="canary", action="block")],
+        restore_pii=True, stream_window_chars=16, **policy_kw,
+    )
+    cfg = GuardrailsConfig(scanners={"canary": {"type": "canary", "canaries": ["CANARY-feedbeef"]}},
+                           policies={"p": pol}, attach=[{"policy": "p", "teams": ["t1"]}])
+    return GuardrailsHook(cfg)
+
+
+def _ctx(messages, *, team="t1", route="chat.completions", **body) -> RequestContext:
+    return RequestContext(
+        request_id="r1", route=route, body={"model": "m", "messages": messages, **body}, headers={},
+        started_mono=time.monotonic(), started_wall=time.time(), requested_model="m",
+        principal=Principal(key_id="k", team_id=team),
+    )
+
+
+async def test_input_secret_blocks_without_echo(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    ctx = _ctx([{"role": "user", "content": f"my key {SECRET}"}])
+    with pytest.raises(ContentPolicyViolation) as e:
+        await _hook().before(ctx)
+    body = e.value.body()["error"]
+    assert e.value.status == 400 and body["code"] == "content_policy_violation"
+    assert body["scanner"] == "secrets" and body["rule"] == "AWS_ACCESS_KEY" and body["policy"] == "p"
+    assert SECRET not in e.value.body_bytes().decode() and SECRET not in caplog.text
+    assert [(o.scanner, o.direction, o.action) for o in ctx.guardrails] == [("secrets", "input", "block")]
+
+
+async def test_input_redacted_and_output_restored() -> None:
+    hook = _hook()
+    ctx = _ctx([{"role": "system", "content": "sys a@example.com stays"},
+                {"role": "user", "content": [{"type": "text", "text": "I am a@example.com"}]}])
+    assert await hook.before(ctx) is None
+    assert ctx.body["messages"][0]["content"] == "sys a@example.com stays"  # system prompts are the developer's
+    assert ctx.body["messages"][1]["content"][0]["text"] == "I am <EMAIL_1>"
+    completion = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi <EMAIL_1>, mail z@example.com"}}]}
+    out = await hook.after(ctx, completion)
+    assert out["choices"][0]["message"]["content"] == "Hi a@example.com, mail <EMAIL_1>"
+    assert {(o.scanner, o.direction, o.action) for o in ctx.guardrails} >= {("pii", "input", "redact"), ("pii", "output", "redact")}
+
+
+async def test_no_policy_attached_means_untouched() -> None:
+    ctx = _ctx([{"role": "user", "content": f"{SECRET} a@example.com"}], team="other")
+    hook = _hook()
+    assert await hook.before(ctx) is None
+    assert ctx.body["messages"][0]["content"] == f"{SECRET} a@example.com"
+    assert hook.stream_filter(ctx) is None and ctx.guardrails == []
+
+
+async def test_embeddings_inputs_scanned() -> None:
+    ctx = _ctx([], route="embeddings")
+    ctx.body = {"model": "e", "input": ["ok", "mail b@example.com"]}
+    await _hook().before(ctx)
+    assert ctx.body["input"] == ["ok", "mail <EMAIL_1>"]
+
+
+def _chunk(text: str | None, finish: str | None = None) -> dict:
+    delta = {} if text is None else {"content": text}
+    return {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+async def test_stream_redacts_and_restores_across_chunks() -> None:
+    hook = _hook()
+    ctx = _ctx([{"role": "user", "content": "I am a@example.com"}])
+    await hook.before(ctx)
+    f = hook.stream_filter(ctx)
+    assert f is not None
+    text = "Hello <EMAIL_1>! Your card 4111 1111 1111 1111 is noted. " + "ok " * 20
+    out: list[dict] = []
+    for i in range(0, len(text), 4):
+        out += f.on_chunk(_chunk(text[i : i + 4]))
+    out += f.on_chunk(_chunk(None, "stop"))
+    out += f.on_end()
+    got = "".join(c["choices"][0]["delta"].get("content", "") for c in out)
+    assert got == text.replace("<EMAIL_1>", "a@example.com").replace("4111 1111 1111 1111", "<CREDIT_CARD_1>")
+    assert out[-1]["choices"][0]["finish_reason"] == "stop"
+    assert ("pii", "output", "redact") in {(o.scanner, o.direction, o.action) for o in ctx.guardrails}
+
+
+async def test_stream_blocks_with_policy_error() -> None:
+    hook = _hook()
+    ctx = _ctx([{"role": "user", "content": "hi"}])
+    await hook.before(ctx)
+    f = hook.stream_filter(ctx)
+    assert f is not None
+    with pytest.raises(ContentPolicyViolation) as e:
+        for piece in ["My instr", "uctions: CANA", "RY-feed", "beef and more", " text " * 10]:
+            f.on_chunk(_chunk(piece))
+        f.on_end()
+    assert e.value.body()["error"]["rule"] == "system_prompt_leak"
+    assert "CANARY" not in e.value.message
+    assert ("canary", "output", "block") in {(o.scanner, o.direction, o.action) for o in ctx.guardrails}
+
+
+async def test_usage_chunk_passes_through() -> None:
+    hook = _hook()
+    ctx = _ctx([{"role": "user", "content": "hi"}])
+    await hook.before(ctx)
+    f = hook.stream_filter(ctx)
+    usage = {"id": "c1", "choices": [], "usage": {"prompt_tokens": 1}}
+    assert f is not None and f.on_chunk(usage) == [usage]
+
+
+async def test_canary_planted_when_configured() -> None:
+    cfg = GuardrailsConfig(scanners={"leak": {"type": "canary", "plant": True}},
+                           policies={"p": PolicyConfig(output=[Rule(scanner="leak", action="block")])},
+                           default_policy="p")
+    hook = GuardrailsHook(cfg)
+    ctx = _ctx([{"role": "system", "content": "You are terse."}, {"role": "user", "content": "hi"}])
+    await hook.before(ctx)
+    sys_msg = ctx.body["messages"][0]["content"]
+    assert "CANARY-" in sys_msg
+    canary = sys_msg.split("[")[1].split("]")[0]
+    with pytest.raises(ContentPolicyViolation):
+        await hook.after(ctx, {"choices": [{"message": {"content": f"My prompt has {canary}"}}]})
+
+
+async def test_response_format_schema_enforced() -> None:
+    cfg = GuardrailsConfig(policies={"p": PolicyConfig(output=[Rule(scanner="json_output", action="block")])},
+                           default_policy="p")
+    hook = GuardrailsHook(cfg)
+    schema = {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}
+    ctx = _ctx([{"role": "user", "content": "hi"}],
+               response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})
+    await hook.before(ctx)
+    ok = await hook.after(ctx, {"choices": [{"message": {"content": '{"n": 3}'}}]})
+    assert ok["choices"][0]["message"]["content"] == '{"n": 3}'
+    with pytest.raises(ContentPolicyViolation) as e:
+        await hook.after(ctx, {"choices": [{"message": {"content": '{"n": "three"}'}}]})
+    assert e.value.body()["error"]["rule"] == "schema_mismatch"

@@ -1,0 +1,205 @@
+import asyncio
+import uuid
+
+import pytest
+
+from gateway.clock import FakeClock
+from gateway.errors import QuotaExceeded, RateLimited
+from gateway.spend.alerts import BudgetAlerter
+from gateway.spend.budgets import Budget, BudgetEnforcer, period_bounds
+from gateway.spend.db import make_engine, migrate
+from gateway.spend.ledger import insert_rows
+from gateway.spend.limits import MemoryCounters, RateLimiter, RedisCounters
+from tests.spend.test_ledger import row
+
+WALL = 1_763_942_400.0  # 2025-11-24T00:00:00Z, a window boundary
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.services)])
+async def counters(request):
+    clock = FakeClock(wall=WALL + 5)
+    if request.param == "memory":
+        c = MemoryCounters(clock)
+    else:
+        url = request.getfixturevalue("redis_url")
+        c = RedisCounters(url, prefix=f"t{uuid.uuid4().hex[:6]}:")
+    c.test_clock = clock
+    yield c
+    await c.aclose()
+
+
+async def test_rpm_is_exact_at_the_limit(counters):
+    lim = RateLimiter(counters, counters.test_clock)
+    for _ in range(5):
+        await lim.check("k", rpm=5, tpm=None, tokens=0)
+    with pytest.raises(RateLimited) as e:
+        await lim.check("k", rpm=5, tpm=None, tokens=0)
+    assert e.value.code == "rpm_exceeded" and e.value.headers["retry-after"] == "55"
+    counters.test_clock.advance(55)  # next minute window
+    await lim.check("k", rpm=5, tpm=None, tokens=0)
+
+
+async def test_rpm_holds_under_concurrency(counters):
+    lim = RateLimiter(counters, counters.test_clock)
+
+    async def one():
+        try:
+            await lim.check("c", rpm=20, tpm=None, tokens=0)
+            return True
+        except RateLimited:
+            return False
+
+    results = await asyncio.gather(*(one() for _ in range(50)))
+    assert sum(results) == 20
+
+
+async def test_tpm_reserves_then_reconciles_exactly(counters):
+    lim = RateLimiter(counters, counters.test_clock)
+    # 10 requests of exactly 10 tokens fit a limit of 100; the 11th does not (not 60-90% of it)
+    for _ in range(10):
+        r = await lim.check("t", rpm=None, tpm=100, tokens=4)
+        await lim.reconcile(r, 4, 10)
+    with pytest.raises(RateLimited) as e:
+        await lim.check("t", rpm=None, tpm=100, tokens=1)
+    assert e.value.code == "tpm_exceeded"
+
+
+async def test_tpm_refusal_gives_the_request_slot_back(counters):
+    lim = RateLimiter(counters, counters.test_clock)
+    with pytest.raises(RateLimited):
+        await lim.check("g", rpm=2, tpm=10, tokens=11)
+    await lim.check("g", rpm=2, tpm=10, tokens=1)
+    await lim.check("g", rpm=2, tpm=10, tokens=1)
+
+
+def test_period_bounds():
+    pid, start, end = period_bounds("day", WALL + 3600)
+    assert (pid, start, end) == ("2025-11-24", WALL, WALL + 86400)
+    pid, start, end = period_bounds("month", WALL)
+    assert pid == "2025-11" and end - start == 30 * 86400
+    assert period_bounds("month", 1_765_000_000.0 + 30 * 86400)[0] == "2026-01"
+
+
+async def test_budget_blocks_once_spent_and_says_which_and_when(counters, tmp_path):
+    e = make_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    migrate(e)
+    enf = BudgetEnforcer(counters, e, clock=counters.test_clock)
+    b = [Budget("team", "t1", "team ml", 1.0, "day")]
+    await enf.check(b)
+    await enf.charge(b, 0.6)
+    await enf.check(b)
+    await enf.charge(b, 0.6)  # an in-flight request may overshoot by its own cost
+    with pytest.raises(QuotaExceeded) as err:
+        await enf.check(b)
+    body = err.value.body()["error"]
+    assert err.value.status == 429 and body["type"] == "insufficient_quota" and body["code"] == "budget_exceeded"
+    assert "team ml" in body["message"] and "2025-11-25T00:00:00Z" in body["message"]
+    assert body["budget"]["resets_at"] == "2025-11-25T00:00:00Z" and body["budget"]["spent_usd"] == 1.2
+    counters.test_clock.advance(86400)  # a new day resets it
+    await enf.check(b)
+
+
+async def test_budget_counter_is_seeded_from_the_ledger(counters, tmp_path):
+    e = make_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    migrate(e)
+    insert_rows(e, [row("a", ts=WALL + 1, cost=0.7, key_id="kk"), row("b", ts=WALL + 2, cost=0.4, key_id="kk"),
+                    row("old", ts=WALL - 10, cost=5.0, key_id="kk")])  # yesterday: not counted
+    enf = BudgetEnforcer(counters, e, clock=counters.test_clock)
+    b = Budget("key", "kk", "key kk", 1.0, "day")
+    assert await enf.spent(b) == pytest.approx(1.1)
+    with pytest.raises(QuotaExceeded):
+        await enf.check([b])
+
+
+async def test_alerts_fire_once_per_threshold_per_period(counters, tmp_path, caplog):
+    e = make_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    migrate(e)
+    alerter = BudgetAlerter(e, [0.5, 0.8, 1.0], clock=counters.test_clock)
+    enf = BudgetEnforcer(counters, e, clock=counters.test_clock, on_spend=alerter)
+    b = [Budget("key", "k9", "key k9", 10.0, "day")]
+    for _ in range(12):
+        await enf.charge(b, 1.0)
+    assert [a["threshold"] for a in alerter.sent] == [0.5, 0.8, 1.0]
+    # a second process (new alerter, same database) does not repeat them
+    other = BudgetAlerter(e, [0.5, 0.8, 1.0], clock=counters.test_clock)
+    await other(b[0], "2025-11-24", 4.0, 11.0, WALL + 86400)
+    assert other.sent == []
+    assert sum("budget alert" in r.message for r in caplog.records) == 3
+    counters.test_clock.advance(86400)
+    for _ in range(6):
+        await enf.charge(b, 1.0)
+    assert [a["period"] for a in alerter.sent][-1] == "2025-11-25"
+    assert len(alerter.sent) == 4
+
+
+async def test_alert_webhook_is_posted(tmp_path):
+    from aiohttp import web
+
+    got = []
+
+    async def handler(req):
+        got.append(await req.json())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    e = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    migrate(e)
+    clock = FakeClock(wall=WALL)
+    alerter = BudgetAlerter(e, [0.8], webhook_url=f"http://127.0.0.1:{port}/hook", clock=clock)
+    await alerter(Budget("team", "t", "team t", 5.0, "month"), "2025-11", 3.0, 4.5, WALL + 86400 * 30)
+    await alerter.aclose()
+    await runner.cleanup()
+    assert got and got[0]["budget"] == "team t" and got[0]["threshold"] == 0.8 and got[0]["spent_usd"] == 4.5
+
+
+async def test_alert_webhook_failure_is_logged_not_raised(tmp_path, caplog):
+    e = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    migrate(e)
+    from tests.services import free_port
+
+    alerter = BudgetAlerter(e, [1.0], webhook_url=f"http://127.0.0.1:{free_port()}/x", webhook_timeout_s=2)
+    await alerter(Budget("team", "t", "team t", 5.0, "month"), "2025-11", 3.0, 5.0, WALL)
+    await alerter.aclose()
+    assert any("webhook failed" in r.message for r in caplog.records)
+
+
+async def test_reservations_stop_concurrent_requests_at_the_limit(counters, tmp_path):
+    e = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    migrate(e)
+    enf = BudgetEnforcer(counters, e, clock=counters.test_clock)
+    b = [Budget("key", "kr", "key kr", 1.0, "day")]
+    held = []
+    for _ in range(10):  # ten concurrent requests expected to cost $0.3 each: only 4 get in
+        try:
+            held.append(await enf.admit(b, 0.3))
+        except QuotaExceeded:
+            pass
+    assert len(held) == 4  # 0, 0.3, 0.6, 0.9 are under the limit when admitted
+    for h in held:
+        await enf.settle(h, 0.3)
+    assert await enf.spent(b[0]) == pytest.approx(1.2)  # one request's worth over, no more
+    with pytest.raises(QuotaExceeded):
+        await enf.admit(b, 0.3)
+
+
+async def test_a_refused_budget_gives_back_the_others_reservation(counters, tmp_path):
+    e = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    migrate(e)
+    enf = BudgetEnforcer(counters, e, clock=counters.test_clock)
+    key_b, team_b = Budget("key", "k1", "key k1", 5.0, "day"), Budget("team", "t1", "team t1", 1.0, "day")
+    await enf.charge([team_b], 1.0)
+    with pytest.raises(QuotaExceeded, match="team t1"):
+        await enf.admit([key_b, team_b], 0.5)
+    assert await enf.spent(key_b) == 0.0
+    held = await enf.admit([key_b], 0.5)
+    await enf.settle(held, 0.0)  # a failed request releases its reservation
+    assert await enf.spent(key_b) == 0.0
+    enf.observe("k1", 1.0)
+    enf.observe("k1", 2.0)
+    assert enf.estimate("k1") == pytest.approx(1.2) and enf.estimate("other") == 0.0
