@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.context import RequestContext
 from gateway.api.schemas import error_responses
+from gateway.context import RequestContext
 from gateway.errors import NotFound
 from gateway.rag_provider import map_error, service_of
 from rag.filters import FilterError
