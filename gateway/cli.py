@@ -123,6 +123,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("gateway.cli_spend:keys_app", "Virtual keys: create (shown once), list, show, revoke, rotate."),
     "teams": ("gateway.cli_spend:teams_app", "Teams and their budgets."),
     "spend": ("gateway.cli_spend:spend_app", "Spend reports (table, csv, json, html) and the ledger database."),
+    "rag": ("gateway.cli_rag:app", "RAG: ingest documents into a collection; query a pipeline."),
 }
 
 

@@ -89,6 +89,10 @@ def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
     routers.append(cache_router(lambda: gateway.services.get("cache") if gateway.config.cache.enabled else None))
     # --- end cache admin ---
     # --- rag (gateway/api/rag.py) ---
+    from gateway.api.rag import router as rag_router
+
+    routers.append(rag_router)  # always mounted: a reload may add pipelines
+    # --- end rag ---
     # --- metrics (gateway/api/metrics.py) ---
     from gateway.telemetry_hooks import telemetry_for
 
@@ -104,6 +108,13 @@ def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
 def register_virtual_models(config: Config, gateway: Gateway, router: Router) -> None:
     """Virtual model prefixes served by the router (e.g. `rag:<pipeline>`)."""
     # --- rag (gateway/rag_provider.py) ---
+    if config.rag.pipelines:
+        from gateway.rag_provider import PROMPT_SERVICE, prompt_renderer, register
+
+        if config.prompts.enabled and PROMPT_SERVICE not in gateway.services:
+            gateway.services[PROMPT_SERVICE] = prompt_renderer(_prompt_registry(config))
+        register(config, gateway, router)
+    # --- end rag ---
 
 
 def _config_path(config: Config, path: str | None) -> str | None:

@@ -1,0 +1,74 @@
+"""POST /sluice/v1/rag/{pipeline}/query: the retrieved contexts (with sources) and the answer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.api.schemas import error_responses
+from gateway.context import RequestContext
+from gateway.errors import NotFound
+from gateway.rag_provider import map_error, service_of
+from rag.filters import FilterError
+from rag.pipeline import PipelineError
+from rag.store import StoreError
+
+router = APIRouter(prefix="/sluice/v1/rag", tags=["rag"])
+
+
+class RagQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1)
+    top_k: int | None = Field(default=None, ge=1, le=100)
+    filters: dict[str, Any] | None = Field(default=None, description="Chroma-style metadata filter")
+    generate: bool = Field(default=True, description="false: retrieval only, no answer")
+
+
+class Context(BaseModel):
+    chunk_id: str
+    source: str
+    title: str = ""
+    heading: str = ""
+    score: float
+    similarity: float | None = None
+    text: str
+
+
+class RagQueryResponse(BaseModel):
+    pipeline: str
+    question: str
+    answer: str | None
+    contexts: list[Context]
+    citations: list[dict[str, Any]]
+    dropped: list[str] = Field(default_factory=list, description="chunk ids removed by the injection scanner")
+    usage: dict[str, Any] | None = None
+
+
+@router.post("/{pipeline}/query", response_model=RagQueryResponse, summary="Query a RAG pipeline",
+             responses=error_responses(400, 404, 502, 503))
+async def query(pipeline: str, body: RagQuery, request: Request) -> RagQueryResponse:
+    gw = request.app.state.gateway
+    service = service_of(gw.router)
+    if service is None:
+        raise NotFound(f"RAG pipeline {pipeline!r} is not configured; no rag.pipelines in the config",
+                       code="rag_pipeline_not_found")
+    clock = gw.clock
+    ctx = RequestContext(request_id=request.headers.get("x-request-id") or uuid.uuid4().hex, route="rag.query",
+                         body=body.model_dump(), headers={k.lower(): v for k, v in request.headers.items()},
+                         started_mono=clock.monotonic(), started_wall=clock.time(), rag_pipeline=pipeline)
+    pipe = service.pipeline(pipeline, ctx)
+    try:
+        res = await pipe.answer({"question": body.question, "top_k": body.top_k}, where=body.filters,
+                                generate=body.generate)
+    except (PipelineError, FilterError, StoreError) as e:
+        raise map_error(e, pipeline) from e
+    contexts = [Context(chunk_id=h.id, source=str(h.metadata.get("source", "")), title=str(h.metadata.get("title", "")),
+                        heading=str(h.metadata.get("heading", "")), score=h.score, similarity=h.similarity, text=h.text)
+                for h in res.contexts]
+    usage = res.completion.get("usage") if res.completion else None
+    return RagQueryResponse(pipeline=pipeline, question=res.question, answer=res.answer, contexts=contexts,
+                            citations=[c.as_dict() for c in res.citations], dropped=res.dropped, usage=usage)

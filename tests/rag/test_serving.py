@@ -1,0 +1,243 @@
+"""rag:<pipeline> on /v1/chat/completions (streamed and not) and POST /sluice/v1/rag/{p}/query,
+through the real gateway app over the mock upstream."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from gateway.app import SluiceApp, create_app
+from gateway.config import Config
+from gateway.errors import ConfigError
+from gateway.mock_upstream import MockUpstream
+from gateway.rag_provider import EMBEDDER_SERVICE
+from rag.config import ChunkingConfig, StoreConfig
+from rag.ingest import Ingestor
+from rag.store import ChromaStore
+from tests.gateway_fixtures import _mock_session, mock, mock_config  # noqa: F401  (fixtures)
+from tests.rag.conftest import HashEmbedder, count_words
+
+DOCS = {"handbook/holidays.md": "# Holidays\n\nEmployees get 30 days of paid holiday per year.\n",
+        "handbook/expenses.md": "# Expenses\n\nTravel expenses are reimbursed within 14 days.\n",
+        "handbook/security.md": "# Security\n\nLaptops must use full disk encryption.\n"}
+
+
+def _config(mock: MockUpstream,  # noqa: F811
+             tmp: Path, **pipe: Any) -> Config:
+    rag = {"store": {"mode": "embedded", "path": str(tmp / "chroma")},
+           "pipelines": {"handbook": {"collection": "handbook", "model": "mock-chat",
+                                      "retriever": {"top_k": 2}, **pipe},
+                         "viaembed": {"collection": "handbook", "model": "mock-chat",
+                                      "embedding_model": "mock-embed", "retriever": {"mode": "dense", "top_k": 2}},
+                         "nomodel": {"collection": "handbook"}}}
+    return mock_config(mock, rag=rag)
+
+
+def _ingest(tmp: Path, embed: HashEmbedder) -> None:
+    root = tmp / "docs"
+    for name, text in DOCS.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    store = ChromaStore(StoreConfig(path=str(tmp / "chroma")))
+    Ingestor(store, "handbook", embed, count_words, ChunkingConfig(max_tokens=64, overlap_tokens=8)) \
+        .ingest_paths([root], root=root)
+
+
+@contextlib.asynccontextmanager
+async def _client(config: Config, embed: HashEmbedder) -> AsyncIterator[tuple[SluiceApp, httpx.AsyncClient]]:
+    app = create_app(config)
+    app.gateway.services[EMBEDDER_SERVICE] = embed  # the local model's seam: fast and deterministic here
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                                                 base_url="http://gateway", timeout=30) as client:
+        yield app, client
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, hash_embed: HashEmbedder) -> Path:
+    _ingest(tmp_path, hash_embed)
+    return tmp_path
+
+
+ASK = {"model": "rag:handbook", "messages": [{"role": "user", "content": "How many days of paid holiday?"}]}
+
+
+async def test_chat_completion_carries_citations(mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
+    async with _client(_config(mock, corpus), hash_embed) as (_app, client):
+        r = await client.post("/v1/chat/completions", json=ASK)
+        assert r.status_code == 200, r.text
+        data = r.json()
+        assert data["model"] == "rag:handbook"
+        assert data["choices"][0]["message"]["content"]
+        cites = data["citations"]
+        assert [c["index"] for c in cites] == [1, 2]  # the mock cites nothing: all contexts, cited=false
+        assert cites[0]["source"] == "handbook/holidays.md" and cites[0]["chunk_id"] and cites[0]["score"] > 0
+        assert data["usage"]["prompt_tokens"] > 20  # the grounded prompt, not just the question
+        r = await client.get("/v1/models")
+        assert "rag:handbook" in {m["id"] for m in r.json()["data"]}
+
+
+async def test_streamed_answer_ends_with_citations(mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
+    async with _client(_config(mock, corpus), hash_embed) as (_app, client):
+        r = await client.post("/v1/chat/completions", json={**ASK, "stream": True})
+        assert r.status_code == 200
+        events = [orjson.loads(line[6:]) for line in r.text.split("\n")
+                  if line.startswith("data: ") and line != "data: [DONE]"]
+        assert r.text.rstrip().endswith("data: [DONE]")
+        assert all("citations" not in e for e in events[:-1])
+        last = events[-1]
+        assert last["choices"][0]["finish_reason"] and last["model"] == "rag:handbook"
+        assert last["citations"][0]["source"] == "handbook/holidays.md"
+        assert "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+
+
+async def test_query_api_returns_contexts_and_answer(mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
+    async with _client(_config(mock, corpus), hash_embed) as (_app, client):
+        r = await client.post("/sluice/v1/rag/handbook/query", json={"question": "disk encryption laptops"})
+        assert r.status_code == 200, r.text
+        data = r.json()
+        assert data["contexts"][0]["source"] == "handbook/security.md"
+        assert "encryption" in data["contexts"][0]["text"] and data["answer"]
+        assert data["usage"]["total_tokens"] > 0
+        r = await client.post("/sluice/v1/rag/handbook/query",
+                              json={"question": "days", "generate": False, "top_k": 3,
+                                    "filters": {"source": "handbook/expenses.md"}})
+        data = r.json()
+        assert data["answer"] is None and [c["source"] for c in data["contexts"]] == ["handbook/expenses.md"]
+
+
+async def test_pipeline_with_embedding_model_goes_through_the_router(mock: MockUpstream, corpus: Path,  # noqa: F811
+                                                                     hash_embed: HashEmbedder) -> None:
+    async with _client(_config(mock, corpus), hash_embed) as (_app, client):
+        calls = len(hash_embed.calls)
+        r = await client.post("/sluice/v1/rag/viaembed/query", json={"question": "holiday", "generate": False})
+        assert r.status_code == 200, r.text
+        assert len(r.json()["contexts"]) == 2
+        assert len(hash_embed.calls) == calls  # the query was embedded by mock-embed, not locally
+
+
+async def test_errors_name_the_cause(mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
+    async with _client(_config(mock, corpus), hash_embed) as (_app, client):
+        r = await client.post("/v1/chat/completions", json={**ASK, "model": "rag:nope"})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "rag_pipeline_not_found"
+        r = await client.post("/v1/chat/completions", json={**ASK, "model": "rag:nomodel"})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "rag_pipeline_has_no_model"
+        r = await client.post("/sluice/v1/rag/handbook/query", json={"question": "x", "filters": {"a": {"$regex": 1}}})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_rag_filter"
+        r = await client.post("/sluice/v1/rag/handbook/query", json={"question": ""})
+        assert r.status_code == 400
+        r = await client.post("/v1/chat/completions", json={"model": "rag:handbook", "messages": [
+            {"role": "system", "content": "no question"}]})
+        assert r.status_code == 400 and "user message" in r.json()["error"]["message"]
+
+
+async def test_missing_collection_is_reported(mock: MockUpstream, tmp_path: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
+    async with _client(_config(mock, tmp_path), hash_embed) as (_app, client):
+        r = await client.post("/sluice/v1/rag/handbook/query", json={"question": "x"})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "rag_collection_not_found"
+        assert "ingest into it first" in r.json()["error"]["message"]
+
+
+def test_no_local_embedder_is_a_config_error(mock: MockUpstream, tmp_path: Path,  # noqa: F811
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gateway.providers.minilm" else real(name, *a))
+    app = create_app(_config(mock, tmp_path))
+
+    async def start() -> None:
+        async with app.lifespan():
+            pass
+
+    with pytest.raises(ConfigError, match="embedding_model"):
+        asyncio.run(start())
+
+
+@pytest.mark.parametrize(("pipe", "match"), [
+    ({"scan_injection": True}, "no injection scanner"),
+    ({"prompt": "rag-answer@production"}, "no prompt registry"),
+    ({"model": "nope"}, "not a configured model group"),
+    ({"embedding_model": "nope"}, "embedding_model 'nope'"),
+])
+def test_pipeline_config_checked_at_startup(mock: MockUpstream, tmp_path: Path, pipe: dict[str, Any],  # noqa: F811
+                                            match: str) -> None:
+    import asyncio
+
+    cfg = _config(mock, tmp_path, **pipe)
+    cfg.prompts.enabled = False  # no prompt registry configured
+    app = create_app(cfg)
+
+    async def start() -> None:
+        async with app.lifespan():
+            pass
+
+    with pytest.raises(ConfigError, match=match):
+        asyncio.run(start())
+
+
+async def test_scanner_and_prompt_services_are_used(mock: MockUpstream, corpus: Path,  # noqa: F811
+                                                   hash_embed: HashEmbedder) -> None:
+    from gateway.rag_provider import PROMPT_SERVICE, SCANNER_SERVICE
+
+    rendered: list[str] = []
+
+    def render(ref: str, variables: dict[str, Any]) -> list[dict[str, Any]]:
+        rendered.append(ref)
+        return [{"role": "user", "content": f"Context: {variables['context']} Q: {variables['question']}"}]
+
+    app = create_app(_config(mock, corpus, scan_injection=True, prompt="rag-answer@production"))
+    app.gateway.services.update({EMBEDDER_SERVICE: hash_embed, PROMPT_SERVICE: render,
+                                 SCANNER_SERVICE: lambda text: "encryption" in text})
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                                                 base_url="http://gateway") as client:
+        r = await client.post("/sluice/v1/rag/handbook/query", json={"question": "laptop disk encryption"})
+    data = r.json()
+    assert r.status_code == 200 and rendered == ["rag-answer@production"]
+    assert len(data["dropped"]) == 1 and all("encryption" not in c["text"] for c in data["contexts"])
+
+
+async def test_openai_sdk_sees_citations(mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
+    from tests.gateway_fixtures import openai_client
+
+    async with _client(_config(mock, corpus), hash_embed) as (app, _):
+        client = openai_client(app)
+        resp = await client.chat.completions.create(model="rag:handbook", messages=ASK["messages"])
+        assert resp.model_extra["citations"][0]["source"] == "handbook/holidays.md"
+        stream = await client.chat.completions.create(model="rag:handbook", messages=ASK["messages"], stream=True)
+        chunks = [c async for c in stream]
+        assert chunks[-1].model_extra["citations"][0]["source"] == "handbook/holidays.md"
+
+
+async def test_chat_filters_from_metadata(mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
+    async with _client(_config(mock, corpus), hash_embed) as (_app, client):
+        for filt in ({"source": "handbook/expenses.md"}, '{"source": "handbook/expenses.md"}'):
+            r = await client.post("/v1/chat/completions", json={**ASK, "metadata": {"rag_filters": filt}})
+            assert r.status_code == 200, r.text
+            assert [c["source"] for c in r.json()["citations"]] == ["handbook/expenses.md"]
+        r = await client.post("/v1/chat/completions", json={**ASK, "metadata": {"rag_filters": "not json"}})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_rag_filter"
+
+
+async def test_answer_prompt_from_the_prompt_registry(mock: MockUpstream, corpus: Path,  # noqa: F811
+                                                      hash_embed: HashEmbedder) -> None:
+    from gateway.rag_provider import PROMPT_SERVICE, prompt_renderer
+    from prompts.registry import PromptRegistry
+
+    reg_dir = corpus / "prompts"
+    reg_dir.mkdir()
+    reg = PromptRegistry(reg_dir)
+    render = prompt_renderer(reg)
+    app = create_app(_config(mock, corpus, prompt="rag-answer@production"))
+    app.gateway.services.update({EMBEDDER_SERVICE: hash_embed, PROMPT_SERVICE: render})
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                                                 base_url="http://gateway") as client:
+        r = await client.post("/v1/chat/completions", json=ASK)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "prompt_not_found"
