@@ -12,6 +12,8 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export RAGAS_DO_NOT_TRACK := true
 export DO_NOT_TRACK := 1
 export OTEL_SDK_DISABLED ?= false
+# Public datasets (guardrail and RAG evaluation) live in shared/ beside the repository.
+export SLUICE_DATASETS ?= $(abspath $(CURDIR)/../shared/datasets)
 
 .PHONY: install demo test test-fast lint lock bench clean
 
