@@ -24,10 +24,12 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
     """`router` is the new generation's router (a reload builds hooks before swapping it in)."""
     hooks: list[Hook] = []
     # --- auth, rate limits, budgets (gateway/spend) ---
-    from gateway.spend.hook import AuthLimitsHook, SpendHook
-    from gateway.spend.service import spend_service
+    spend = None
+    if config.auth.enabled or config.spend.enabled:
+        from gateway.spend.hook import AuthLimitsHook, SpendHook
+        from gateway.spend.service import spend_service
 
-    spend = spend_service(gateway) if (config.auth.enabled or config.spend.enabled) else None
+        spend = spend_service(gateway)
     if spend is not None:
         spend.reconfigure(config)
         spend.ensure_running()
@@ -48,12 +50,15 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
         hooks.append(GuardrailsHook(g, warm=g.warm_on_start))
     # --- end guardrails ---
     # --- cache (gateway/cache) ---
-    from gateway.cache.hook import CacheHook
-    from gateway.cache.service import service_for
+    if config.cache.enabled:
+        from gateway.cache.hook import CacheHook
+        from gateway.cache.service import service_for
 
-    # Always installed: with the cache off it only strips the body's `cache` field.
-    cache_service = service_for(config, gateway) if config.cache.enabled else None
-    hooks.append(CacheHook(config.cache, cache_service, services=gateway.services))
+        hooks.append(CacheHook(config.cache, service_for(config, gateway), services=gateway.services))
+    else:  # only strips the body's `cache` field; imports nothing heavy
+        from gateway.cache.strip import StripCacheField
+
+        hooks.append(StripCacheField())
     # --- end cache ---
     # --- spend ledger (gateway/spend) ---
     if spend is not None and config.spend.enabled:
@@ -72,10 +77,11 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
 def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
     routers: list[APIRouter] = []
     # --- keys, teams, spend reports (gateway/api/admin.py, gateway/api/spend.py) ---
-    from gateway.api.admin import build_admin_router
-    from gateway.api.spend import build_spend_router
+    if config.auth.enabled or config.spend.enabled:
+        from gateway.api.admin import build_admin_router
+        from gateway.api.spend import build_spend_router
 
-    routers += [build_admin_router(gateway), build_spend_router(gateway)]
+        routers += [build_admin_router(gateway), build_spend_router(gateway)]
     # --- end keys, teams, spend reports ---
     # --- prompts (gateway/api/prompts.py) ---
     if config.prompts.enabled:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.cache.service import CacheService
 from gateway.errors import AuthenticationError, NotFound, PermissionDenied
+
+if TYPE_CHECKING:
+    from gateway.cache.service import CacheService
 
 MASTER_KEY_ENV = "SLUICE_MASTER_KEY"
 

@@ -11,10 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.api.schemas import error_responses
 from gateway.context import RequestContext
 from gateway.errors import NotFound
-from gateway.rag_provider import map_error, service_of
-from rag.filters import FilterError
-from rag.pipeline import PipelineError
-from rag.store import StoreError
 
 router = APIRouter(prefix="/sluice/v1/rag", tags=["rag"])
 
@@ -52,6 +48,12 @@ class RagQueryResponse(BaseModel):
              responses=error_responses(400, 404, 502, 503))
 async def query(pipeline: str, body: RagQuery, request: Request) -> RagQueryResponse:
     gw = request.app.state.gateway
+    # imported here: a gateway without pipelines never loads rag/ (chromadb, langchain, bm25s)
+    from gateway.rag_provider import map_error, service_of
+    from rag.filters import FilterError
+    from rag.pipeline import PipelineError
+    from rag.store import StoreError
+
     service = service_of(gw.router)
     if service is None:
         raise NotFound(f"RAG pipeline {pipeline!r} is not configured; no rag.pipelines in the config",

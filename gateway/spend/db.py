@@ -5,6 +5,10 @@ The schema is created and upgraded by Alembic (`migrate`), on startup and by `sl
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
+
 import os
 from pathlib import Path
 
@@ -55,9 +59,27 @@ def _alembic(engine: sa.Engine, action: str, revision: str) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
-    with engine.begin() as conn:
+    # Replicas and workers start together: serialise their migrations (PostgreSQL: an advisory lock
+    # held by the migrating transaction; SQLite: a lock file beside the database).
+    with _sqlite_file_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7318204101)"))
         cfg.attributes["connection"] = conn
         getattr(command, action)(cfg, revision)
+
+
+@contextlib.contextmanager
+def _sqlite_file_lock(engine: sa.Engine) -> Iterator[None]:
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
