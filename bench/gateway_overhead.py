@@ -83,7 +83,24 @@ def gateway_available() -> str | None:
 VARIANTS = {
     "core": "spend: {enabled: false}\nprompts: {enabled: false}\ntelemetry: {metrics: false}\n",
     "default": "",
+    "auth": "auth: {enabled: true}\n",  # + a virtual key with rpm/tpm/budget: every limit is checked
 }
+BENCH_SECRET = "bench-key-secret"
+
+
+def create_key(cfg: Path) -> str:
+    """A virtual key with limits far above what the bench sends, so every check runs and none trips."""
+    import re
+    import subprocess
+
+    out = subprocess.run([PY, "-m", "gateway.cli", "keys", "create", "-c", str(cfg), "--name", "bench",
+                          "--rpm", "100000000", "--tpm", "1000000000", "--budget", "1000000", "--period", "day"],
+                         capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "SLUICE_KEY_SECRET": BENCH_SECRET}).stdout
+    m = re.search(r"sk-[A-Za-z0-9_\-]+", out)
+    if m is None:
+        raise RuntimeError(f"no key in `sluice keys create` output: {out!r}")
+    return m.group(0)
 
 
 def gateway_config(mock_base: str, port: int, variant: str = "core") -> Path:
@@ -99,7 +116,7 @@ def gateway_config(mock_base: str, port: int, variant: str = "core") -> Path:
 
 
 def run_target(name: str, cmd: list[str], port: int, model: str, args: argparse.Namespace, cpus: dict[str, str | None],
-               env: dict[str, str] | None = None, core: str | None = None) -> list[Row]:
+               env: dict[str, str] | None = None, core: str | None = None, key: str = "bench") -> list[Row]:
     proc = spawn(cmd, core if core is not None else cpus["proxy"], env)
     try:
         wait_port(port, proc)
@@ -107,7 +124,7 @@ def run_target(name: str, cmd: list[str], port: int, model: str, args: argparse.
         rows = []
         for mode, stream in (("json", False), ("stream", True)):
             script = wrk.lua_script(body(model, stream), {"Content-Type": "application/json",
-                                                          "Authorization": "Bearer bench"})
+                                                          "Authorization": f"Bearer {key}"})
             rows.append(measure(name, mode, url, proc.pid, script, args, cpus["load"]))
         return rows
     finally:
@@ -159,8 +176,12 @@ def main(argv: list[str] | None = None) -> int:
                     cmd += ["--workers", str(workers)]
                     core = None  # several workers: let them use every core
                 name = f"gw-{variant}" if workers == 1 else f"gw-{variant}-x{workers}"
+                env, key = None, "bench"
+                if variant == "auth":
+                    key = create_key(cfg)
+                    env = {**__import__("os").environ, "SLUICE_KEY_SECRET": BENCH_SECRET}
                 try:
-                    rows += run_target(name, cmd, port, "bench", args, cpus, core=core)
+                    rows += run_target(name, cmd, port, "bench", args, cpus, core=core, env=env, key=key)
                 except (RuntimeError, TimeoutError) as e:
                     notes.append(f"gateway ({workers} workers) did not run: {e}")
         else:
