@@ -115,10 +115,16 @@ def register_virtual_models(config: Config, gateway: Gateway, router: Router) ->
     """Virtual model prefixes served by the router (e.g. `rag:<pipeline>`)."""
     # --- rag (gateway/rag_provider.py) ---
     if config.rag.pipelines:
-        from gateway.rag_provider import PROMPT_SERVICE, prompt_renderer, register
+        from gateway.rag_provider import PROMPT_SERVICE, SCANNER_SERVICE, prompt_renderer, register
 
         if config.prompts.enabled and PROMPT_SERVICE not in gateway.services:
             gateway.services[PROMPT_SERVICE] = prompt_renderer(_prompt_registry(config))
+        if any(p.scan_injection for p in config.rag.pipelines.values()) and SCANNER_SERVICE not in gateway.services:
+            # indirect injection: retrieved chunks go through the guardrails' injection classifier
+            from guardrails.injection.model import InjectionModel
+
+            injection = InjectionModel.load()
+            gateway.services[SCANNER_SERVICE] = lambda text: injection.decide(text)[0]
         register(config, gateway, router)
     # --- end rag ---
 

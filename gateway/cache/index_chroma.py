@@ -40,8 +40,19 @@ class ChromaIndex:
             "partition": partition, "text": entry.text, "key": entry.key, "expires": entry.expires,
             "tenant": entry.tenant, "model": entry.model}])
 
+    async def _in_thread(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Chroma failures (a server down, a segment not yet on disk) surface as RuntimeError, which
+        the cache hook treats as a miss: a cache problem never fails the request."""
+        import httpx
+        from chromadb.errors import ChromaError
+
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except (ChromaError, httpx.HTTPError, ValueError) as exc:
+            raise RuntimeError(f"chroma index: {type(exc).__name__}: {exc}") from exc
+
     async def add(self, partition: str, vector: np.ndarray, entry: IndexEntry) -> None:
-        await asyncio.to_thread(self.add_now, partition, vector, entry)
+        await self._in_thread(self.add_now, partition, vector, entry)
 
     def search_now(self, partition: str, vector: np.ndarray, *, k: int, min_similarity: float) -> list[Candidate]:
         # A metadata `where` filter makes Chroma filter before its HNSW search, ~10x slower than
@@ -72,11 +83,13 @@ class ChromaIndex:
         return out[:k]
 
     async def search(self, partition: str, vector: np.ndarray, *, k: int, min_similarity: float) -> list[Candidate]:
-        return await asyncio.to_thread(self.search_now, partition, vector, k=k, min_similarity=min_similarity)
+        result: list[Candidate] = await self._in_thread(self.search_now, partition, vector, k=k,
+                                                         min_similarity=min_similarity)
+        return result
 
     async def remove(self, ids: list[str]) -> None:
         if ids:
-            await asyncio.to_thread(self._col.delete, ids=ids)
+            await self._in_thread(self._col.delete, ids=ids)
 
     def _purge_now(self, tenant: str | None, model: str | None) -> int:
         conds: list[dict[str, Any]] = []

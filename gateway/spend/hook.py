@@ -192,18 +192,19 @@ class SpendHook(Hook):
             ctx.served_model or ctx.requested_model, ctx.served_provider,
             self.svc.deployment_prices.get(ctx.served_deployment or ""),
         )
+        if ctx.cache_status in ("hit", "semantic-hit"):
+            # served from the cache: it costs nothing, priced or not; the saving is what the original cost
+            st.cost, st.unpriced = 0.0, False
+            ctx.cost_usd = 0.0
+            if ctx.cost_saved_usd is None and price is not None:
+                ctx.cost_saved_usd = cost_usd(usage, price)
+            return
         if price is None:
             self.svc.prices.note_unpriced(ctx.served_model or ctx.requested_model)
             st.cost, st.unpriced = None, True
             ctx.cost_usd = None
             return
-        full = cost_usd(usage, price)
-        if ctx.cache_status in ("hit", "semantic-hit"):
-            st.cost = 0.0
-            if ctx.cost_saved_usd is None:  # the cache knows what the original call cost; else re-price it
-                ctx.cost_saved_usd = full
-        else:
-            st.cost = full
+        st.cost = cost_usd(usage, price)
         st.unpriced = False
         ctx.cost_usd = st.cost
 

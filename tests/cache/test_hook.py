@@ -158,3 +158,16 @@ async def test_a_replaced_service_is_closed_when_its_generation_retires(mock) ->
         await old_gen.aclose()  # what the drain timer does
         assert (await old_svc.backend.stats())["entries"] == 0  # closed: memory released
         assert gw.services["cache"] is not old_svc
+
+
+async def test_a_hit_on_an_unpriced_model_costs_zero_not_unpriced(mock) -> None:
+    models = [{"name": "mock-chat", "deployments": [{"provider": "openai", "model": "no-such-priced-model",
+                                                     "api_base": mock.base_url}]}]
+    config = mock_config(mock, models=models, cache={"enabled": True, "semantic": {"enabled": False}})
+    async with gateway_client(config) as (app, client):
+        miss = await post(client)
+        assert miss.headers["x-sluice-cost-usd"] == "unpriced"  # never silently $0
+        await drain(app)
+        hit = await post(client)
+        assert hit.headers["x-sluice-cache"] == "hit"
+        assert float(hit.headers["x-sluice-cost-usd"]) == 0.0  # a hit costs nothing, priced or not
