@@ -24,6 +24,8 @@ class TelemetryConfig(BaseModel):
     sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0,
                                 description="head sampling for root spans without a sampled parent")
     metrics: bool = Field(default=True, description="serve GET /metrics (Prometheus text format)")
+    access_log: bool = Field(default=False, description="log one line per request (model, deployment, attempts, "
+                             "status, latency); failed and retried requests are always logged")
     record_content: bool = Field(
         default=False, description="record prompt/completion text on spans (redacted); off by default")
     content_max_chars: int = Field(default=2000, ge=0, description="truncate recorded content to this")

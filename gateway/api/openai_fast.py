@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from gateway.runtime import Gateway
 
 log = logging.getLogger("sluice.api")
+access_log = logging.getLogger("sluice.access")
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -143,6 +144,11 @@ class FastEndpoint:
                 watcher.cancel()
         ctx.ended_mono = clock.monotonic()
         await run_finished(gen.pipeline, ctx)
+        if ctx.status_code >= 400 or ctx.attempts > 1 or gen.config.telemetry.access_log:
+            access_log.info("%s %s -> %s", self.kind, ctx.requested_model, ctx.status_code, extra={
+                "model": ctx.requested_model, "deployment": ctx.served_deployment, "attempts": ctx.attempts,
+                "status": ctx.status_code, "code": ctx.error_code, "latency_ms": round(ctx.latency_ms or 0.0, 2),
+                "stream": ctx.stream, "cache": ctx.cache_status})
 
     async def _handle(self, gen: Any, ctx: RequestContext, raw: bytes, send: Send) -> None:
         try:

@@ -267,3 +267,15 @@ async def test_deployment_without_its_key_is_skipped_for_the_fallback(mock, seco
         r = await client.post("/v1/chat/completions", json=BODY)
     assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
     assert "SLUICE_TEST_UNSET_KEY" in r.json()["error"]["message"]
+
+
+async def test_the_serving_deployment_is_logged_for_retried_and_failed_requests(mock, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="sluice.access")
+    mock.set_fault("500", first_n=1)
+    async with gateway_client(mock_config(mock, models=[group("g", dep(mock))])) as (_, client):
+        assert (await client.post("/v1/chat/completions", json=BODY)).status_code == 200
+        assert (await client.post("/v1/chat/completions", json={**BODY, "model": "nope"})).status_code == 404
+    records = [r for r in caplog.records if r.name == "sluice.access"]
+    assert [(r.deployment, r.attempts, r.status) for r in records] == [("g/openai/m#0", 2, 200), (None, 0, 404)]
