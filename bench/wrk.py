@@ -57,8 +57,9 @@ def parse(out: str) -> WrkResult:
     return WrkResult(reqs, secs, reqs / secs if secs else 0.0, _ms(pct["50"]), _ms(pct["99"]), errors)
 
 
-def run(url: str, script: Path, *, seconds: float, connections: int = 16, core: str | None = None) -> WrkResult:
-    cmd = pinned(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s",
+def run(url: str, script: Path, *, seconds: float, connections: int = 16, core: str | None = None,
+        threads: int = 1) -> WrkResult:
+    cmd = pinned(["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s",
                   "-s", str(script), url], core)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     return parse(out)
