@@ -1,6 +1,6 @@
 """sluicegate: an OpenAI-compatible LLM gateway with an evaluation harness."""
 
-__all__ = ["create_app", "__version__"]
+__all__ = ["__version__", "create_app"]
 __version__ = "0.1.0"
 
 

@@ -140,5 +140,6 @@ def _config_path(config: Config, path: str | None) -> str | None:
 def _prompt_registry(config: Config):  # type: ignore[no-untyped-def]
     from prompts import PromptRegistry
 
-    return PromptRegistry(_config_path(config, config.prompts.registry_dir),
-                          _config_path(config, config.prompts.state_dir))
+    registry_dir = _config_path(config, config.prompts.registry_dir)
+    assert registry_dir is not None  # registry_dir always has a value; only state_dir is optional
+    return PromptRegistry(registry_dir, _config_path(config, config.prompts.state_dir))

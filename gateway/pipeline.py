@@ -15,7 +15,14 @@ from gateway.context import RequestContext
 from gateway.errors import SluiceError, UpstreamError
 from gateway.hooks import Hook, StreamFilter
 from gateway.router import Router
-from gateway.streaming import SSE_DONE, ChunkAggregator, completion_to_chunks, patch_chunk, patch_completion, sse
+from gateway.streaming import (
+    SSE_DONE,
+    ChunkAggregator,
+    completion_to_chunks,
+    patch_chunk,
+    patch_completion,
+    sse,
+)
 
 log = logging.getLogger("sluice.pipeline")
 

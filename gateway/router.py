@@ -20,12 +20,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway import telemetry  # --- telemetry: spans/metrics for upstream attempts ---
 from gateway.clock import Clock
 from gateway.config import Config, Deployment, ModelGroup
 from gateway.context import RequestContext
 from gateway.errors import InvalidRequest, NotFound, Overloaded, SluiceError, UpstreamError, UpstreamTimeout
 from gateway.providers.base import Provider
-from gateway import telemetry  # --- telemetry: spans/metrics for upstream attempts ---
 
 log = logging.getLogger("sluice.router")
 
@@ -89,7 +89,7 @@ class Router:
         self.rng = rng or random.Random()
         self.groups: dict[str, ModelGroup] = {g.name: g for g in config.models}
         self.states: dict[str, DeploymentState] = {
-            d.id: DeploymentState(d, providers[d.id], enabled=not d.api_key_env or d.api_key() is not None)  # type: ignore[misc]
+            d.id: DeploymentState(d, providers[d.id], enabled=not d.api_key_env or d.api_key() is not None)  # type: ignore[misc,index]
             for g in config.models for d in g.deployments
         }
         self._freed = asyncio.Event()
@@ -189,7 +189,7 @@ class Router:
             self._freed.clear()
             try:
                 await asyncio.wait_for(self._freed.wait(), timeout=min(remaining, max(wait_hint, 0.01)))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _release(self, st: DeploymentState) -> None:

@@ -111,9 +111,9 @@ def validate_chat(body: Any) -> None:
     _type(body, "metadata", (dict,), "an object of string values")
     _type(body, "logit_bias", (dict,), "an object mapping token ids to numbers")
     stop = body.get("stop")
-    if stop is not None and not isinstance(stop, str):
-        if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) for s in stop):
-            raise _bad("stop", "must be a string or a list of up to 4 strings")
+    if stop is not None and not isinstance(stop, str) and (
+            not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) for s in stop)):
+        raise _bad("stop", "must be a string or a list of up to 4 strings")
     tools = body.get("tools")
     if tools is not None:
         if not isinstance(tools, list):

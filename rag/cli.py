@@ -66,13 +66,13 @@ def make_app(embedder_factory: EmbedderFactory) -> typer.Typer:
 
     @app.command()
     def ingest(
-        paths: list[Path] = typer.Argument(..., help="files or folders (.md .txt .html .pdf)"),  # noqa: B008
+        paths: list[Path] = typer.Argument(..., help="files or folders (.md .txt .html .pdf)"),
         collection: str = typer.Option(..., "--collection", "-c", help="Chroma collection to fill"),
         prune: bool = typer.Option(False, "--prune", help="remove sources no longer present under PATHS"),
-        config: Path | None = typer.Option(None, "--config", help="sluice config (its rag: store and chunking)"),  # noqa: B008
+        config: Path | None = typer.Option(None, "--config", help="sluice config (its rag: store and chunking)"),
         store_path: str | None = typer.Option(None, "--store-path", help="embedded store folder"),
         server: str | None = typer.Option(None, "--server", help="Chroma server HOST:PORT"),
-        root: Path | None = typer.Option(None, "--root", help="sources are named relative to this folder"),  # noqa: B008
+        root: Path | None = typer.Option(None, "--root", help="sources are named relative to this folder"),
     ) -> None:
         """Chunk, embed and store documents; unchanged files are skipped, changed ones re-embedded."""
         from rich.console import Console
@@ -124,7 +124,7 @@ def make_app(embedder_factory: EmbedderFactory) -> typer.Typer:
         question: str = typer.Argument(..., help="the question"),
         pipeline: str | None = typer.Option(None, "--pipeline", "-p", help="pipeline name from --config"),
         collection: str | None = typer.Option(None, "--collection", "-c", help="query a collection directly"),
-        config: Path | None = typer.Option(None, "--config", help="sluice config with rag.pipelines"),  # noqa: B008
+        config: Path | None = typer.Option(None, "--config", help="sluice config with rag.pipelines"),
         store_path: str | None = typer.Option(None, "--store-path"),
         server: str | None = typer.Option(None, "--server", help="Chroma server HOST:PORT"),
         top_k: int | None = typer.Option(None, "--top-k", min=1, max=100),

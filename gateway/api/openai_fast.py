@@ -109,19 +109,18 @@ class FastEndpoint:
                     task.cancel()
 
         watcher: asyncio.Future[dict[str, Any]] | None = None
-        raw_send = send
 
-        async def send(message: dict[str, Any]) -> None:  # noqa: F811 - tracks whether headers went out
+        async def tracked_send(message: dict[str, Any]) -> None:  # knows whether headers went out
             if message["type"] == "http.response.start":
                 state["response_started"] = True
-            await raw_send(message)
+            await send(message)
 
         bind_request(ctx.request_id)
         try:
             raw = await read_body(receive, gen.config.server.max_body_bytes)
             watcher = asyncio.ensure_future(receive())
             watcher.add_done_callback(on_receive)
-            await self._handle(gen, ctx, raw, send)
+            await self._handle(gen, ctx, raw, tracked_send)
         except asyncio.CancelledError:
             if not state["disconnected"]:
                 raise
@@ -131,7 +130,7 @@ class FastEndpoint:
             ctx.status_code, ctx.error_code = 499, "client_disconnected"
             log.info("client disconnected from %s; upstream call cancelled", ctx.request_id)
         except SluiceError as err:
-            await send_error(send, err, ctx)
+            await send_error(tracked_send, err, ctx)
         except Exception:
             # A bug, not the client's fault: log it with the request id, answer OpenAI-shaped, no traceback.
             log.exception("unexpected error serving %s", ctx.request_id)

@@ -9,8 +9,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from gateway.api.schemas import (ChatCompletion, ChatCompletionRequest, EmbeddingList, EmbeddingRequest,
-                                 ModelCard, ModelList, error_responses)
+from gateway.api.schemas import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    EmbeddingList,
+    EmbeddingRequest,
+    ModelCard,
+    ModelList,
+    error_responses,
+)
 
 router = APIRouter()
 

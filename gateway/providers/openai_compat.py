@@ -6,7 +6,6 @@ responses are patched only where the upstream left out something OpenAI's schema
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -89,7 +88,7 @@ class OpenAICompatProvider(Provider):
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise upstream_error(resp.status, raw, resp.headers, self.deployment.id or "")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamTimeout(f"upstream did not answer within {timeout:.1f}s") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"cannot reach upstream: {type(exc).__name__}") from None
@@ -135,7 +134,7 @@ class OpenAICompatProvider(Provider):
                                 raise UpstreamError(f"upstream stream error: {msg or 'unknown'}")
                             yield chunk
                 raise UpstreamError("upstream closed the stream before [DONE]", retryable=True)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamTimeout(f"upstream stream stalled for more than {timeout:.1f}s") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"upstream connection failed mid-request: {type(exc).__name__}") from None

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-from collections.abc import Iterator
-
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
