@@ -106,7 +106,12 @@ def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
     if metrics is not None:
         from gateway.api.metrics import metrics_router
 
-        routers.append(metrics_router(metrics))
+        def refresh() -> None:  # ledger rows not yet in the database (the LedgerBacklog alert reads it)
+            spend = gateway.services.get("spend")
+            if spend is not None and metrics is not None:
+                metrics.set_gauge("ledger_queue_depth", spend.writer.pending_rows)
+
+        routers.append(metrics_router(metrics, refresh))
     # --- end metrics ---
     return routers
 

@@ -233,6 +233,11 @@ class LedgerWriter:
         return total
 
     @property
+    def pending_rows(self) -> int:
+        """Rows recorded (in the spool) and not yet committed to the database."""
+        return self._unflushed
+
+    @property
     def backlog_bytes(self) -> int:
         if self._fd is None:
             return 0

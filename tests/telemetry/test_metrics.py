@@ -111,3 +111,19 @@ def test_metrics_route_is_documented_as_plain_text(tel) -> None:
     assert list(doc) == ["text/plain"]
     assert "_created" not in "".join(
         s.name for f in tel.metrics.registry.collect() for s in f.samples)
+
+
+async def test_scrape_reports_the_ledger_backlog(mock, tmp_path) -> None:
+    from tests.gateway_fixtures import gateway_client, mock_config
+
+    cfg = mock_config(mock, spend={"enabled": True, "ledger": {"path": str(tmp_path / "spend.db"),
+                                                              "spool_dir": str(tmp_path / "spool"),
+                                                              "flush_interval_s": 3600}})
+    async with gateway_client(cfg) as (app, client):
+        for _ in range(3):
+            r = await client.post("/v1/chat/completions", json={"model": "mock-chat",
+                                                                "messages": [{"role": "user", "content": "hi"}]})
+            assert r.status_code == 200
+        text = (await client.get("/metrics")).text
+        depth = [line for line in text.splitlines() if line.startswith("sluice_ledger_queue_depth ")]
+        assert depth and float(depth[0].split()[1]) == 3 == app.gateway.services["spend"].writer.pending_rows
