@@ -69,7 +69,10 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
     # whose `finished` runs after the ledger's and records metrics and the request's root span.
     from gateway.telemetry_hooks import instrument_hooks, telemetry_for
 
-    hooks = instrument_hooks(hooks, telemetry_for(gateway), gateway)
+    telemetry = telemetry_for(gateway)
+    if telemetry.metrics is not None:
+        _feed_budget_gauge(gateway, telemetry.metrics)
+    hooks = instrument_hooks(hooks, telemetry, gateway)
     # --- end telemetry ---
     return hooks
 
@@ -148,3 +151,21 @@ def _prompt_registry(config: Config):  # type: ignore[no-untyped-def]
     registry_dir = _config_path(config, config.prompts.registry_dir)
     assert registry_dir is not None  # registry_dir always has a value; only state_dir is optional
     return PromptRegistry(registry_dir, _config_path(config, config.prompts.state_dir))
+
+
+def _feed_budget_gauge(gateway: Gateway, metrics: object) -> None:
+    """Each budget charge also sets `budget_utilization_ratio{scope,name}` (the BudgetBurn alert)."""
+    spend = gateway.services.get("spend")
+    if spend is None or getattr(spend.budgets, "_gauge_fed", False):
+        return
+    alert = spend.budgets.on_spend
+
+    async def on_spend(budget, period, before, after, end):  # type: ignore[no-untyped-def]
+        if budget.limit_usd > 0:
+            metrics.set_gauge("budget_utilization_ratio", after / budget.limit_usd,  # type: ignore[attr-defined]
+                              scope=budget.scope, name=budget.label)
+        if alert is not None:
+            await alert(budget, period, before, after, end)
+
+    spend.budgets.on_spend = on_spend
+    spend.budgets._gauge_fed = True

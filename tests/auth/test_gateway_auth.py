@@ -179,3 +179,14 @@ async def test_workers_with_memory_counters_refuse_to_start(tmp_path, m):
     with pytest.raises(ConfigError, match="redis"):
         async with running(c):
             pass
+
+
+async def test_budget_use_is_exported_as_a_gauge(tmp_path, m):
+    async with running(cfg(tmp_path, m)) as (_app, client):
+        key = (await new_key(client, name="gauge", budget_usd=1.0, budget_period="day"))["key"]
+        r = await client.post("/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {key}"})
+        assert r.status_code == 200
+        cost = float(r.headers["x-sluice-cost-usd"])
+        lines = [x for x in (await client.get("/metrics")).text.splitlines()
+                 if x.startswith("sluice_budget_utilization_ratio{") and 'scope="key"' in x]
+    assert len(lines) == 1 and float(lines[0].split()[-1]) == pytest.approx(cost / 1.0)
