@@ -5,7 +5,8 @@
 - `async with gateway_client(config) as (app, client)`: the app in-process (httpx ASGITransport;
   responses are buffered, so use `live_gateway` for disconnects and real streaming).
 - `openai_client(app)`: the official AsyncOpenAI SDK over the in-process app.
-- `with live_gateway(config) as base_url`: uvicorn on a free port in a background thread.
+- `with live_gateway(config) as base_url` / `with live_app(config) as (app, base_url)`: uvicorn on a
+  free port in a background thread.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def openai_client(app: SluiceApp, api_key: str = "sk-test", **kw: Any) -> Any:
 
 
 @contextlib.contextmanager
-def live_gateway(config: Config, *, clock: Clock | None = None) -> Iterator[str]:
-    """uvicorn serving the app on a free loopback port in a thread; yields the /v1 base URL."""
+def live_app(config: Config, *, clock: Clock | None = None) -> Iterator[tuple[SluiceApp, str]]:
+    """uvicorn serving the app on a free loopback port in a thread; yields (app, /v1 base URL)."""
     import uvicorn
 
     from tests.services import free_port
@@ -90,9 +91,14 @@ def live_gateway(config: Config, *, clock: Clock | None = None) -> Iterator[str]
     else:
         raise RuntimeError("gateway did not start")
     try:
-        yield f"http://127.0.0.1:{port}/v1"
+        yield app, f"http://127.0.0.1:{port}/v1"
     finally:
         server.should_exit = True
         thread.join(10)
 
 
+@contextlib.contextmanager
+def live_gateway(config: Config, *, clock: Clock | None = None) -> Iterator[str]:
+    """Like live_app, yielding only the /v1 base URL."""
+    with live_app(config, clock=clock) as (_, base):
+        yield base

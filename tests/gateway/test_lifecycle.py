@@ -17,7 +17,7 @@ import yaml
 from gateway.config import parse_config
 from gateway.context import RequestContext
 from gateway.hooks import Hook
-from tests.gateway_fixtures import gateway_client, live_gateway, mock_config
+from tests.gateway_fixtures import gateway_client, live_app, mock_config
 from tests.services import free_port, wait_for_port
 
 BODY = {"model": "mock-chat", "messages": [{"role": "user", "content": "hi"}]}
@@ -80,10 +80,7 @@ def test_client_disconnect_cancels_the_upstream_stream_and_keeps_what_was_produc
         {"provider": "openai", "model": "m", "api_base": mock.base_url,
          "headers": {"x-mock-tokens-per-s": "20", "x-mock-reply-words": "400"}}]}])
     capture = _Capture()
-    with live_gateway(cfg) as base:
-        from gateway.app import SluiceApp  # noqa: F401
-
-        gw_app = _last_app()
+    with live_app(cfg) as (gw_app, base):
         gw_app.gateway.generation.pipeline.hooks.append(capture)
         with httpx.Client(timeout=10) as client:
             with client.stream("POST", f"{base}/chat/completions", json={**BODY, "stream": True}) as r:
@@ -99,30 +96,6 @@ def test_client_disconnect_cancels_the_upstream_stream_and_keeps_what_was_produc
         ctx = capture.finished_ctx[0]
         assert ctx.client_disconnected and ctx.status_code == 499
         assert ctx.completion and (ctx.completion["choices"][0]["message"]["content"] or "")  # partial text kept
-
-
-_apps: list = []
-
-
-def _last_app():
-    return _apps[-1]
-
-
-@pytest.fixture(autouse=True)
-def _track_apps(monkeypatch):
-    import gateway.app as app_mod
-
-    real = app_mod.create_app
-
-    def tracking(*a, **kw):
-        app = real(*a, **kw)
-        _apps.append(app)
-        return app
-
-    monkeypatch.setattr(app_mod, "create_app", tracking)
-    import tests.gateway_fixtures as fx
-
-    monkeypatch.setattr(fx, "create_app", tracking)
 
 
 @pytest.mark.slow
