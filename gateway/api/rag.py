@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.api.schemas import error_responses
 from gateway.context import RequestContext
 from gateway.errors import NotFound
+from gateway.pipeline import run_finished
 
 router = APIRouter(prefix="/sluice/v1/rag", tags=["rag"])
 
@@ -59,15 +60,31 @@ async def query(pipeline: str, body: RagQuery, request: Request) -> RagQueryResp
         raise NotFound(f"RAG pipeline {pipeline!r} is not configured; no rag.pipelines in the config",
                        code="rag_pipeline_not_found")
     clock = gw.clock
+    gen = gw.generation
     ctx = RequestContext(request_id=request.headers.get("x-request-id") or uuid.uuid4().hex, route="rag.query",
                          body=body.model_dump(), headers={k.lower(): v for k, v in request.headers.items()},
-                         started_mono=clock.monotonic(), started_wall=clock.time(), rag_pipeline=pipeline)
+                         started_mono=clock.monotonic(), started_wall=clock.time(), rag_pipeline=pipeline,
+                         requested_model=f"rag:{pipeline}")
+    # The same keys, limits and budgets as /v1/chat/completions, and the generation is billed: run the
+    # auth hook before, and every hook's after-response work (ledger, metrics) once answered.
+    for hook in gen.pipeline.hooks:
+        if hook.name == "auth":
+            await hook.before(ctx)
     pipe = service.pipeline(pipeline, ctx)
     try:
-        res = await pipe.answer({"question": body.question, "top_k": body.top_k}, where=body.filters,
-                                generate=body.generate)
-    except (PipelineError, FilterError, StoreError) as e:
-        raise map_error(e, pipeline) from e
+        try:
+            res = await pipe.answer({"question": body.question, "top_k": body.top_k}, where=body.filters,
+                                    generate=body.generate)
+        except (PipelineError, FilterError, StoreError) as e:
+            err = map_error(e, pipeline)
+            ctx.status_code, ctx.error_code = err.status, err.code
+            raise err from e
+        if res.completion and isinstance(res.completion.get("usage"), dict):
+            ctx.usage = res.completion["usage"]
+        ctx.completion = res.completion
+    finally:
+        ctx.ended_mono = clock.monotonic()
+        await run_finished(gen.pipeline, ctx)
     contexts = [Context(chunk_id=h.id, source=str(h.metadata.get("source", "")), title=str(h.metadata.get("title", "")),
                         heading=str(h.metadata.get("heading", "")), score=h.score, similarity=h.similarity, text=h.text)
                 for h in res.contexts]

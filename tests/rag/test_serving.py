@@ -252,3 +252,31 @@ async def test_answer_prompt_from_the_prompt_registry(mock: MockUpstream, corpus
                                                  base_url="http://gateway") as client:
         r = await client.post("/v1/chat/completions", json=ASK)
     assert r.status_code == 404 and r.json()["error"]["code"] == "prompt_not_found"
+
+
+async def test_query_api_needs_a_key_when_auth_is_on_and_is_billed_to_the_pipeline(
+        mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder, monkeypatch) -> None:  # noqa: F811
+    import sqlalchemy as sa
+
+    from gateway.spend.schema import ledger
+
+    monkeypatch.setenv("SLUICE_MASTER_KEY", "sk-master-for-tests")
+    monkeypatch.setenv("SLUICE_KEY_SECRET", "hmac-secret-for-tests")
+    cfg = _config(mock, corpus)
+    cfg.auth.enabled = True
+    cfg.spend.ledger.path = str(corpus / "spend.db")
+    cfg.spend.ledger.spool_dir = str(corpus / "spool")
+    async with _client(cfg, hash_embed) as (app, client):
+        q = {"question": "How many days of annual leave do I get?"}
+        r = await client.post("/sluice/v1/rag/handbook/query", json=q)
+        assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+        admin = {"authorization": "Bearer sk-master-for-tests"}
+        key = (await client.post("/sluice/v1/keys", json={"name": "rag"}, headers=admin)).json()["key"]
+        r = await client.post("/sluice/v1/rag/handbook/query", json=q, headers={"authorization": f"Bearer {key}"})
+        assert r.status_code == 200 and r.json()["answer"]
+        svc = app.gateway.services["spend"]
+        await svc.writer.flush()
+        with svc.engine.connect() as c:
+            rows = [dict(x._mapping) for x in c.execute(sa.select(ledger))]
+    assert len(rows) == 1  # the refused call is not billed; the answered one is, to its pipeline and key
+    assert rows[0]["rag_pipeline"] == "handbook" and rows[0]["key_id"] and rows[0]["completion_tokens"] > 0
