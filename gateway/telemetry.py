@@ -217,14 +217,8 @@ class Telemetry:
         # attributes at start in one call: the SDK takes a lock per set_attribute
         otel_span = self.tracer.start_span(name, context=state.otel_ctx, kind=kind, attributes=clean,
                                            start_time=_ns(self.clock.time()))
-        handle = SpanHandle(otel_span, self.clock)
-        try:
+        with self._ended(otel_span) as handle:
             yield handle
-        except BaseException as exc:
-            _mark_error(otel_span, exc)
-            raise
-        finally:
-            otel_span.end(end_time=_ns(self.clock.time()))
 
     def span(self, ctx: RequestContext, name: str, **attrs: Any) -> Any:
         if self.tracer is None:
@@ -245,9 +239,14 @@ class Telemetry:
         assert self.tracer is not None
         otel_span = self.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=_attrs(attrs),
                                            start_time=_ns(self.clock.time()))
-        handle = SpanHandle(otel_span, self.clock)
-        try:
+        with self._ended(otel_span) as handle:
             yield handle
+
+    @contextmanager
+    def _ended(self, otel_span: Any) -> Iterator[SpanHandle]:
+        """Yields the span's handle; marks it failed on an exception and always ends it."""
+        try:
+            yield SpanHandle(otel_span, self.clock)
         except BaseException as exc:
             _mark_error(otel_span, exc)
             raise
