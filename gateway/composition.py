@@ -8,7 +8,7 @@ cache store -> spend/ledger (the `after`/`finished` of each hook run in list ord
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 
@@ -153,19 +153,16 @@ def _prompt_registry(config: Config):  # type: ignore[no-untyped-def]
     return PromptRegistry(registry_dir, _config_path(config, config.prompts.state_dir))
 
 
-def _feed_budget_gauge(gateway: Gateway, metrics: object) -> None:
-    """Each budget charge also sets `budget_utilization_ratio{scope,name}` (the BudgetBurn alert)."""
+def _feed_budget_gauge(gateway: Gateway, metrics: Any) -> None:
+    """Each budget charge also sets `budget_utilization_ratio{scope,name}` (the BudgetBurn alert).
+    The listener lives in gateway.services, so a config reload does not add a second one."""
     spend = gateway.services.get("spend")
-    if spend is None or getattr(spend.budgets, "_gauge_fed", False):
+    if spend is None:
         return
-    alert = spend.budgets.on_spend
 
-    async def on_spend(budget, period, before, after, end):  # type: ignore[no-untyped-def]
+    async def set_ratio(budget: Any, period: str, before: float, after: float, end: float) -> None:
         if budget.limit_usd > 0:
-            metrics.set_gauge("budget_utilization_ratio", after / budget.limit_usd,  # type: ignore[attr-defined]
+            metrics.set_gauge("budget_utilization_ratio", after / budget.limit_usd,
                               scope=budget.scope, name=budget.label)
-        if alert is not None:
-            await alert(budget, period, before, after, end)
 
-    spend.budgets.on_spend = on_spend
-    spend.budgets._gauge_fed = True
+    spend.budgets.add_listener(gateway.services.setdefault("budget.gauge", set_ratio))

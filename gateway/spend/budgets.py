@@ -63,9 +63,14 @@ class BudgetEnforcer:
         self.counters = counters
         self.engine = engine
         self.clock = clock or SystemClock()
-        self.on_spend = on_spend
+        self.listeners: list[AlertFn] = [on_spend] if on_spend is not None else []
         self._seeded: set[str] = set()
         self._avg: dict[str, float] = {}  # recent cost per request, per key: what to reserve
+
+    def add_listener(self, fn: AlertFn) -> None:
+        """Also call `fn(budget, period, before, after, period_end)` on every charge (once per fn)."""
+        if fn not in self.listeners:
+            self.listeners.append(fn)
 
     async def _counter_key(self, b: Budget) -> tuple[str, str, float, float]:
         pid, start, end = period_bounds(b.period, self.clock.time())
@@ -146,8 +151,9 @@ class BudgetEnforcer:
                 continue
             ttl = int(r.end - self.clock.time()) + 86_400
             after = await self.counters.add(r.key, delta, ttl)
-            if self.on_spend is not None and cost > 0:
-                await self.on_spend(r.budget, r.period, (after - cost) / NANO, after / NANO, r.end)
+            if cost > 0:
+                for listener in self.listeners:
+                    await listener(r.budget, r.period, (after - cost) / NANO, after / NANO, r.end)
 
 
 @dataclass(frozen=True, slots=True)
