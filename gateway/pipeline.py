@@ -96,18 +96,14 @@ class Pipeline:
                 agg.add(chunk)
                 if chunk.get("usage") is not None:
                     ctx.usage = chunk["usage"]
-                out = _through(filters, 0, [chunk])
-                for c in out:
-                    if not wants_usage and not c.get("choices") and "usage" in c:
-                        continue
-                    yield sse(c)
-            ctx.completion = agg.completion()
+                for c in _through(filters, 0, [chunk]):
+                    if wants_usage or not _usage_only(c):
+                        yield sse(c)
+            ctx.completion = agg.completion()  # filters' on_end may read it (e.g. to count tokens)
             for i, f in enumerate(filters):
                 for c in _through(filters, i + 1, f.on_end()):
-                    if not wants_usage and not c.get("choices") and "usage" in c:
-                        continue
-                    yield sse(c)
-            ctx.completion = agg.completion()
+                    if wants_usage or not _usage_only(c):
+                        yield sse(c)
         except SluiceError as err:
             ctx.status_code = err.status
             ctx.error_code = err.code
@@ -119,9 +115,14 @@ class Pipeline:
             ctx.status_code, ctx.error_code = 500, "internal_error"
             yield sse(SluiceError(f"the gateway failed mid-stream; logged under request id {ctx.request_id}").body())
         finally:
-            # also on cancellation (client gone): what was produced stays countable for billing
-            ctx.completion = agg.completion()
+            if ctx.completion is None:  # failed or cancelled (client gone): what was produced stays billable
+                ctx.completion = agg.completion()
         yield SSE_DONE
+
+
+def _usage_only(chunk: dict[str, Any]) -> bool:
+    """The final usage chunk (empty choices): sent only to clients that asked for usage."""
+    return not chunk.get("choices") and "usage" in chunk
 
 
 def _through(filters: list[StreamFilter], start: int, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
