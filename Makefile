@@ -40,7 +40,7 @@ test-fast: install
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 lint: install
-	.venv/bin/ruff check gateway guardrails prompts rag evals
+	.venv/bin/ruff check gateway guardrails prompts rag evals tests bench
 	.venv/bin/mypy gateway guardrails prompts rag evals
 
 # Re-resolve the lock (needs the network to PyPI); review the diff before committing.

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import wrk  # noqa: E402
-from bench.proc import cpu_seconds, free_port, spawn, stop, wait_port  # noqa: E402
+from bench import wrk
+from bench.proc import cpu_seconds, free_port, spawn, stop, wait_port
 
 PY = sys.executable
 CONFIG = """server: {{host: 127.0.0.1, port: {port}}}

@@ -112,7 +112,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         createdb = _pg_bin("createdb") or "createdb"
         for _ in range(100):
             r = subprocess.run([createdb, "-h", "127.0.0.1", "-p", str(port), "-U", "sluice", "sluice"],
-                               capture_output=True)
+                               capture_output=True, check=False)
             if r.returncode == 0:
                 break
             time.sleep(0.1)

@@ -57,7 +57,7 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def _sluice(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True, cwd=ROOT, check=False)
 
 
 def test_config_check_cli_exit_codes(tmp_path: Path) -> None:

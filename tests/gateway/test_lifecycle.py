@@ -82,11 +82,11 @@ def test_client_disconnect_cancels_the_upstream_stream_and_keeps_what_was_produc
     capture = _Capture()
     with live_app(cfg) as (gw_app, base):
         gw_app.gateway.generation.pipeline.hooks.append(capture)
-        with httpx.Client(timeout=10) as client:
-            with client.stream("POST", f"{base}/chat/completions", json={**BODY, "stream": True}) as r:
-                lines = r.iter_lines()
-                got = [next(lines) for _ in range(6)]
-                assert any(line.startswith("data: ") for line in got)
+        with httpx.Client(timeout=10) as client, \
+                client.stream("POST", f"{base}/chat/completions", json={**BODY, "stream": True}) as r:
+            lines = r.iter_lines()
+            got = [next(lines) for _ in range(6)]
+            assert any(line.startswith("data: ") for line in got)
         state = next(iter(gw_app.gateway.router.states.values()))
         for _ in range(100):  # the 20-second stream was abandoned, not run to its end
             if state.in_flight == 0 and capture.finished_ctx:
@@ -112,14 +112,13 @@ def test_sigterm_lets_in_flight_streams_finish_then_exits(mock, tmp_path: Path) 
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, timeout=30, proc=proc)
-        with httpx.Client(timeout=30) as client:
-            with client.stream("POST", f"http://127.0.0.1:{port}/v1/chat/completions",
-                               json={**BODY, "stream": True}) as r:
-                lines = r.iter_lines()
-                first = next(lines)
-                assert first.startswith("data: ")
-                proc.send_signal(signal.SIGTERM)
-                rest = [line for line in lines if line]
+        with httpx.Client(timeout=30) as client, \
+                client.stream("POST", f"http://127.0.0.1:{port}/v1/chat/completions", json={**BODY, "stream": True}) as r:
+            lines = r.iter_lines()
+            first = next(lines)
+            assert first.startswith("data: ")
+            proc.send_signal(signal.SIGTERM)
+            rest = [line for line in lines if line]
         assert rest[-1] == "data: [DONE]"  # the stream in flight ran to its end
         assert not any('"error"' in line for line in rest)
         # uvicorn re-raises the captured SIGTERM after its graceful shutdown: exit by that signal

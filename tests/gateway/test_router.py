@@ -176,7 +176,7 @@ async def test_saturated_group_queues_then_sheds_load_with_retry_after(mock) -> 
         rs = await asyncio.gather(*[client.post("/v1/chat/completions", json=BODY) for _ in range(3)])
     statuses = sorted(r.status_code for r in rs)
     assert statuses == [200, 503, 503]
-    shed = [r for r in rs if r.status_code == 503][0]
+    shed = next(r for r in rs if r.status_code == 503)
     assert shed.json()["error"]["code"] == "model_overloaded" and int(shed.headers["retry-after"]) >= 1
     assert mock.requests_seen == 1
 

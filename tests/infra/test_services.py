@@ -1,6 +1,5 @@
 """The real servers the other tests rely on start, answer, and are isolated per session."""
 
-import socket
 
 import pytest
 
