@@ -113,8 +113,9 @@ class Retriever:
 
         pool: dict[str, Hit] = {}
         if cfg.mode in ("dense", "hybrid") and qvec is not None:
+            # vectors only for MMR: they are the bulk of a Chroma response (384 floats per hit)
             for h in self.store.query(self.collection, qvec, pool_n, where=flt.to_chroma(where),
-                                      with_embeddings=True):
+                                      with_embeddings=cfg.mmr):
                 pool[h.id] = h
         bm25_scores: dict[str, float] = {}
         if cfg.mode in ("bm25", "hybrid"):
