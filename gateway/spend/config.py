@@ -78,3 +78,9 @@ class SpendConfig(_Strict):
     )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     tags_header: str = Field(default="x-sluice-tags", description="comma-separated tags for the ledger row")
+    unpriced_with_budget: Literal["block", "allow"] = Field(
+        default="block",
+        description="a key or team with a budget asking for a model that has an unpriced deployment: refuse "
+        "(403 model_unpriced; its spend could not be counted) or allow (the request is recorded as unpriced "
+        "and does not count against the budget)",
+    )

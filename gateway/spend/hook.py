@@ -78,6 +78,22 @@ class AuthLimitsHook(Hook):
         self.svc.ensure_running()
         return await self._before(ctx)
 
+    def _refuse_unpriced(self, model: str, budgets: list[Budget]) -> None:
+        """A budget is only as good as the prices behind it: a deployment without one would be served
+        uncounted (LiteLLM charges such requests $0 and the budget silently leaks)."""
+        if self.svc.config.spend.unpriced_with_budget == "allow":
+            return
+        group = self.svc.config.group(model)
+        if group is None:  # rag:/prompt: models resolve later; their generation is billed when priced
+            return
+        for d in group.deployments:
+            if self.svc.prices.lookup(d.model, d.provider, self.svc.deployment_prices.get(d.id or "")) is None:
+                raise PermissionDenied(
+                    f"model {model!r} has a deployment without a price ({d.provider}/{d.model}), so the "
+                    f"{budgets[0].label} budget could not count its spend; an admin must add the price under "
+                    "spend.prices or the deployment's `price` (or set spend.unpriced_with_budget: allow)",
+                    code="model_unpriced", param="model")
+
     def _upfront_cost(self, ctx: RequestContext, model: str) -> float:
         """What to reserve for an owner with no cost history yet (e.g. its first request in this
         process): the priciest deployment of the model group at the estimated prompt size plus
@@ -111,6 +127,7 @@ class AuthLimitsHook(Hook):
                                    f"{', '.join(rec.allowed_models or [])}", code="model_not_allowed", param="model")
         st.budgets = budgets_for(rec)
         if st.budgets:
+            self._refuse_unpriced(model, st.budgets)
             reserve = self.svc.budgets.estimate(rec.id) or self._upfront_cost(ctx, model)
             st.held = await self.svc.budgets.admit(st.budgets, reserve)
         if rec.rpm is not None or rec.tpm is not None:

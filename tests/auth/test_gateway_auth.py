@@ -167,6 +167,32 @@ async def test_budget_exceeded_says_which_budget_and_when_it_resets(tmp_path, m)
         assert (await client.post("/v1/chat/completions", json=CHAT, headers=h)).status_code == 200
 
 
+async def test_a_budgeted_key_is_refused_a_model_without_a_price(tmp_path, m):
+    async with running(cfg(tmp_path, m)) as (_app, client):
+        budgeted = (await new_key(client, budget_usd=5.0))["key"]
+        unbudgeted = (await new_key(client))["key"]
+        body = {**CHAT, "model": "mystery"}  # its deployment (mock-claude) has no price anywhere
+        r = await client.post("/v1/chat/completions", json=body, headers={"authorization": f"Bearer {budgeted}"})
+        err = r.json()["error"]
+        assert r.status_code == 403 and err["code"] == "model_unpriced" and err["param"] == "model"
+        assert "mock-claude" in err["message"] and "spend.prices" in err["message"]
+        assert m.requests_seen == 0  # refused before the upstream call
+        # priced models still work for that key; keys without a budget may use unpriced models
+        assert (await client.post("/v1/chat/completions", json=CHAT,
+                                  headers={"authorization": f"Bearer {budgeted}"})).status_code == 200
+        r = await client.post("/v1/chat/completions", json=body, headers={"authorization": f"Bearer {unbudgeted}"})
+        assert r.status_code == 200 and r.headers["x-sluice-cost-usd"] == "unpriced"
+
+
+async def test_unpriced_with_budget_allow_serves_and_records_unpriced(tmp_path, m):
+    config = gateway_config(tmp_path, m.base_url, auth={"enabled": True}, spend={"unpriced_with_budget": "allow"})
+    async with running(config) as (_app, client):
+        key = (await new_key(client, budget_usd=5.0))["key"]
+        r = await client.post("/v1/chat/completions", json={**CHAT, "model": "mystery"},
+                              headers={"authorization": f"Bearer {key}"})
+        assert r.status_code == 200 and r.headers["x-sluice-cost-usd"] == "unpriced"
+
+
 async def test_auth_disabled_needs_no_key(tmp_path, m):
     async with running(gateway_config(tmp_path, m.base_url)) as (_app, client):
         assert (await client.post("/v1/chat/completions", json=CHAT)).status_code == 200
