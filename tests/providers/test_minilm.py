@@ -41,7 +41,8 @@ def test_batching_matches_one_by_one(emb: MiniLMEmbedder) -> None:
     texts = ["short", "a somewhat longer text with several words in it", "medium length text here",
              "x " * 100, "unicode café naïve 東京"] * 7  # 35 texts: two batches of mixed lengths
     together = emb.embed(texts)
-    alone = np.stack([emb.embed([t])[0] for t in texts[:5]])
+    alone = np.stack([emb.embed([t])[0] for t in texts[:5]])  # small inputs: the single-threaded session
+    assert emb._small is not None
     cos = (together[:5] * alone).sum(axis=1)
     assert (cos > 0.999).all(), cos
     assert np.allclose(together[:5], together[5:10], atol=1e-5)  # order is preserved across batches
