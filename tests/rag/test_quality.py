@@ -46,14 +46,22 @@ def test_hybrid_mrr_meets_target(held_out: dict[str, Quality]) -> None:
 
 
 def test_hybrid_recall_floor(held_out: dict[str, Quality]) -> None:
-    # What the tuned defaults reach on the held-out split (0.962 measured); a regression fails here.
-    assert held_out["hybrid"].recall_at_5 >= 0.955
+    # What the tuned defaults reach on the held-out split (0.968 = 334/345 measured; one question of
+    # slack): a regression fails here.
+    assert held_out["hybrid"].recall_at_5 >= 0.965
 
 
-@pytest.mark.xfail(strict=True, reason="recall@5 target 0.97 not reached yet: 0.962 measured on the "
-                                       "held-out split (see rag/README.md); remove this mark when it is")
+@pytest.mark.xfail(strict=True, reason="recall@5 target 0.97 not reached yet: 0.968 (334 of 345; 335 needed) "
+                                       "measured on the held-out split (see rag/README.md); remove this mark "
+                                       "when it is")
 def test_hybrid_recall_meets_target(held_out: dict[str, Quality]) -> None:
     assert held_out["hybrid"].recall_at_5 >= 0.97
+
+
+def test_bm25_query_handling_floor(held_out: dict[str, Quality]) -> None:
+    # Folding, question-word stopwords, typo correction, k1/b (rag/bm25.py): 0.954 / 0.893 measured
+    # (0.939 / 0.870 before them).
+    assert held_out["bm25"].recall_at_5 >= 0.95 and held_out["bm25"].mrr >= 0.885
 
 
 def test_hybrid_beats_each_single_retriever(held_out: dict[str, Quality]) -> None:
