@@ -22,6 +22,20 @@ from gateway.router import Router
 
 log = logging.getLogger("sluice.runtime")
 
+# Settings read once at start-up (listening socket, exporters, storage connections): a reload
+# that changes them takes effect at the next restart, and says so.
+RESTART_ONLY = ("server", "telemetry", "spend.ledger", "auth.counters")
+
+
+def restart_only_changes(old: Config, new: Config) -> list[str]:
+    def pick(cfg: Config, path: str) -> Any:
+        node: Any = cfg
+        for part in path.split("."):
+            node = getattr(node, part)
+        return node.model_dump()
+
+    return [p for p in RESTART_ONLY if pick(old, p) != pick(new, p)]
+
 
 class Generation:
     def __init__(self, config: Config, router: Router, pipeline: Pipeline) -> None:
@@ -115,6 +129,9 @@ class Gateway:
             return False
         old, self.generation = self.generation, new
         log.info("config reloaded: %d model groups", len(config.models))
+        if old is not None and (pending := restart_only_changes(old.config, config)):
+            log.warning("config reload: %s changed; those settings apply at the next restart",
+                        ", ".join(pending))
         if old is not None:
             self._retired.append(asyncio.ensure_future(self._retire(old)))
         return True

@@ -40,6 +40,15 @@ async def test_reload_swaps_config_and_rejects_an_invalid_one(mock, caplog) -> N
         assert (await client.post("/v1/chat/completions", json={**BODY, "model": "renamed"})).status_code == 200
 
 
+async def test_reload_names_settings_that_need_a_restart(mock, caplog) -> None:
+    async with gateway_client(mock_config(mock)) as (app, _client):
+        assert await app.gateway.reload(mock_config(mock)) is True
+        assert "next restart" not in caplog.text  # nothing start-only changed
+        changed = mock_config(mock, server={"port": 9999}, telemetry={"access_log": True})
+        assert await app.gateway.reload(changed) is True
+        assert "server, telemetry changed; those settings apply at the next restart" in caplog.text
+
+
 async def test_file_watch_reloads_and_survives_a_broken_file(mock, tmp_path: Path) -> None:
     from gateway.app import create_app
 
