@@ -122,10 +122,12 @@ class InjectionModel:
 
     @classmethod
     def load(cls, path: Path | None = None) -> InjectionModel:
-        """Load the artifact and its sentence embedder (so the first request does not pay for it)."""
+        """Load the artifact and its sentence embedder, and run the embedder once (onnxruntime's
+        first run allocates), so the first request does not pay for either."""
         with gzip.open(path or ARTIFACT, "rt", encoding="utf-8") as f:
             model = cls(json.load(f))
-        model.embedder()
+        if (embedder := model.embedder()) is not None:
+            embedder(["warm-up"])
         return model
 
     def embedder(self) -> Any:
