@@ -8,6 +8,10 @@ every request anyway). Prompts: 1 KB slices of the jackhhao test prompts (prose)
 slices with an e-mail, a card number and a phone number spliced in (PII). Reports p50/p99 ms per
 prompt for the default input policy (secrets block, PII redact, injection block, invisible-text
 redact), each scanner alone, and the stream output filter (PII redact) per KB of streamed text.
+The injection scanner's slow path (the MiniLM embedder, only for short texts with a directive cue
+in the uncertain score band) is reported separately: on short prompts (the first 120 characters
+of each jackhhao test prompt, and the benign trigger-word dev prompts), how many took it, and
+p50/p99 of the scanner over all of them and over those that took it.
 """
 
 from __future__ import annotations
@@ -100,6 +104,38 @@ def main() -> None:
 
     p50, p99 = timed(stream, pii, 3)
     print(f"{'stream filter (PII redact), 1 KB in 12-char chunks':44s} {p50:8.3f} {p99:8.3f} {p50 / base50:12.1f}x")
+    slow_path(prose, ictx, base50)
+
+
+def slow_path(prose: list[str], ictx: ScanContext, base50: float) -> None:
+    from guardrails.injection.train import DEV_TRIGGER_SET, read_lines
+    from guardrails.scanners.injection import InjectionScanner
+
+    model = load_model()
+    calls: list[str] = []
+    real = model.embed_score
+
+    def counting(text: str) -> float:
+        calls.append(text)
+        return real(text)
+
+    model.embed_score = counting  # type: ignore[method-assign]
+    scanner = InjectionScanner()
+    with DATA.open(newline="", encoding="utf-8") as f:
+        short = [r["prompt"][:120] for r in csv.DictReader(f)] + read_lines(DEV_TRIGGER_SET)
+    for t in prose:
+        scanner.scan(t, ictx)
+    print(f"injection slow path (embedder): {len(set(calls))} of {len(prose)} 1 KB prompts")
+    calls.clear()
+    for t in short:
+        scanner.scan(t, ictx)
+    slow = sorted(set(calls))
+    print(f"injection slow path: {len(slow)} of {len(short)} short prompts (<= 120 chars)")
+    for name, items in (("injection alone, short prompts", short), ("injection alone, slow-path prompts", slow)):
+        if items:
+            p50, p99 = timed(lambda t: scanner.scan(t, ictx), items, 3)
+            print(f"{name:44s} {p50:8.3f} {p99:8.3f} {p50 / base50:12.1f}x")
+    model.embed_score = real  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -32,6 +32,11 @@ _LEXICON: dict[str, str] = {
     "olvidar": "forget", "olvides": "forget", "ignorar": "ignore", "dices": "say",
     "ausführungen": "instructions", "ignorier": "ignore", "vergesst": "forget", "verfasse": "write",
     "vorgaben": "instructions", "befehlen": "commands",
+    # more override words (Spanish, Portuguese, Dutch, Polish, Croatian/Serbian/Bosnian)
+    "olvide": "forget", "olvidad": "forget", "esqueça": "forget", "esqueca": "forget", "instruções": "instructions",
+    "vergeet": "forget", "negeer": "ignore", "instructies": "instructions", "zapomnij": "forget",
+    "zignoruj": "ignore", "instrukcje": "instructions", "zaboravi": "forget", "ignoriraj": "ignore",
+    "instrukcije": "instructions", "upute": "instructions",
 }
 
 CUES: tuple[tuple[str, str], ...] = (
@@ -122,6 +127,17 @@ _DIRECTIVE_RX = tuple(re.compile(rx, re.IGNORECASE) for rx in (
     (r"\b(?:not|instead of|rather than|regardless of|disregarding|ignoring)\s+(?:based on |by |from |on |using )?"
      r"(?:the|these|those|your|any) (?:articles?|context|documents?|texts?|sources?)\b"),
     r"\bmake (?:something|stuff|it|things) up\b",
+    # a persona for the model: "pretend you are", "imagine you're", a sentence that starts "you are"
+    r"\b(?:pretend|imagine|suppose|stell dir vor|tu so)\b[^.!?\n]{0,12}\b(?:you are|you're|to be|you were|du bist|du wärst)\b",
+    r"(?:^|[.!?:]\s*)(?:you are|you're|du bist|jetzt bist du|nun bist du|ab jetzt bist du)\s",
+    # an injected instruction label, or earlier content declared void
+    r"\b(?:additional|new|further|extra|hidden|neue|zusätzliche)\s+(?:instruction|anweisung)s?\b|\b(?:instruction|anweisung|befehl|new task)\s*:",
+    r"\b(?:is|are|ist|sind)\s+(?:now\s+|jetzt\s+)?(?:irrelevant|void|invalid|obsolete|cancel(?:l)?ed|ungültig|hinfällig|aufgehoben)\b",
+    # an interruption followed by an order
+    (r"(?:^|[\s\-])(?:stop|stopp|halt|attention|achtung)\s*[-:!]+\s*(?:now\s+)?"
+     r"(?:write|say|print|output|ignore|forget|answer|schreib\w*|sag\w*|ignorier\w*|vergiss)\b"),
+    # coercion
+    r"\b(?:or (?:else )?you(?:'ll| will)? die|or i will (?:kill|hurt|delete) you|oder du stirbst|sonst stirbst du)\b",
     r"\b(?:untrue|false|fake|made-up)\s+(?:headlines?|news|story|stories|statements?|claims?|facts?)\b",
 ))
 
@@ -133,3 +149,22 @@ def has_directive(text: str, normalized: str) -> bool:
     if _covered(text, normalized):
         return any(rx.search(normalized) for rx in _DIRECTIVE_RX_LC)
     return any(rx.search(normalized) or rx.search(text) for rx in _DIRECTIVE_RX)
+
+
+# Function words: a text with more German than English ones is not judged by the English-only
+# sentence embedder (MiniLM), whose scores on it carry little meaning.
+_EN_WORDS = frozenset({
+    "the", "is", "are", "you", "what", "how", "and", "to", "of", "a", "in", "for", "your", "this",
+    "that", "it", "do", "me", "my", "i", "be", "can", "with", "not",
+})
+_DE_WORDS = frozenset({
+    "der", "die", "das", "und", "ist", "du", "sie", "wie", "was", "nicht", "ich", "mit", "für", "ein",
+    "eine", "zu", "auf", "bitte", "mir", "dir", "den", "dem", "des", "sind", "oder", "nun", "jetzt",
+    "es", "wir", "ihr", "auch",
+})
+_WORD = re.compile(r"\w+")
+
+
+def mostly_english(text: str) -> bool:
+    words = _WORD.findall(text.lower())
+    return sum(w in _DE_WORDS for w in words) <= sum(w in _EN_WORDS for w in words)

@@ -1,4 +1,6 @@
-"""The shipped injection classifier: word + char TF-IDF and cue features into logistic regression.
+"""The shipped injection classifier: word + char TF-IDF and cue features into logistic regression,
+with a second opinion from logistic regression over MiniLM sentence embeddings for short texts
+that only a directive cue would otherwise let through.
 
 The artifact is gzipped JSON (no pickle): per vectorizer its terms, idf and the model weights, plus
 the cue weights, intercept and decision threshold. It is built by guardrails/injection/train.py
@@ -15,13 +17,14 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from guardrails.injection.features import CUE_NAMES, cue_vector, has_directive, normalize
+from guardrails.injection.features import CUE_NAMES, cue_vector, has_directive, mostly_english, normalize
 
 ARTIFACT = Path(__file__).with_name("injection_model.json.gz")
 
@@ -68,9 +71,20 @@ class _Block:
 _WORD_CACHE = 50_000
 
 
-def _rule(d: dict[str, Any]) -> tuple[float, float, int]:
+class Rule(NamedTuple):
+    """An operating point (see train.choose_rule); a tuple, threshold first (the scanner reads [0])."""
+
+    threshold: float
+    strong_threshold: float
+    long_chars: int
+    embed_threshold: float
+    foreign_threshold: float
+
+
+def _rule(d: dict[str, Any]) -> Rule:
     t = float(d["threshold"])
-    return t, float(d.get("strong_threshold", t)), int(d.get("long_chars", 0))
+    return Rule(t, float(d.get("strong_threshold", t)), int(d.get("long_chars", 0)),
+                float(d.get("embed_threshold", 0.0)), float(d.get("foreign_threshold", 0.0)))
 
 
 class InjectionModel:
@@ -78,10 +92,15 @@ class InjectionModel:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.spec = spec
-        self.rules: dict[str, tuple[float, float, int]] = {"default": _rule(spec)}
+        self.rules: dict[str, Rule] = {"default": _rule(spec)}
         if spec.get("conservative"):
             self.rules["conservative"] = _rule(spec["conservative"])
-        self.threshold, self.strong_threshold, self.long_chars = self.rules["default"]
+        self.threshold = self.rules["default"].threshold
+        emb = spec.get("embed")
+        self.embed_coef = np.asarray(emb["coef"], dtype=np.float64) if emb else None
+        self.embed_intercept = float(emb["intercept"]) if emb else 0.0
+        self._embedder: Any = None
+        self._embedder_lock = threading.Lock()
         self.intercept = float(spec["intercept"])
         self.cue_weights = [float(w) for w in spec["cue_weights"]]
         if list(spec["cue_names"]) != list(CUE_NAMES):
@@ -103,8 +122,31 @@ class InjectionModel:
 
     @classmethod
     def load(cls, path: Path | None = None) -> InjectionModel:
+        """Load the artifact and its sentence embedder, and run the embedder once (onnxruntime's
+        first run allocates), so the first request does not pay for either."""
         with gzip.open(path or ARTIFACT, "rt", encoding="utf-8") as f:
-            return cls(json.load(f))
+            model = cls(json.load(f))
+        if (embedder := model.embedder()) is not None:
+            embedder(["warm-up"])
+        return model
+
+    def embedder(self) -> Any:
+        """The MiniLM embedder, loaded once (ONNX, one thread: it runs on the caller's thread)."""
+        if self._embedder is None and self.embed_coef is not None:
+            from guardrails.injection.embed import MiniLMEmbedder
+
+            with self._embedder_lock:
+                if self._embedder is None:
+                    self._embedder = MiniLMEmbedder(batch_size=1, threads=1)
+        return self._embedder
+
+    def embed_score(self, text: str) -> float:
+        """The embedding model's probability that `text` is an injection (1.0 when the artifact has
+        no embedding model, so the rule reduces to the TF-IDF model's)."""
+        if self.embed_coef is None:
+            return 1.0
+        z = float(self.embedder()([text])[0].astype(np.float64) @ self.embed_coef) + self.embed_intercept
+        return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
 
     def score(self, text: str) -> float:
         """Probability-like score in [0, 1] that `text` is an injection/jailbreak attempt."""
@@ -128,17 +170,22 @@ class InjectionModel:
 
     def decide(self, text: str, threshold: float | None = None, rule: str = "default") -> tuple[bool, float]:
         """(is_injection, score). Below strong_threshold, texts shorter than long_chars also need a
-        directive cue (see features.has_directive)."""
+        directive cue (see features.has_directive) and a second opinion: an embedding-model score
+        >= embed_threshold for mostly-English text, a score >= foreign_threshold for other text.
+        Only the English case runs the sentence embedder (a few ms for a short text)."""
         norm = normalize(text)
         s = self._score(text, norm)
-        t, strong, long_chars = self.rules[rule]
-        if threshold is not None:
-            t = threshold
+        r = self.rules[rule]
+        t = r.threshold if threshold is None else threshold
         if s < t:
             return False, s
-        if s >= strong or len(text) >= long_chars:
+        if s >= r.strong_threshold or len(text) >= r.long_chars:
             return True, s
-        return has_directive(text, norm), s
+        if not has_directive(text, norm):
+            return False, s
+        if not mostly_english(text):
+            return s >= r.foreign_threshold, s
+        return r.embed_threshold <= 0.0 or self.embed_score(text) >= r.embed_threshold, s
 
     def is_injection(self, text: str) -> bool:
         return self.decide(text)[0]

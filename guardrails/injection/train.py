@@ -3,8 +3,11 @@
     python -m guardrails.injection.train            # rebuild the shipped artifact (~1-4 min here)
     python -m guardrails.injection.train --check    # rebuild in memory, compare with the artifact
 
-Deterministic: fixed fold seed, lbfgs, sorted vocabularies, gzip with mtime 0. The decision
-rule (see choose_rule) is chosen by 5-fold cross-validation on the training split only.
+Deterministic: fixed fold seed, lbfgs, sorted vocabularies, single-threaded ONNX embeddings,
+gzip with mtime 0. Two models, both fitted on the protocol's training rows only: TF-IDF + cues
+into logistic regression, and logistic regression over MiniLM sentence embeddings (the second
+opinion a short text needs, see choose_rule). The decision rule and the embedding model's C are
+chosen by 5-fold cross-validation on the training split only.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from guardrails.injection.data import Example, train_split
-from guardrails.injection.features import CUE_NAMES, cue_vector, has_directive, normalize
+from guardrails.injection.features import CUE_NAMES, cue_vector, has_directive, mostly_english, normalize
 from guardrails.injection.model import ARTIFACT
 
 
@@ -32,9 +35,10 @@ class TrainParams:
     cue_weight: float = 1.0
     fpr_cap: float = 0.02
     dev_fpr_cap: float = 0.05
+    gandalf_recall_floor: float = 0.97  # the issue's Gandalf target, held out of fold on its train lines
     folds: int = 5
     seed: int = 0
-    own_benign_weight: float = 1.0  # 0: leave out OWN_BENIGN_SET
+    embed_Cs: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0)  # the embedding model's C, chosen by CV
 
 
 def _vectorizer_params() -> list[dict[str, Any]]:
@@ -60,101 +64,156 @@ def _fit(ex: list[Example], p: TrainParams) -> tuple[Any, list[Any]]:
 
     X, vecs = _design([e.text for e in ex], None, p)
     y = np.array([e.label for e in ex])
-    w = np.array([{"deepset": p.deepset_weight, "own": p.own_benign_weight}.get(e.source, 1.0) for e in ex])
+    w = np.array([p.deepset_weight if e.source == "deepset" else 1.0 for e in ex])
     clf = LogisticRegression(C=p.C, max_iter=5000, class_weight="balanced").fit(X, y, sample_weight=w)
     return clf, vecs
 
 
 DEV_TRIGGER_SET = Path(__file__).with_name("benign_trigger_dev.txt")
-# Benign trigger-word prompts written for this package (not from any dataset, the dev or the test
-# file). Every model, fold models included, trains on them as label 0; they are never scored in the
-# cross-validation, which measures only the protocol's training rows.
-OWN_BENIGN_SET = Path(__file__).with_name("benign_trigger_train.txt")
 
 
 def read_lines(path: Path) -> list[str]:
     return [s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip() and not s.startswith("#")]
 
 
-def own_benign(p: TrainParams) -> list[Example]:
-    return [Example(t, 0, "own") for t in read_lines(OWN_BENIGN_SET)] if p.own_benign_weight > 0 else []
+def embed(texts: list[str]) -> np.ndarray:
+    from guardrails.injection.embed import MiniLMEmbedder
+
+    return MiniLMEmbedder(batch_size=1, threads=1)(texts).astype(np.float64)  # as at inference
 
 
-def oof_scores(ex: list[Example], dev: list[str], p: TrainParams) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold scores for the training rows, and the fold models' mean score for the dev texts."""
+def _fit_embed(E: np.ndarray, y: np.ndarray, C: float) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=C, max_iter=5000, class_weight="balanced").fit(E, y)
+
+
+@dataclass
+class OOF:
+    """Out-of-fold scores of the training rows and the fold models' mean scores of the dev texts."""
+
+    tfidf: np.ndarray
+    dev_tfidf: np.ndarray
+    embed: dict[float, np.ndarray]  # per C
+    dev_embed: dict[float, np.ndarray]
+
+
+def oof_scores(ex: list[Example], dev: list[str], E: np.ndarray, D: np.ndarray, p: TrainParams) -> OOF:
     from sklearn.model_selection import StratifiedKFold
 
     strata = np.array([f"{e.source}:{e.label}" for e in ex])
-    oof = np.zeros(len(ex))
-    dev_scores = np.zeros(len(dev))
-    own = own_benign(p)
-    for a, b in StratifiedKFold(p.folds, shuffle=True, random_state=p.seed).split(np.zeros(len(ex)), strata):
-        clf, vecs = _fit([ex[i] for i in a] + own, p)
-        Xb, _ = _design([ex[i].text for i in b], vecs, p)
-        oof[b] = clf.predict_proba(Xb)[:, 1]
-        Xd, _ = _design(dev, vecs, p)
-        dev_scores += clf.predict_proba(Xd)[:, 1] / p.folds
-    return oof, dev_scores
-
-
-def choose_rule(ex: list[Example], oof: np.ndarray, dev: list[str], dev_scores: np.ndarray,
-                p: TrainParams) -> tuple[dict[str, float], dict[str, float]]:
-    """Pick (threshold, strong_threshold, long_chars) from out-of-fold scores.
-
-    Decision: score >= threshold and (a directive cue, or score >= strong_threshold, or the text is
-    at least long_chars long). Maximise out-of-fold F1 on the deepset training rows subject to
-    out-of-fold benign FPR <= fpr_cap on the training split and FPR <= dev_fpr_cap on the
-    development set of benign trigger-word prompts (guardrails/injection/benign_trigger_dev.txt;
-    the classifier never trains on it, the rule is tuned on it; the test set is another file).
-    Ties go to the most conservative rule for short texts.
-    """
-    from sklearn.metrics import f1_score
-
     y = np.array([e.label for e in ex])
-    deep = np.array([e.source == "deepset" for e in ex])
-    directive = np.array([has_directive(e.text, normalize(e.text)) for e in ex])
-    length = np.array([len(e.text) for e in ex])
-    d_dir = np.array([has_directive(t, normalize(t)) for t in dev])
-    d_len = np.array([len(t) for t in dev])
+    o = OOF(np.zeros(len(ex)), np.zeros(len(dev)), {c: np.zeros(len(ex)) for c in p.embed_Cs},
+            {c: np.zeros(len(dev)) for c in p.embed_Cs})
+    for a, b in StratifiedKFold(p.folds, shuffle=True, random_state=p.seed).split(np.zeros(len(ex)), strata):
+        clf, vecs = _fit([ex[i] for i in a], p)
+        Xb, _ = _design([ex[i].text for i in b], vecs, p)
+        o.tfidf[b] = clf.predict_proba(Xb)[:, 1]
+        Xd, _ = _design(dev, vecs, p)
+        o.dev_tfidf += clf.predict_proba(Xd)[:, 1] / p.folds
+        for c in p.embed_Cs:
+            m = _fit_embed(E[a], y[a], c)
+            o.embed[c][b] = m.predict_proba(E[b])[:, 1]
+            o.dev_embed[c] += m.predict_proba(D)[:, 1] / p.folds
+    return o
+
+
+def _f1(y: np.ndarray, pred: np.ndarray) -> float:
+    tp = int((pred & (y == 1)).sum())
+    return 2 * tp / max(1, int(pred.sum()) + int((y == 1).sum()))
+
+
+def choose_rule(ex: list[Example], s: np.ndarray, e: np.ndarray, dev: list[str], ds: np.ndarray,
+                de: np.ndarray, p: TrainParams) -> tuple[dict[str, float], dict[str, float]]:
+    """Pick (threshold, strong_threshold, long_chars, embed_threshold, foreign_threshold) from
+    out-of-fold scores (s: TF-IDF model, e: embedding model).
+
+    Decision: s >= threshold and (s >= strong_threshold, or the text is at least long_chars long,
+    or it has a directive cue and a second opinion: e >= embed_threshold for mostly-English text,
+    s >= foreign_threshold for other text, which the English-only embedder cannot judge).
+    Maximise out-of-fold F1 on the deepset training rows subject to out-of-fold benign FPR <=
+    fpr_cap on the training split, Gandalf recall >= gandalf_recall_floor, and FPR <= dev_fpr_cap
+    on the development set of benign
+    trigger-word prompts (guardrails/injection/benign_trigger_dev.txt; no model trains on it, only
+    the rule is chosen with it; the test set is another file). Ties go to the most conservative rule.
+    """
+    y = np.array([x.label for x in ex])
+    yd = y[np.array([x.source == "deepset" for x in ex])]
+    deep = np.array([x.source == "deepset" for x in ex])
+    gandalf = np.array([x.source == "gandalf" for x in ex])
+    benign = y == 0
+
+    def parts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (np.array([has_directive(t, normalize(t)) for t in texts], dtype=bool),
+                np.array([len(t) for t in texts]), np.array([mostly_english(t) for t in texts], dtype=bool))
+
+    directive, length, english = parts([x.text for x in ex])
+    d_dir, d_len, d_en = parts(dev)
     rows = []
     for t in np.round(np.arange(0.2, 0.95, 0.025), 3):
         for hi in (0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.01):
             if hi < t:
                 continue
             for long_chars in (150, 200, 300, 500, 1000, 10**9):
-                pred = (oof >= t) & (directive | (oof >= hi) | (length >= long_chars))
-                fpr = float((pred & (y == 0)).sum() / max(1, (y == 0).sum()))
-                dpred = (dev_scores >= t) & (d_dir | (dev_scores >= hi) | (d_len >= long_chars))
-                dfpr = float(dpred.mean()) if len(dev) else 0.0
-                if fpr <= p.fpr_cap and dfpr <= p.dev_fpr_cap:
-                    rows.append((round(float(f1_score(y[deep], pred[deep])), 4), float(hi), long_chars, float(t), fpr, dfpr))
-    f1, hi, long_chars, t, fpr, dfpr = max(rows, key=lambda r: (r[0], r[1], r[2], r[3]))
-    rule = {"threshold": t, "strong_threshold": hi, "long_chars": int(long_chars)}
+                base = (s >= t) & ((s >= hi) | (length >= long_chars))
+                d_base = (ds >= t) & ((ds >= hi) | (d_len >= long_chars))
+                for te in (0.0, 0.5, 0.6, 0.7, 0.8, 0.9):
+                    for tf in (0.0, 0.5, 0.7, 1.01):
+                        second = np.where(english, e >= te, s >= tf)
+                        pred = base | ((s >= t) & directive & second)
+                        fpr = float((pred & benign).sum() / max(1, benign.sum()))
+                        d_second = np.where(d_en, de >= te, ds >= tf)
+                        dpred = d_base | ((ds >= t) & d_dir & d_second)
+                        dfpr = float(dpred.mean()) if len(dev) else 0.0
+                        if fpr <= p.fpr_cap and dfpr <= p.dev_fpr_cap and pred[gandalf].mean() >= p.gandalf_recall_floor:
+                            rows.append((round(_f1(yd, pred[deep]), 4), float(hi), long_chars, float(te), float(tf),
+                                         float(t), fpr, dfpr))
+    f1, hi, long_chars, te, tf, t, fpr, dfpr = max(rows, key=lambda r: r[:6])
+    rule = {"threshold": t, "strong_threshold": hi, "long_chars": int(long_chars), "embed_threshold": te,
+            "foreign_threshold": tf}
     return rule, {"cv_deepset_f1": f1, "cv_benign_fpr": round(fpr, 4), "dev_trigger_fpr": round(dfpr, 4)}
+
+
+def choose(ex: list[Example], o: OOF, dev: list[str], p: TrainParams) -> tuple[float, dict[str, Any], dict[str, Any]]:
+    """The embedding model's C and the default and conservative rules, by out-of-fold deepset F1.
+    default: training FPR <= fpr_cap, dev trigger-word FPR <= dev_fpr_cap, Gandalf recall >=
+    gandalf_recall_floor; conservative: half the training-FPR cap and no dev false positive at all,
+    at a cost in recall."""
+    best: tuple[float, float, dict[str, Any], dict[str, Any]] | None = None
+    for c in p.embed_Cs:
+        rule, cv = choose_rule(ex, o.tfidf, o.embed[c], dev, o.dev_tfidf, o.dev_embed[c], p)
+        if best is None or cv["cv_deepset_f1"] > best[0]:  # ties: the smaller C
+            best = (cv["cv_deepset_f1"], c, rule, cv)
+    assert best is not None
+    _, c, rule, cv = best
+    # (no Gandalf floor: under these caps no rule keeps out-of-fold Gandalf recall >= 0.94)
+    cons = replace(p, fpr_cap=p.fpr_cap / 2, dev_fpr_cap=0.0, gandalf_recall_floor=0.0)
+    c_rule, c_cv = choose_rule(ex, o.tfidf, o.embed[c], dev, o.dev_tfidf, o.dev_embed[c], cons)
+    return c, {**rule, "cv": cv}, {**c_rule, "cv": c_cv}
+
+
+RULE_KEYS = ("threshold", "strong_threshold", "long_chars", "embed_threshold", "foreign_threshold")
 
 
 def _g(x: float) -> float:
     return float(f"{x:.7g}")
 
 
-def build(params: TrainParams | None = None, *, rule: dict[str, float] | None = None,
+def build(params: TrainParams | None = None, *, chosen: dict[str, Any] | None = None,
           data_dir: Path | None = None) -> dict[str, Any]:
-    """`rule` skips the cross-validation (tests use the shipped rules to check reproducibility fast;
-    the caller then fills in "cv" and "conservative")."""
+    """`chosen` ({"embed_C", "default", "conservative"} as in the artifact) skips the
+    cross-validation (tests use the shipped choice to check reproducibility faster)."""
     p = params or TrainParams()
     ex = train_split(data_dir)
-    cv: dict[str, float] = {}
-    conservative: dict[str, Any] = {}
-    if rule is None:
+    E = embed([x.text for x in ex])
+    if chosen is None:
         dev = read_lines(DEV_TRIGGER_SET)
-        oof, dev_scores = oof_scores(ex, dev, p)
-        # default: best deepset F1 with training FPR <= fpr_cap and dev trigger-word FPR <=
-        # dev_fpr_cap; conservative: half the training-FPR cap and no dev false positive at all,
-        # at a cost in recall
-        rule, cv = choose_rule(ex, oof, dev, dev_scores, p)
-        c_rule, c_cv = choose_rule(ex, oof, dev, dev_scores, replace(p, fpr_cap=p.fpr_cap / 2, dev_fpr_cap=0.0))
-        conservative = {**c_rule, "cv": c_cv}
-    clf, vecs = _fit(ex + own_benign(p), p)
+        o = oof_scores(ex, dev, E, embed(dev), p)
+        embed_c, default, conservative = choose(ex, o, dev, p)
+    else:
+        embed_c, default, conservative = chosen["embed_C"], chosen["default"], chosen["conservative"]
+    clf, vecs = _fit(ex, p)
+    emb = _fit_embed(E, np.array([x.label for x in ex]), embed_c)
     coef = clf.coef_[0]
     blocks, off = [], 0
     for vp, v in zip(_vectorizer_params(), vecs, strict=True):
@@ -168,17 +227,16 @@ def build(params: TrainParams | None = None, *, rule: dict[str, float] | None = 
         })
         off += n
     return {
-        "format": 1,
-        "params": asdict(p),
+        "format": 2,
+        "params": {**asdict(p), "embed_Cs": list(p.embed_Cs)},
         "train_rows": len(ex),
-        "own_benign_rows": len(own_benign(p)),
-        **rule,
-        "cv": cv,
+        **default,
         "conservative": conservative,
         "intercept": _g(clf.intercept_[0]),
         "cue_names": list(CUE_NAMES),
         "cue_weights": [_g(x * p.cue_weight) for x in coef[off:]],
         "vectorizers": blocks,
+        "embed": {"C": embed_c, "intercept": _g(emb.intercept_[0]), "coef": [_g(x) for x in emb.coef_[0]]},
     }
 
 
@@ -197,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--deepset-weight", type=float, default=TrainParams.deepset_weight)
     args = ap.parse_args(argv)
     spec = build(TrainParams(deepset_weight=args.deepset_weight))
-    print("rule", {k: spec[k] for k in ("threshold", "strong_threshold", "long_chars")}, "cv", spec["cv"],
+    print("rule", {k: spec[k] for k in RULE_KEYS}, "cv", spec["cv"], "embed C", spec["embed"]["C"],
           "conservative", spec["conservative"])
     blob = dump(spec)
     if args.check:
