@@ -47,6 +47,7 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
     if g.enabled and (g.attach or g.default_policy):
         from gateway.guardrails_hook import GuardrailsHook
 
+        _share_embedder_with_guardrails()
         hooks.append(GuardrailsHook(g, warm=g.warm_on_start))
     # --- end guardrails ---
     # --- cache (gateway/cache) ---
@@ -129,12 +130,22 @@ def register_virtual_models(config: Config, gateway: Gateway, router: Router) ->
             gateway.services[PROMPT_SERVICE] = prompt_renderer(_prompt_registry(config))
         if any(p.scan_injection for p in config.rag.pipelines.values()) and SCANNER_SERVICE not in gateway.services:
             # indirect injection: retrieved chunks go through the guardrails' injection classifier
-            from guardrails.injection.model import InjectionModel
+            from guardrails.scanners.injection import load_model
 
-            injection = InjectionModel.load()
+            _share_embedder_with_guardrails()
+            injection = load_model()  # the same instance the guardrails scanner uses
             gateway.services[SCANNER_SERVICE] = lambda text: injection.decide(text)[0]
         register(config, gateway, router)
     # --- end rag ---
+
+
+def _share_embedder_with_guardrails() -> None:
+    """The injection classifier's second opinion runs all-MiniLM-L6-v2: use the gateway's (loaded on
+    first use) rather than a second copy of the model in the process."""
+    from gateway.providers.minilm import get_embedder
+    from guardrails.injection.model import use_host_embedder
+
+    use_host_embedder(lambda texts: get_embedder().embed(list(texts)))
 
 
 def _config_path(config: Config, path: str | None) -> str | None:

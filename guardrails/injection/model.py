@@ -70,6 +70,15 @@ class _Block:
 
 _WORD_CACHE = 50_000
 
+_host_embedder: Any = None
+
+
+def use_host_embedder(embed: Any) -> None:
+    """Models share the host's all-MiniLM-L6-v2 embedder (`list[str] -> (n, 384)`
+    unit vectors) instead of loading a second copy of the model; the gateway passes its own."""
+    global _host_embedder
+    _host_embedder = embed
+
 
 class Rule(NamedTuple):
     """An operating point (see train.choose_rule); a tuple, threshold first (the scanner reads [0])."""
@@ -131,7 +140,10 @@ class InjectionModel:
         return model
 
     def embedder(self) -> Any:
-        """The MiniLM embedder, loaded once (ONNX, one thread: it runs on the caller's thread)."""
+        """The host's embedder when one was given, else our own MiniLM, loaded once (ONNX, one thread:
+        it runs on the caller's thread)."""
+        if _host_embedder is not None and self.embed_coef is not None:
+            return _host_embedder
         if self._embedder is None and self.embed_coef is not None:
             from guardrails.injection.embed import MiniLMEmbedder
 
