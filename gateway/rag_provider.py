@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from gateway.runtime import Gateway
 
 log = logging.getLogger("sluice.rag")
+BM25_SERVICE = "rag.bm25"
 
 PREFIX = "rag:"
 EMBEDDER_SERVICE = "rag.embedder"  # gateway.services key: a sync `embed(texts) -> array` (tests inject one)
@@ -100,7 +102,21 @@ class RagService:
         self.gateway, self.router = gateway, router
         self.config = router.config
         self._stores: dict[tuple[str, str, int, str], ChromaStore] = {}
-        self._bm25 = BM25Cache()
+        # BM25 indexes outlive config generations: rebuilding one costs ~10 s at 100k chunks
+        self._bm25: BM25Cache = gateway.services.setdefault(BM25_SERVICE, BM25Cache())
+
+    def warm(self) -> None:
+        """Build the BM25 index of every pipeline's (shared) collection off the request path, so the
+        first query does not pay for it. Per-tenant collections are built on their first query."""
+        for name, cfg in self.config.rag.pipelines.items():
+            if cfg.retriever.mode == "dense":
+                continue
+            try:
+                self._bm25.get(self._store(name), cfg.collection)
+            except CollectionNotFound:
+                continue  # nothing ingested yet
+            except Exception as e:  # a background nicety: never let it take anything down
+                log.warning("RAG pipeline %r: BM25 index not pre-built (%s); the first query builds it", name, e)
 
     def names(self) -> list[str]:
         return [PREFIX + n for n in self.config.rag.pipelines]
@@ -230,6 +246,7 @@ def register(config: Any, gateway: Gateway, router: Router) -> RagService | None
                               "model group")
     service = RagService(gateway, router)
     router.register_virtual(PREFIX, service.handle, service.names())
+    threading.Thread(target=service.warm, name="rag-bm25-warm", daemon=True).start()
     return service
 
 

@@ -23,17 +23,21 @@ from rag.store import ChromaStore, Hit
 EmbedFn = Callable[[list[str]], Any]  # -> list[list[float]] | np.ndarray
 
 
+REVISION_MAX_AGE_S = 1.0  # BM25 sees another process's writes within this long (dense: at once)
+
+
 class BM25Cache:
-    """One BM25 index per collection, rebuilt when the collection's revision changes."""
+    """One BM25 index per (store, collection), rebuilt when the collection's revision changes."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._indexes: dict[str, tuple[str, BM25Index]] = {}
+        self._indexes: dict[tuple[Any, str], tuple[str, BM25Index]] = {}
 
     def get(self, store: ChromaStore, collection: str) -> BM25Index:
-        rev = store.revision(collection)
+        rev = store.revision(collection, max_age_s=REVISION_MAX_AGE_S)
+        key = (store.key, collection)
         with self._lock:
-            cached = self._indexes.get(collection)
+            cached = self._indexes.get(key)
             if cached and cached[0] == rev:
                 return cached[1]
             ids, texts = [], []
@@ -41,7 +45,7 @@ class BM25Cache:
                 ids.append(cid)
                 texts.append(indexed_text(doc, meta))
             index = BM25Index(ids, texts)
-            self._indexes[collection] = (rev, index)
+            self._indexes[key] = (rev, index)
             return index
 
 

@@ -7,8 +7,9 @@ model) is never used. Collections use cosine space, so `score = 1 - distance` is
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,20 +54,27 @@ class ChromaStore:
 
         settings = Settings(anonymized_telemetry=False)
         self.cfg = cfg
+        # which database this is, for caches shared by several stores (the same collection name in
+        # two databases is two collections)
+        self.key: tuple[str, ...]
         try:
             if cfg.mode == "server":
+                self.key = (cfg.mode, cfg.host, str(cfg.port))
                 self.client = chromadb.HttpClient(host=cfg.host, port=cfg.port, settings=settings)
             else:
                 path = Path(cfg.path)
                 if base_dir is not None and not path.is_absolute():
                     path = base_dir / path
                 path.mkdir(parents=True, exist_ok=True)
+                self.key = (cfg.mode, str(path.resolve()))
                 self.client = chromadb.PersistentClient(path=str(path), settings=settings)
         except (ValueError, ConnectionError, OSError) as e:
             where = f"{cfg.host}:{cfg.port}" if cfg.mode == "server" else cfg.path
             raise StoreError(f"cannot open the Chroma store ({cfg.mode}, {where}): {e}; "
                              "for server mode start it with `chroma run --path DIR --port N`") from e
         self._collections: dict[str, Any] = {}
+        self._revisions: dict[str, tuple[str, float]] = {}  # name -> (revision, when read)
+        self.clock: Callable[[], float] = time.monotonic
 
     def _col(self, name: str, create: bool = True) -> Any:
         col = self._collections.get(name)
@@ -111,12 +119,21 @@ class ChromaStore:
     def bump_revision(self, name: str) -> None:
         """Readers (the BM25 index) rebuild when a collection's revision changes."""
         col = self._col(name)
-        col.modify(metadata={**(col.metadata or {}), REVISION_KEY: uuid.uuid4().hex})
+        rev = uuid.uuid4().hex
+        col.modify(metadata={**(col.metadata or {}), REVISION_KEY: rev})
+        self._revisions[name] = (rev, self.clock())  # our own writes are seen at once
 
-    def revision(self, name: str) -> str:
+    def revision(self, name: str, max_age_s: float = 0.0) -> str:
+        """The collection's revision, re-read from the store unless read within `max_age_s` (another
+        process's writes then show after at most that long; a server round trip saved per query)."""
+        cached = self._revisions.get(name)
+        if cached is not None and max_age_s > 0 and self.clock() - cached[1] < max_age_s:
+            return cached[0]
         self._collections.pop(name, None)  # re-read: another process may have ingested
         col = self._col(name, create=False)
-        return str((col.metadata or {}).get(REVISION_KEY, ""))
+        rev = str((col.metadata or {}).get(REVISION_KEY, ""))
+        self._revisions[name] = (rev, self.clock())
+        return rev
 
     def source_hashes(self, name: str) -> dict[str, str]:
         """source -> file hash of what is stored (for incremental ingest)."""
@@ -166,4 +183,5 @@ class ChromaStore:
 
     def drop(self, name: str) -> None:
         self._collections.pop(name, None)
+        self._revisions.pop(name, None)
         self.client.delete_collection(name)

@@ -105,3 +105,22 @@ def test_missing_collection_is_a_store_error(store: ChromaStore, hash_embed: Has
 def test_query_embedding_is_normalised(loaded: ChromaStore) -> None:
     r = Retriever(loaded, "docs", lambda t: np.full((1, 384), 3.0), RetrieverConfig(mode="dense"))
     assert abs(float(np.linalg.norm(r.embed_query("x"))) - 1.0) < 1e-6
+
+
+def test_bm25_sees_another_writers_chunks_within_the_revision_max_age(tmp_path, hash_embed: HashEmbedder) -> None:
+    """Two store handles on one database (as two gateway workers): the reader re-reads the revision
+    at most once per REVISION_MAX_AGE_S, and its own writes show at once."""
+    from rag.config import StoreConfig
+    from rag.retrieval import REVISION_MAX_AGE_S, BM25Cache
+
+    now = [1000.0]
+    reader, writer = (ChromaStore(StoreConfig(path=str(tmp_path / "db"))) for _ in range(2))
+    reader.clock = lambda: now[0]
+    reader.upsert("docs", ["a"], hash_embed(["alpha bravo"]), ["alpha bravo"], [{"source": "a.md"}])
+    cache = BM25Cache()
+    assert cache.get(reader, "docs").ids == ["a"]  # own write: seen at once
+    writer.upsert("docs", ["b"], hash_embed(["charlie delta"]), ["charlie delta"], [{"source": "b.md"}])
+    now[0] += REVISION_MAX_AGE_S / 2
+    assert cache.get(reader, "docs").ids == ["a"]  # the revision read half a max-age ago still holds
+    now[0] += REVISION_MAX_AGE_S
+    assert sorted(cache.get(reader, "docs").ids) == ["a", "b"]

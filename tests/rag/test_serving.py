@@ -280,3 +280,41 @@ async def test_query_api_needs_a_key_when_auth_is_on_and_is_billed_to_the_pipeli
             rows = [dict(x._mapping) for x in c.execute(sa.select(ledger))]
     assert len(rows) == 1  # the refused call is not billed; the answered one is, to its pipeline and key
     assert rows[0]["rag_pipeline"] == "handbook" and rows[0]["key_id"] and rows[0]["completion_tokens"] > 0
+
+
+async def test_bm25_index_is_built_at_start_and_survives_a_reload(mock: MockUpstream, corpus: Path,  # noqa: F811
+                                                                  hash_embed: HashEmbedder) -> None:
+    import asyncio
+
+    from gateway.rag_provider import BM25_SERVICE, service_of
+
+    config = _config(mock, corpus)
+    async with _client(config, hash_embed) as (app, client):
+        cache = app.gateway.services[BM25_SERVICE]
+        store_key = ChromaStore(StoreConfig(path=str(corpus / "chroma"))).key
+        for _ in range(200):  # built by the warm-up thread, before any query
+            if (store_key, "handbook") in cache._indexes:
+                break
+            await asyncio.sleep(0.05)
+        rev, index = cache._indexes[(store_key, "handbook")]
+        assert len(index) > 0
+        assert await app.gateway.reload(_config(mock, corpus)) is True
+        assert service_of(app.gateway.router) is not None
+        r = await client.post("/v1/chat/completions", json=ASK)
+        assert r.status_code == 200
+        assert app.gateway.services[BM25_SERVICE] is cache  # the new generation kept the indexes
+        assert cache._indexes[(store_key, "handbook")][1] is index  # not rebuilt by the query
+
+
+def test_bm25_cache_keeps_same_named_collections_of_two_stores_apart(tmp_path: Path, hash_embed: HashEmbedder) -> None:
+    from rag.retrieval import BM25Cache
+
+    stores = []
+    for i, text in enumerate(["alpha bravo charlie", "delta echo foxtrot"]):
+        store = ChromaStore(StoreConfig(path=str(tmp_path / f"db{i}")))
+        store.upsert("docs", [f"c{i}"], hash_embed([text]), [text], [{"source": f"{i}.md"}])
+        stores.append(store)
+    cache = BM25Cache()
+    first, second = cache.get(stores[0], "docs"), cache.get(stores[1], "docs")
+    assert first.ids == ["c0"] and second.ids == ["c1"]
+    assert cache.get(stores[0], "docs") is first  # each stays cached under its own store
