@@ -3,13 +3,16 @@
 Hybrid: each side proposes `candidates` chunks; the union is scored by both sides (cosine from the
 stored embeddings, BM25 from the full score vector) and fused either by weighted reciprocal rank
 over the union pool (`rrf`; each side ranks every pooled chunk) or by a weighted sum of min-max normalised scores (`score`). The similarity floor applies
-to the cosine, whatever the mode. MMR re-orders the fused pool for diversity.
+to the cosine, whatever the mode. MMR re-orders the fused pool for diversity. Without a metadata
+filter the two sides of hybrid run concurrently (query embedding + dense search on a worker thread);
+with one, BM25 walks down its ranking until enough chunks pass, skipping those dense already found.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -23,6 +26,7 @@ from rag.store import ChromaStore, Hit
 EmbedFn = Callable[[list[str]], Any]  # -> list[list[float]] | np.ndarray
 
 
+_SIDES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rag-dense")  # hybrid's dense side
 REVISION_MAX_AGE_S = 1.0  # BM25 sees another process's writes within this long (dense: at once)
 
 
@@ -111,40 +115,35 @@ class Retriever:
         where = {**cfg.filters, **(where or {})} or None
         if where:
             flt.validate(where)
-        qvec = self.embed_query(query) if (cfg.mode != "bm25" or cfg.min_score is not None or cfg.mmr) \
-            and query_embedding is None else query_embedding
         pool_n = max(cfg.candidates, k)
+        need_vec = cfg.mode != "bm25" or cfg.min_score is not None or cfg.mmr
 
-        pool: dict[str, Hit] = {}
-        if cfg.mode in ("dense", "hybrid") and qvec is not None:
+        def dense_side() -> tuple[np.ndarray | None, list[Hit]]:
+            qvec = query_embedding if query_embedding is not None else (self.embed_query(query) if need_vec else None)
+            if cfg.mode == "bm25" or qvec is None:
+                return qvec, []
             # vectors only for MMR: they are the bulk of a Chroma response (384 floats per hit)
-            for h in self.store.query(self.collection, qvec, pool_n, where=flt.to_chroma(where),
-                                      with_embeddings=cfg.mmr):
-                pool[h.id] = h
+            return qvec, self.store.query(self.collection, qvec, pool_n, where=flt.to_chroma(where),
+                                          with_embeddings=cfg.mmr)
+
         bm25_scores: dict[str, float] = {}
-        if cfg.mode in ("bm25", "hybrid"):
+        if cfg.mode == "hybrid" and not where:
+            # Without a filter the two sides are independent: the query embedding and the dense search
+            # run on a worker thread while BM25 scores and fetches its candidates (a store round trip).
+            dense = _SIDES.submit(dense_side)
             index = self.bm25_cache.get(self.store, self.collection)
             scores = index.scores(query)
-            order = _top_order(scores, None if where else pool_n)
-            proposed: list[str] = []
-            # Walk down the BM25 ranking until enough chunks pass the filter (filters need metadata).
-            step = pool_n * 4 if where else pool_n  # a filter rejects some: look further per round trip
-            for start in range(0, len(order), step):
-                batch = [index.ids[i] for i in order[start:start + step]]
-                if not batch:
-                    break
-                fetched = {h.id: h for h in self.store.get(self.collection, [c for c in batch if c not in pool])}
-                for cid in batch:
-                    found = pool.get(cid) or fetched.get(cid)
-                    if found is None or not flt.matches(where, found.metadata):
-                        continue
-                    pool.setdefault(cid, found)
-                    proposed.append(cid)
-                    if len(proposed) >= pool_n:
-                        break
-                if len(proposed) >= pool_n or not where:
-                    break
+            fetched = self.store.get(self.collection, [index.ids[i] for i in _top_order(scores, pool_n)])
+            qvec, dense_hits = dense.result()
+            pool = {h.id: h for h in dense_hits}
+            for h in fetched:
+                pool.setdefault(h.id, h)
             bm25_scores = {cid: float(scores[index.pos[cid]]) if cid in index.pos else 0.0 for cid in pool}
+        else:
+            qvec, dense_hits = dense_side()
+            pool = {h.id: h for h in dense_hits}
+            if cfg.mode != "dense":
+                bm25_scores = self._bm25_side(query, where, pool_n, pool)
         hits = list(pool.values())
         if not hits:
             return []
@@ -159,6 +158,31 @@ class Retriever:
         if cfg.mmr and qvec is not None:
             return mmr(qvec, hits, k, cfg.mmr_lambda)
         return hits[:k]
+
+    def _bm25_side(self, query: str, where: dict[str, Any] | None, pool_n: int, pool: dict[str, Hit]) -> dict[str, float]:
+        """Add the best BM25 chunks that pass the filter to `pool`; BM25 scores of everything pooled."""
+        index = self.bm25_cache.get(self.store, self.collection)
+        scores = index.scores(query)
+        order = _top_order(scores, None if where else pool_n)
+        proposed: list[str] = []
+        # Walk down the BM25 ranking until enough chunks pass the filter (filters need metadata).
+        step = pool_n * 4 if where else pool_n  # a filter rejects some: look further per round trip
+        for start in range(0, len(order), step):
+            batch = [index.ids[i] for i in order[start:start + step]]
+            if not batch:
+                break
+            fetched = {h.id: h for h in self.store.get(self.collection, [c for c in batch if c not in pool])}
+            for cid in batch:
+                found = pool.get(cid) or fetched.get(cid)
+                if found is None or not flt.matches(where, found.metadata):
+                    continue
+                pool.setdefault(cid, found)
+                proposed.append(cid)
+                if len(proposed) >= pool_n:
+                    break
+            if len(proposed) >= pool_n or not where:
+                break
+        return {cid: float(scores[index.pos[cid]]) if cid in index.pos else 0.0 for cid in pool}
 
     def _score(self, hits: Sequence[Hit], bm25_scores: dict[str, float]) -> None:
         cfg = self.cfg

@@ -124,3 +124,15 @@ def test_bm25_sees_another_writers_chunks_within_the_revision_max_age(tmp_path, 
     assert cache.get(reader, "docs").ids == ["a"]  # the revision read half a max-age ago still holds
     now[0] += REVISION_MAX_AGE_S
     assert sorted(cache.get(reader, "docs").ids) == ["a", "b"]
+
+
+@pytest.mark.parametrize("fusion", ["score", "rrf"])
+def test_concurrent_hybrid_path_ranks_like_the_sequential_one(loaded: ChromaStore, hash_embed: HashEmbedder,
+                                                               fusion: str) -> None:
+    """Without a filter hybrid runs its two sides concurrently; a filter that keeps everything takes
+    the sequential path: the rankings must be the same."""
+    r = _r(loaded, hash_embed, mode="hybrid", fusion=fusion, top_k=5, candidates=3)
+    for q in ["vacation days", "encrypt laptops", "travel costs reimbursed", "nothing matches zzz"]:
+        plain = [(h.id, round(h.score, 9)) for h in r.retrieve(q)]
+        filtered = [(h.id, round(h.score, 9)) for h in r.retrieve(q, where={"topic": {"$ne": "no-such-topic"}})]
+        assert plain == filtered and plain, q
