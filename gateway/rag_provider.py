@@ -115,7 +115,7 @@ class RagService:
                 self._bm25.get(self._store(name), cfg.collection)
             except CollectionNotFound:
                 continue  # nothing ingested yet
-            except Exception as e:  # a background nicety: never let it take anything down
+            except Exception as e:  # noqa: BLE001 - a background nicety: logged, never fatal
                 log.warning("RAG pipeline %r: BM25 index not pre-built (%s); the first query builds it", name, e)
 
     def names(self) -> list[str]:

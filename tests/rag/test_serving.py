@@ -296,7 +296,7 @@ async def test_bm25_index_is_built_at_start_and_survives_a_reload(mock: MockUpst
             if (store_key, "handbook") in cache._indexes:
                 break
             await asyncio.sleep(0.05)
-        rev, index = cache._indexes[(store_key, "handbook")]
+        _rev, index = cache._indexes[(store_key, "handbook")]
         assert len(index) > 0
         assert await app.gateway.reload(_config(mock, corpus)) is True
         assert service_of(app.gateway.router) is not None
