@@ -104,6 +104,15 @@ def make_handler(stream: Any = None, fmt: str = "json") -> logging.Handler:
     return handler
 
 
+def reconfigure_logging(level: str, fmt: str) -> bool:
+    """A config reload: apply a new level/format if sluicegate's handler is installed (a served
+    gateway; an embedded app leaves its host's logging alone). True when applied."""
+    if not any(h.get_name() == _HANDLER_NAME for h in logging.getLogger().handlers):
+        return False
+    configure_logging(level, fmt)
+    return True
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json", *, stream: Any = None) -> logging.Handler:
     """Install (or replace) sluicegate's handler on the root logger and return it."""
     root = logging.getLogger()

@@ -22,9 +22,13 @@ from gateway.router import Router
 
 log = logging.getLogger("sluice.runtime")
 
-# Settings read once at start-up (listening socket, exporters, storage connections): a reload
-# that changes them takes effect at the next restart, and says so.
-RESTART_ONLY = ("server", "telemetry", "spend.ledger", "auth.counters")
+# Settings read once at start-up (listening socket, exporters, metrics registry, storage
+# connections): a reload that changes them takes effect at the next restart, and says so.
+# The rest of `telemetry` (access_log, record_content, content_max_chars, log_level, log_format)
+# applies on reload.
+RESTART_ONLY = ("server", "spend.ledger", "auth.counters", "telemetry.service_name", "telemetry.exporter",
+                "telemetry.otlp_endpoint", "telemetry.otlp_headers_env", "telemetry.sample_ratio",
+                "telemetry.metrics")
 
 
 def restart_only_changes(old: Config, new: Config) -> list[str]:
@@ -32,7 +36,7 @@ def restart_only_changes(old: Config, new: Config) -> list[str]:
         node: Any = cfg
         for part in path.split("."):
             node = getattr(node, part)
-        return node.model_dump()
+        return node.model_dump() if hasattr(node, "model_dump") else node
 
     return [p for p in RESTART_ONLY if pick(old, p) != pick(new, p)]
 
@@ -129,12 +133,24 @@ class Gateway:
             return False
         old, self.generation = self.generation, new
         log.info("config reloaded: %d model groups", len(config.models))
-        if old is not None and (pending := restart_only_changes(old.config, config)):
-            log.warning("config reload: %s changed; those settings apply at the next restart",
-                        ", ".join(pending))
+        if old is not None:
+            self._apply_live_telemetry(old.config, config)
+            if pending := restart_only_changes(old.config, config):
+                log.warning("config reload: %s changed; those settings apply at the next restart",
+                            ", ".join(pending))
         if old is not None:
             self._retired.append(asyncio.ensure_future(self._retire(old)))
         return True
+
+    def _apply_live_telemetry(self, old: Config, new: Config) -> None:
+        tel = self.services.get("telemetry")
+        if tel is not None:
+            tel.reconfigure(new.telemetry)
+        o, n = old.telemetry, new.telemetry
+        if (o.log_level, o.log_format) != (n.log_level, n.log_format):
+            from gateway.logging_setup import reconfigure_logging
+
+            reconfigure_logging(n.log_level, n.log_format)
 
     async def watch_config(self, interval_s: float = 1.0) -> None:
         """Reload when the config file changes (mtime or size); a cheap stat per interval."""

@@ -168,6 +168,12 @@ class Telemetry:
             self.provider.add_span_processor(SimpleSpanProcessor(wrapped) if simple else BatchSpanProcessor(wrapped))
             self.tracer = self.provider.get_tracer("sluicegate")
 
+    def reconfigure(self, config: TelemetryConfig) -> None:
+        """A config reload: content recording switches apply at once; exporters, sampling and
+        metrics were built at start and stay (gateway.runtime.RESTART_ONLY)."""
+        self.config = self.config.model_copy(update={
+            k: getattr(config, k) for k in ("record_content", "content_max_chars", "access_log", "log_level")})
+
     @property
     def tracing(self) -> bool:
         return self.tracer is not None

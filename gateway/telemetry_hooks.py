@@ -114,7 +114,8 @@ def instrument_hooks(hooks: list[Hook], telemetry: Telemetry, gateway: Any = Non
 def telemetry_for(gateway: Any) -> Telemetry:
     """The app's one Telemetry, kept in `gateway.services` so it outlives config reloads.
 
-    Built from the config the gateway started with: telemetry settings apply at start.
+    Built from the config the gateway started with; a reload changes only its content and log
+    settings (Telemetry.reconfigure; exporters, sampling and metrics stay until a restart).
     Registers scrape-time gauges that read the live router (cooldowns, in-flight per deployment).
     """
     tel = gateway.services.get("telemetry")

@@ -44,9 +44,11 @@ async def test_reload_names_settings_that_need_a_restart(mock, caplog) -> None:
     async with gateway_client(mock_config(mock)) as (app, _client):
         assert await app.gateway.reload(mock_config(mock)) is True
         assert "next restart" not in caplog.text  # nothing start-only changed
-        changed = mock_config(mock, server={"port": 9999}, telemetry={"access_log": True})
+        changed = mock_config(mock, server={"port": 9999}, telemetry={"sample_ratio": 0.5, "record_content": True})
         assert await app.gateway.reload(changed) is True
-        assert "server, telemetry changed; those settings apply at the next restart" in caplog.text
+        assert "server, telemetry.sample_ratio changed; those settings apply at the next restart" in caplog.text
+        # content recording is not start-only: the app's one Telemetry switched at once
+        assert app.gateway.services["telemetry"].config.record_content is True
 
 
 async def test_file_watch_reloads_and_survives_a_broken_file(mock, tmp_path: Path) -> None:

@@ -126,3 +126,16 @@ async def test_hooks_log_with_the_request_id_from_the_first_hook_on(log_stream) 
     await asyncio.create_task(request())
     (line,) = [x for x in _lines(log_stream) if x["logger"] == "sluice.test"]
     assert line["request_id"] == "rid-early"
+
+
+def test_reload_reconfigures_logging_only_where_sluicegate_installed_it(log_stream) -> None:
+    from gateway.logging_setup import _HANDLER_NAME, reconfigure_logging
+
+    root = logging.getLogger()
+    assert reconfigure_logging("WARNING", "text") is True  # a served gateway: level and format change
+    ours = [h for h in root.handlers if h.get_name() == _HANDLER_NAME]
+    assert len(ours) == 1 and root.level == logging.WARNING
+    root.removeHandler(ours[0])
+    # an app embedded in someone else's process never had our handler: its logging is left alone
+    assert reconfigure_logging("DEBUG", "json") is False
+    assert root.level == logging.WARNING
