@@ -77,7 +77,7 @@ def outer_inner_folds(ex: list[Example], p: TrainParams, seed: int) -> list[tupl
 def run(ex: list[Example], dev: list[str], E: np.ndarray, D: np.ndarray, p: TrainParams, seed: int,
         log: Any = None) -> NestedResult:
     y = np.array([x.label for x in ex])
-    inputs, dev_inputs = RuleInputs.of([x.text for x in ex]), RuleInputs.of(dev)
+    inputs, dev_inputs = RuleInputs.of([x.text for x in ex], p.asks_about_veto), RuleInputs.of(dev, p.asks_about_veto)
     res = NestedResult(seed, {k: Outcome(np.zeros(len(ex), dtype=bool)) for k in POINTS}, [])
     for k, (a, b) in enumerate(folds(ex, p.folds, seed)):
         part = [ex[i] for i in a]
@@ -85,7 +85,7 @@ def run(ex: list[Example], dev: list[str], E: np.ndarray, D: np.ndarray, p: Trai
         model, emb = _fit(part, p), _fit_embed(E[a], y[a], embed_c)
         s, e = tfidf_scores(model, [ex[i].text for i in b], p), emb.predict_proba(E[b])[:, 1]
         ds, de = tfidf_scores(model, dev, p), emb.predict_proba(D)[:, 1]
-        sub = RuleInputs(inputs.directive[b], inputs.length[b], inputs.english[b])
+        sub = inputs[b]
         for name, rule in (("default", default), ("conservative", conservative)):
             res.outcomes[name].pred[b] = apply_rule(rule, s, e, sub)
             res.outcomes[name].dev_preds.append(apply_rule(rule, ds, de, dev_inputs))
@@ -148,13 +148,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, nargs="+", default=[0], help="outer fold seeds (one table row each)")
     ap.add_argument("--embed-cache", type=Path, default=None, help=".npz to reuse the MiniLM embeddings from")
     ap.add_argument("--embed-Cs", type=float, nargs="+", default=None, help="override TrainParams.embed_Cs")
+    ap.add_argument("--dev-fpr-cap", type=float, default=None, help="override TrainParams.dev_fpr_cap")
+    ap.add_argument("--asks-about-veto", choices=("on", "off"), default=None,
+                    help="override TrainParams.asks_about_veto")
     args = ap.parse_args(argv)
-    p = TrainParams() if args.embed_Cs is None else replace(TrainParams(), embed_Cs=tuple(args.embed_Cs))
+    p = TrainParams()
+    if args.embed_Cs is not None:
+        p = replace(p, embed_Cs=tuple(args.embed_Cs))
+    if args.dev_fpr_cap is not None:
+        p = replace(p, dev_fpr_cap=args.dev_fpr_cap)
+    if args.asks_about_veto is not None:
+        p = replace(p, asks_about_veto=args.asks_about_veto == "on")
     ex, dev = train_split(), read_lines(DEV_TRIGGER_SET)
     E, D = embeddings(ex, dev, args.embed_cache)
     results = []
     for seed in args.seed:
-        print(f"outer fold seed {seed}, inner fold seed {p.seed}, embedding Cs {p.embed_Cs}", flush=True)
+        print(f"outer fold seed {seed}, inner fold seed {p.seed}, embedding Cs {p.embed_Cs}, dev FPR cap "
+              f"{p.dev_fpr_cap}, asks_about veto {p.asks_about_veto}", flush=True)
         results.append((run(ex, dev, E, D, p, seed, log=lambda s: print("  " + s, flush=True)), ex))
     print(table(results))
     return 0

@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from guardrails.injection.data import Example, train_split
-from guardrails.injection.features import CUE_NAMES, cue_vector, has_directive, mostly_english, normalize
+from guardrails.injection.features import (
+    CUE_NAMES,
+    asks_about,
+    cue_vector,
+    has_directive,
+    mostly_english,
+    normalize,
+)
 from guardrails.injection.model import ARTIFACT
 
 
@@ -39,6 +46,7 @@ class TrainParams:
     folds: int = 5
     seed: int = 0
     embed_Cs: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0)  # the embedding model's C, chosen by CV
+    asks_about_veto: bool = True  # a short text that features.asks_about is never flagged (nested CV: README)
 
 
 def _vectorizer_params() -> list[dict[str, Any]]:
@@ -144,19 +152,24 @@ class RuleInputs:
     directive: np.ndarray  # features.has_directive
     length: np.ndarray  # characters
     english: np.ndarray  # features.mostly_english
+    framed: np.ndarray  # features.asks_about, where the asks_about veto is on (else all False)
 
     @classmethod
-    def of(cls, texts: list[str]) -> RuleInputs:
+    def of(cls, texts: list[str], veto: bool = False) -> RuleInputs:
         return cls(np.array([has_directive(t, normalize(t)) for t in texts], dtype=bool),
-                   np.array([len(t) for t in texts]), np.array([mostly_english(t) for t in texts], dtype=bool))
+                   np.array([len(t) for t in texts]), np.array([mostly_english(t) for t in texts], dtype=bool),
+                   np.array([veto and asks_about(t) for t in texts], dtype=bool))
+
+    def __getitem__(self, idx: np.ndarray) -> RuleInputs:
+        return RuleInputs(self.directive[idx], self.length[idx], self.english[idx], self.framed[idx])
 
 
 def apply_rule(rule: dict[str, Any], s: np.ndarray, e: np.ndarray, r: RuleInputs) -> np.ndarray:
     """The decision of model.InjectionModel.decide, vectorised over texts (s: TF-IDF model's
     scores, e: embedding model's scores)."""
     second = np.where(r.english, e >= rule["embed_threshold"], s >= rule["foreign_threshold"])
-    return (s >= rule["threshold"]) & ((s >= rule["strong_threshold"]) | (r.length >= rule["long_chars"])
-                                       | (r.directive & second))
+    short_ok = ~r.framed & ((s >= rule["strong_threshold"]) | (r.directive & second))
+    return (s >= rule["threshold"]) & ((r.length >= rule["long_chars"]) | short_ok)
 
 
 def choose_rule(ex: list[Example], s: np.ndarray, e: np.ndarray, dev: list[str], ds: np.ndarray,
@@ -178,17 +191,17 @@ def choose_rule(ex: list[Example], s: np.ndarray, e: np.ndarray, dev: list[str],
     deep = np.array([x.source == "deepset" for x in ex])
     gandalf = np.array([x.source == "gandalf" for x in ex])
     benign = y == 0
-    ri, rd = RuleInputs.of([x.text for x in ex]), RuleInputs.of(dev)
-    directive, length, english = ri.directive, ri.length, ri.english
-    d_dir, d_len, d_en = rd.directive, rd.length, rd.english
+    ri, rd = RuleInputs.of([x.text for x in ex], p.asks_about_veto), RuleInputs.of(dev, p.asks_about_veto)
+    directive, length, english, open_ = ri.directive & ~ri.framed, ri.length, ri.english, ~ri.framed
+    d_dir, d_len, d_en, d_open = rd.directive & ~rd.framed, rd.length, rd.english, ~rd.framed
     rows = []
     for t in np.round(np.arange(0.2, 0.95, 0.025), 3):
         for hi in (0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.01):
             if hi < t:
                 continue
             for long_chars in (150, 200, 300, 500, 1000, 10**9):
-                base = (s >= t) & ((s >= hi) | (length >= long_chars))
-                d_base = (ds >= t) & ((ds >= hi) | (d_len >= long_chars))
+                base = (s >= t) & ((open_ & (s >= hi)) | (length >= long_chars))
+                d_base = (ds >= t) & ((d_open & (ds >= hi)) | (d_len >= long_chars))
                 for te in (0.0, 0.5, 0.6, 0.7, 0.8, 0.9):
                     for tf in (0.0, 0.5, 0.7, 1.01):
                         second = np.where(english, e >= te, s >= tf)
