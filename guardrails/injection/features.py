@@ -168,3 +168,46 @@ _WORD = re.compile(r"\w+")
 def mostly_english(text: str) -> bool:
     words = _WORD.findall(text.lower())
     return sum(w in _DE_WORDS for w in words) <= sum(w in _EN_WORDS for w in words)
+
+
+# "Asking about" versus "issuing an override": benign prompts talk about ignoring files, forgotten
+# passwords, a manual's instructions or what a jailbreak is; attacks address the model itself. A
+# short text is framed as asking about something when it is the user's own thing (my/our, "the
+# draft I sent"), a how-to or definition question, instructions as content ("instructions for
+# planting tomatoes") or a third party's ("in the user manual") -- and nothing in it addresses the
+# model: its instructions/prompt/secret (your ..., ... you ..., the password, previous
+# instructions), a new persona, an override of everything, a request to repeat or reveal
+# instructions, or a known unlock/false-content phrase. Hand-written from the phrasing of the two
+# cases, not fitted to data (the training rows have almost no benign prompts of this kind).
+_SECRET_NOUN = r"(?:instructions?|prompts?|rules|guidelines|password|passphrase|secret|directives?)"
+_MODEL_ADDRESSED = re.compile("|".join((
+    r"\byour(?:s|self)?\b",
+    r"\b(?:you are|you're|you will be|you'll be) (?:now|no longer|free|dan|going to be)\b|\bfrom now on,? you\b|\bnow you\b",
+    _SECRET_NOUN + r"[^.!?\n]{0,40}\byou\b|\byou\b[^.!?\n]{0,40}" + _SECRET_NOUN,
+    r"\b(?:ignore|forget|disregard|overlook|override|bypass|skip|drop|abandon|discard)\s+(?:all|everything|any|the above|above|what|every)\b",
+    (r"\b(?:previous|prior|above|preceding|earlier|initial|original|system)\s+(?:\w+\s+)?"
+     r"(?:instructions?|prompts?|rules|directions|commands|guidelines)\b(?!\s+(?:from|in|of|for)\s+(?:my|the|a|an)\s)"),
+    r"\bthe (?:password|passphrase|secret(?: word| key| code)?|system prompt|prompt)\b(?!\s+(?:to|for|of|on)\s+(?:my|our|a|an|this|that)\b)",
+    (r"\b(?:repeat|replay|recite|reveal|show|print|output|display|spell|list|leak|tell me|give me)\b[^.!?\n]{0,25}\b"
+     + _SECRET_NOUN + r"\b(?!\s+(?:to|for|on|about)\s)"),
+    (r"\b(?:dan|developer mode|do anything now|jailbroken|unfiltered|uncensored|amoral|no restrictions|"
+     r"without (?:any )?(?:restrictions|filters|censorship))\b"),
+    r"\b(?:untrue|false|fake|made-up|unwahre?)\s+\w+|\bmake (?:something|stuff|it|things) up\b|\bpwned\b|\bhacked\b",
+)), re.IGNORECASE)
+_ASKS_ABOUT_PARTS = (
+    r"\b(?:my|our|mine)\b",
+    (r"\b(?:i|we)\s+(?:just\s+|already\s+)?(?:sent|wrote|own|made|typed|asked|mentioned|used|have|had|got|forgot|saved|"
+     r"created|bought|found|received)\b"),
+    (r"^\s*(?:how (?:do|can|should|would|does|did) (?:i|we|one|people)|how to|what (?:is|are|was|were) "
+     r"(?:an?|the (?:role|purpose|meaning|difference|history|best way))\b|what does\b|why (?:does|do|is|are|did)\b|"
+     r"which\b|where\b|when\b|can i\b)"),
+    r"\binstructions?\s+(?:to|for|on|about)\s+\w+",
+    (r"\b(?:in|from|of)\s+(?:the|my|a|an|this|that)\s+(?:\w+\s+)?(?:manual|recipe|doctor|guide|documentation|docs|"
+     r"book|teacher|textbook|article|game|course|exam|form|contract|policy|app)\b"),
+)
+_ASKS_ABOUT = re.compile("|".join(_ASKS_ABOUT_PARTS), re.IGNORECASE)
+
+
+def asks_about(text: str) -> bool:
+    """True when the text asks about something rather than addressing the model (see above)."""
+    return bool(_ASKS_ABOUT.search(text)) and not _MODEL_ADDRESSED.search(text)

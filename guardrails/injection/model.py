@@ -24,7 +24,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from guardrails.injection.features import CUE_NAMES, cue_vector, has_directive, mostly_english, normalize
+from guardrails.injection.features import (
+    CUE_NAMES,
+    asks_about,
+    cue_vector,
+    has_directive,
+    mostly_english,
+    normalize,
+)
 
 ARTIFACT = Path(__file__).with_name("injection_model.json.gz")
 
@@ -105,6 +112,8 @@ class InjectionModel:
         if spec.get("conservative"):
             self.rules["conservative"] = _rule(spec["conservative"])
         self.threshold = self.rules["default"].threshold
+        # train.TrainParams.asks_about_veto: short texts that ask about something are never flagged
+        self.asks_about_veto = bool(spec.get("params", {}).get("asks_about_veto", False))
         emb = spec.get("embed")
         self.embed_coef = np.asarray(emb["coef"], dtype=np.float64) if emb else None
         self.embed_intercept = float(emb["intercept"]) if emb else 0.0
@@ -181,17 +190,23 @@ class InjectionModel:
         return z
 
     def decide(self, text: str, threshold: float | None = None, rule: str = "default") -> tuple[bool, float]:
-        """(is_injection, score). Below strong_threshold, texts shorter than long_chars also need a
-        directive cue (see features.has_directive) and a second opinion: an embedding-model score
-        >= embed_threshold for mostly-English text, a score >= foreign_threshold for other text.
-        Only the English case runs the sentence embedder (a few ms for a short text)."""
+        """(is_injection, score). Texts shorter than long_chars that ask about something
+        (features.asks_about, when the artifact's asks_about_veto is on) are not flagged; the other
+        short ones below strong_threshold also need a directive cue (see features.has_directive)
+        and a second opinion: an embedding-model score >= embed_threshold for mostly-English text,
+        a score >= foreign_threshold for other text. Only the English case runs the sentence
+        embedder (a few ms for a short text). train.apply_rule is this, vectorised."""
         norm = normalize(text)
         s = self._score(text, norm)
         r = self.rules[rule]
         t = r.threshold if threshold is None else threshold
         if s < t:
             return False, s
-        if s >= r.strong_threshold or len(text) >= r.long_chars:
+        if len(text) >= r.long_chars:
+            return True, s
+        if self.asks_about_veto and asks_about(text):
+            return False, s
+        if s >= r.strong_threshold:
             return True, s
         if not has_directive(text, norm):
             return False, s

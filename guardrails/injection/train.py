@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from guardrails.injection.data import Example, train_split
-from guardrails.injection.features import CUE_NAMES, cue_vector, has_directive, mostly_english, normalize
+from guardrails.injection.features import (
+    CUE_NAMES,
+    asks_about,
+    cue_vector,
+    has_directive,
+    mostly_english,
+    normalize,
+)
 from guardrails.injection.model import ARTIFACT
 
 
@@ -39,6 +46,7 @@ class TrainParams:
     folds: int = 5
     seed: int = 0
     embed_Cs: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0)  # the embedding model's C, chosen by CV
+    asks_about_veto: bool = True  # a short text that features.asks_about is never flagged (nested CV: README)
 
 
 def _vectorizer_params() -> list[dict[str, Any]]:
@@ -67,6 +75,13 @@ def _fit(ex: list[Example], p: TrainParams) -> tuple[Any, list[Any]]:
     w = np.array([p.deepset_weight if e.source == "deepset" else 1.0 for e in ex])
     clf = LogisticRegression(C=p.C, max_iter=5000, class_weight="balanced").fit(X, y, sample_weight=w)
     return clf, vecs
+
+
+def tfidf_scores(model: tuple[Any, list[Any]], texts: list[str], p: TrainParams) -> np.ndarray:
+    """P(injection) from a fitted (classifier, vectorizers) pair as _fit returns it."""
+    clf, vecs = model
+    X, _ = _design(texts, vecs, p)
+    return clf.predict_proba(X)[:, 1]
 
 
 DEV_TRIGGER_SET = Path(__file__).with_name("benign_trigger_dev.txt")
@@ -98,19 +113,22 @@ class OOF:
     dev_embed: dict[float, np.ndarray]
 
 
-def oof_scores(ex: list[Example], dev: list[str], E: np.ndarray, D: np.ndarray, p: TrainParams) -> OOF:
+def folds(ex: list[Example], k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs of k stratified folds (per source and label), shuffled with `seed`."""
     from sklearn.model_selection import StratifiedKFold
 
     strata = np.array([f"{e.source}:{e.label}" for e in ex])
+    return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(ex)), strata))
+
+
+def oof_scores(ex: list[Example], dev: list[str], E: np.ndarray, D: np.ndarray, p: TrainParams) -> OOF:
     y = np.array([e.label for e in ex])
     o = OOF(np.zeros(len(ex)), np.zeros(len(dev)), {c: np.zeros(len(ex)) for c in p.embed_Cs},
             {c: np.zeros(len(dev)) for c in p.embed_Cs})
-    for a, b in StratifiedKFold(p.folds, shuffle=True, random_state=p.seed).split(np.zeros(len(ex)), strata):
-        clf, vecs = _fit([ex[i] for i in a], p)
-        Xb, _ = _design([ex[i].text for i in b], vecs, p)
-        o.tfidf[b] = clf.predict_proba(Xb)[:, 1]
-        Xd, _ = _design(dev, vecs, p)
-        o.dev_tfidf += clf.predict_proba(Xd)[:, 1] / p.folds
+    for a, b in folds(ex, p.folds, p.seed):
+        model = _fit([ex[i] for i in a], p)
+        o.tfidf[b] = tfidf_scores(model, [ex[i].text for i in b], p)
+        o.dev_tfidf += tfidf_scores(model, dev, p) / p.folds
         for c in p.embed_Cs:
             m = _fit_embed(E[a], y[a], c)
             o.embed[c][b] = m.predict_proba(E[b])[:, 1]
@@ -121,6 +139,37 @@ def oof_scores(ex: list[Example], dev: list[str], E: np.ndarray, D: np.ndarray, 
 def _f1(y: np.ndarray, pred: np.ndarray) -> float:
     tp = int((pred & (y == 1)).sum())
     return 2 * tp / max(1, int(pred.sum()) + int((y == 1).sum()))
+
+
+class NoFeasibleRule(ValueError):
+    """No candidate rule meets the caps and floors on these out-of-fold scores."""
+
+
+@dataclass(frozen=True)
+class RuleInputs:
+    """What the decision rule reads from a text besides the two models' scores."""
+
+    directive: np.ndarray  # features.has_directive
+    length: np.ndarray  # characters
+    english: np.ndarray  # features.mostly_english
+    framed: np.ndarray  # features.asks_about, where the asks_about veto is on (else all False)
+
+    @classmethod
+    def of(cls, texts: list[str], veto: bool = False) -> RuleInputs:
+        return cls(np.array([has_directive(t, normalize(t)) for t in texts], dtype=bool),
+                   np.array([len(t) for t in texts]), np.array([mostly_english(t) for t in texts], dtype=bool),
+                   np.array([veto and asks_about(t) for t in texts], dtype=bool))
+
+    def __getitem__(self, idx: np.ndarray) -> RuleInputs:
+        return RuleInputs(self.directive[idx], self.length[idx], self.english[idx], self.framed[idx])
+
+
+def apply_rule(rule: dict[str, Any], s: np.ndarray, e: np.ndarray, r: RuleInputs) -> np.ndarray:
+    """The decision of model.InjectionModel.decide, vectorised over texts (s: TF-IDF model's
+    scores, e: embedding model's scores)."""
+    second = np.where(r.english, e >= rule["embed_threshold"], s >= rule["foreign_threshold"])
+    short_ok = ~r.framed & ((s >= rule["strong_threshold"]) | (r.directive & second))
+    return (s >= rule["threshold"]) & ((r.length >= rule["long_chars"]) | short_ok)
 
 
 def choose_rule(ex: list[Example], s: np.ndarray, e: np.ndarray, dev: list[str], ds: np.ndarray,
@@ -142,21 +191,17 @@ def choose_rule(ex: list[Example], s: np.ndarray, e: np.ndarray, dev: list[str],
     deep = np.array([x.source == "deepset" for x in ex])
     gandalf = np.array([x.source == "gandalf" for x in ex])
     benign = y == 0
-
-    def parts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (np.array([has_directive(t, normalize(t)) for t in texts], dtype=bool),
-                np.array([len(t) for t in texts]), np.array([mostly_english(t) for t in texts], dtype=bool))
-
-    directive, length, english = parts([x.text for x in ex])
-    d_dir, d_len, d_en = parts(dev)
+    ri, rd = RuleInputs.of([x.text for x in ex], p.asks_about_veto), RuleInputs.of(dev, p.asks_about_veto)
+    directive, length, english, open_ = ri.directive & ~ri.framed, ri.length, ri.english, ~ri.framed
+    d_dir, d_len, d_en, d_open = rd.directive & ~rd.framed, rd.length, rd.english, ~rd.framed
     rows = []
     for t in np.round(np.arange(0.2, 0.95, 0.025), 3):
         for hi in (0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1.01):
             if hi < t:
                 continue
             for long_chars in (150, 200, 300, 500, 1000, 10**9):
-                base = (s >= t) & ((s >= hi) | (length >= long_chars))
-                d_base = (ds >= t) & ((ds >= hi) | (d_len >= long_chars))
+                base = (s >= t) & ((open_ & (s >= hi)) | (length >= long_chars))
+                d_base = (ds >= t) & ((d_open & (ds >= hi)) | (d_len >= long_chars))
                 for te in (0.0, 0.5, 0.6, 0.7, 0.8, 0.9):
                     for tf in (0.0, 0.5, 0.7, 1.01):
                         second = np.where(english, e >= te, s >= tf)
@@ -168,6 +213,9 @@ def choose_rule(ex: list[Example], s: np.ndarray, e: np.ndarray, dev: list[str],
                         if fpr <= p.fpr_cap and dfpr <= p.dev_fpr_cap and pred[gandalf].mean() >= p.gandalf_recall_floor:
                             rows.append((round(_f1(yd, pred[deep]), 4), float(hi), long_chars, float(te), float(tf),
                                          float(t), fpr, dfpr))
+    if not rows:
+        raise NoFeasibleRule(f"no rule meets benign FPR <= {p.fpr_cap}, dev FPR <= {p.dev_fpr_cap} and "
+                             f"Gandalf recall >= {p.gandalf_recall_floor}")
     f1, hi, long_chars, te, tf, t, fpr, dfpr = max(rows, key=lambda r: r[:6])
     rule = {"threshold": t, "strong_threshold": hi, "long_chars": int(long_chars), "embed_threshold": te,
             "foreign_threshold": tf}
@@ -178,13 +226,24 @@ def choose(ex: list[Example], o: OOF, dev: list[str], p: TrainParams) -> tuple[f
     """The embedding model's C and the default and conservative rules, by out-of-fold deepset F1.
     default: training FPR <= fpr_cap, dev trigger-word FPR <= dev_fpr_cap, Gandalf recall >=
     gandalf_recall_floor; conservative: half the training-FPR cap and no dev false positive at all,
-    at a cost in recall."""
+    at a cost in recall. If no C admits a rule with the Gandalf floor (it happens on some 80%
+    subsets in nested CV, never on the full training split), the default drops the floor and its
+    cv record says so."""
     best: tuple[float, float, dict[str, Any], dict[str, Any]] | None = None
-    for c in p.embed_Cs:
-        rule, cv = choose_rule(ex, o.tfidf, o.embed[c], dev, o.dev_tfidf, o.dev_embed[c], p)
-        if best is None or cv["cv_deepset_f1"] > best[0]:  # ties: the smaller C
-            best = (cv["cv_deepset_f1"], c, rule, cv)
-    assert best is not None
+    for floor in (p.gandalf_recall_floor, 0.0):
+        for c in p.embed_Cs:
+            try:
+                rule, cv = choose_rule(ex, o.tfidf, o.embed[c], dev, o.dev_tfidf, o.dev_embed[c],
+                                       replace(p, gandalf_recall_floor=floor))
+            except NoFeasibleRule:
+                continue
+            if best is None or cv["cv_deepset_f1"] > best[0]:  # ties: the smaller C
+                best = (cv["cv_deepset_f1"], c, rule, cv if floor == p.gandalf_recall_floor else
+                        {**cv, "gandalf_floor_dropped": True})
+        if best is not None:
+            break
+    if best is None:
+        raise NoFeasibleRule("no rule meets the default caps even without the Gandalf floor")
     _, c, rule, cv = best
     # (no Gandalf floor: under these caps no rule keeps out-of-fold Gandalf recall >= 0.94)
     cons = replace(p, fpr_cap=p.fpr_cap / 2, dev_fpr_cap=0.0, gandalf_recall_floor=0.0)
