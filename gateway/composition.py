@@ -134,7 +134,7 @@ def register_virtual_models(config: Config, gateway: Gateway, router: Router) ->
 
             _share_embedder_with_guardrails()
             injection = load_model()  # the same instance the guardrails scanner uses
-            gateway.services[SCANNER_SERVICE] = lambda text: injection.decide(text)[0]
+            gateway.services[SCANNER_SERVICE] = lambda text, threshold=None: injection.decide(text, threshold)[0]
         register(config, gateway, router)
     # --- end rag ---
 

@@ -35,7 +35,9 @@ BM25_SERVICE = "rag.bm25"
 PREFIX = "rag:"
 EMBEDDER_SERVICE = "rag.embedder"  # gateway.services key: a sync `embed(texts) -> array` (tests inject one)
 # Provided by other capabilities when they are configured (build_hooks runs before this module's register):
-SCANNER_SERVICE = "guardrails.injection_scanner"  # `(text) -> bool`, True when the text is an injection
+# `(text, threshold=None) -> bool`, True when the text is an injection (`threshold` is passed only for
+# pipelines that set scan_injection_threshold)
+SCANNER_SERVICE = "guardrails.injection_scanner"
 PROMPT_SERVICE = "prompts.render"  # `(ref "name@label", variables) -> list of chat messages`
 
 
@@ -146,9 +148,16 @@ class RagService:
             return Pipeline(name, cfg, retriever, embed_query=self._query_embedder(cfg, ctx),
                             chat=lambda body: self._chat(ctx, cfg, body),
                             render_prompt=self.gateway.services.get(PROMPT_SERVICE),
-                            scanner=self.gateway.services.get(SCANNER_SERVICE))
+                            scanner=self._scanner(cfg))
         except (StoreError, PipelineError) as e:
             raise map_error(e, name) from e
+
+    def _scanner(self, cfg: PipelineConfig) -> Callable[[str], bool] | None:
+        scan = self.gateway.services.get(SCANNER_SERVICE)
+        if scan is None or cfg.scan_injection_threshold is None:
+            return scan  # type: ignore[no-any-return]
+        threshold = cfg.scan_injection_threshold
+        return lambda text: bool(scan(text, threshold=threshold))
 
     def _query_embedder(self, cfg: PipelineConfig, ctx: RequestContext) -> Callable[[str], Any] | None:
         if not cfg.embedding_model:

@@ -84,6 +84,10 @@ class PipelineConfig(_Strict):
     system_prompt: str | None = None
     citation_style: Literal["brackets", "none"] = "brackets"
     scan_injection: bool = Field(default=False, description="run retrieved chunks through the injection scanner")
+    scan_injection_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="the classifier's score threshold for this pipeline's chunks (default: the classifier's "
+        "own; lower catches more injected documents and drops more benign ones)")
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0)
     store: StoreConfig | None = Field(default=None, description="overrides rag.store for this pipeline")
