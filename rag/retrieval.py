@@ -76,6 +76,11 @@ def _top_order(scores: np.ndarray, limit: int | None) -> np.ndarray:
     return nz[np.argsort(-scores[nz], kind="stable")]
 
 
+def _pooled_scores(index: BM25Index, scores: np.ndarray, pool: dict[str, Hit]) -> dict[str, float]:
+    """BM25 score of every pooled chunk (0 for one the index does not hold yet)."""
+    return {cid: float(scores[index.pos[cid]]) if cid in index.pos else 0.0 for cid in pool}
+
+
 def mmr(query: np.ndarray, hits: list[Hit], k: int, lam: float) -> list[Hit]:
     """Maximal marginal relevance over hits that carry embeddings."""
     if not hits:
@@ -138,7 +143,7 @@ class Retriever:
             pool = {h.id: h for h in dense_hits}
             for h in fetched:
                 pool.setdefault(h.id, h)
-            bm25_scores = {cid: float(scores[index.pos[cid]]) if cid in index.pos else 0.0 for cid in pool}
+            bm25_scores = _pooled_scores(index, scores, pool)
         else:
             qvec, dense_hits = dense_side()
             pool = {h.id: h for h in dense_hits}
@@ -182,7 +187,7 @@ class Retriever:
                     break
             if len(proposed) >= pool_n or not where:
                 break
-        return {cid: float(scores[index.pos[cid]]) if cid in index.pos else 0.0 for cid in pool}
+        return _pooled_scores(index, scores, pool)
 
     def _score(self, hits: Sequence[Hit], bm25_scores: dict[str, float]) -> None:
         cfg = self.cfg
