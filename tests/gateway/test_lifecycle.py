@@ -109,6 +109,15 @@ def test_client_disconnect_cancels_the_upstream_stream_and_keeps_what_was_produc
         assert ctx.completion and (ctx.completion["choices"][0]["message"]["content"] or "")  # partial text kept
 
 
+def _serve(tmp_path: Path, cfg: dict, output: int) -> subprocess.Popen:
+    """`sluice serve` on `cfg`, written to tmp_path/c.yaml, in its own process."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(path), "--log-level", "warning"],
+                            env=env, stdout=output, stderr=subprocess.STDOUT if output == subprocess.PIPE else output)
+
+
 @pytest.mark.slow
 def test_sigterm_lets_in_flight_streams_finish_then_exits(mock, tmp_path: Path) -> None:
     port = free_port()
@@ -116,11 +125,7 @@ def test_sigterm_lets_in_flight_streams_finish_then_exits(mock, tmp_path: Path) 
            "models": [{"name": "mock-chat", "deployments": [
                {"provider": "openai", "model": "m", "api_base": mock.base_url,
                 "headers": {"x-mock-tokens-per-s": "40", "x-mock-reply-words": "60"}}]}]}
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(path), "--log-level", "warning"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = _serve(tmp_path, cfg, subprocess.PIPE)
     try:
         wait_for_port(port, timeout=30, proc=proc)
         with httpx.Client(timeout=30) as client, \
@@ -146,11 +151,7 @@ def test_sighup_reloads_a_running_server(mock, tmp_path: Path) -> None:
     port = free_port()
     models = [{"name": "before", "deployments": [{"provider": "openai", "model": "m", "api_base": mock.base_url}]}]
     cfg = {"server": {"port": port, "reload_watch": False}, "models": models}
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(path), "--log-level", "warning"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path, proc = tmp_path / "c.yaml", _serve(tmp_path, cfg, subprocess.DEVNULL)
     try:
         wait_for_port(port, timeout=30, proc=proc)
         url = f"http://127.0.0.1:{port}/v1/models"
