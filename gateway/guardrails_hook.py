@@ -64,6 +64,22 @@ def _text_parts(content: Any) -> list[tuple[Any, Any]]:
     return []
 
 
+def _tool_arguments(msg: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `function` objects of a message's tool calls (and legacy function_call) whose
+    `arguments` is a string: the text a tool receives from the model."""
+    out = [tc["function"] for tc in msg.get("tool_calls") or []
+           if isinstance(tc, dict) and isinstance(tc.get("function"), dict)]
+    if isinstance(msg.get("function_call"), dict):
+        out.append(msg["function_call"])
+    return [f for f in out if isinstance(f.get("arguments"), str)]
+
+
+def _args_context(scan: ScanContext) -> ScanContext:
+    """Tool-call arguments get the output rules without the response_format expectations (they
+    are JSON for the tool's own schema, not the response's)."""
+    return ScanContext(direction="output", canaries=scan.canaries)
+
+
 class GuardrailsHook(Hook):
     name = "guardrails"
 
@@ -158,17 +174,21 @@ class GuardrailsHook(Hook):
         restore = st.guard.policy.restore_pii
         keep = st.vault.values() if restore else frozenset()
         outcomes: list[Outcome] = []
+        args_ctx = _args_context(st.scan)
         try:
             for choice in completion.get("choices") or []:
                 msg = choice.get("message") if isinstance(choice, dict) else None
-                if not isinstance(msg, dict) or not isinstance(msg.get("content"), str):
+                if not isinstance(msg, dict):
                     continue
-                text = st.vault.restore(msg["content"]) if restore else msg["content"]
-                v = st.guard.check(text, st.scan, st.out_vault, keep)
-                outcomes.extend(v.outcomes)
-                if v.blocked is not None:
-                    raise _violation(v.blocked, st.guard.name)
-                msg["content"] = v.text
+                texts = [(msg, "content", st.scan)] if isinstance(msg.get("content"), str) else []
+                texts += [(fn, "arguments", args_ctx) for fn in _tool_arguments(msg)]
+                for container, key, scan in texts:
+                    text = st.vault.restore(container[key]) if restore else container[key]
+                    v = st.guard.check(text, scan, st.out_vault, keep)
+                    outcomes.extend(v.outcomes)
+                    if v.blocked is not None:
+                        raise _violation(v.blocked, st.guard.name)
+                    container[key] = v.text
         finally:
             _record(ctx, outcomes)
         return completion
@@ -183,21 +203,25 @@ class GuardrailsHook(Hook):
 
 
 class GuardrailsStreamFilter(StreamFilter):
-    """Per choice index a StreamGuard; rewrites `delta.content`, flushes at finish_reason/end."""
+    """A StreamGuard per choice over `delta.content` and one per tool call over its
+    `function.arguments` fragments; each flushes at its choice's finish_reason or the stream's end."""
 
     def __init__(self, ctx: RequestContext, st: _State, hook_name: str) -> None:
         self.ctx = ctx
         self.st = st
-        self._guards: dict[int, StreamGuard] = {}
+        self._args_scan = _args_context(st.scan)
+        self._guards: dict[tuple[int, int | None], StreamGuard] = {}  # (choice, tool call index | None)
         self._done: set[int] = set()
         self._last: Chunk | None = None
         self._recorded = False
 
-    def _sg(self, index: int) -> StreamGuard:
-        sg = self._guards.get(index)
+    def _sg(self, choice: int, tool: int | None = None) -> StreamGuard:
+        sg = self._guards.get((choice, tool))
         if sg is None:
             restore = self.st.vault if self.st.guard.policy.restore_pii else None
-            sg = self._guards[index] = StreamGuard(self.st.guard, self.st.scan, out_vault=self.st.out_vault, restore=restore)
+            scan = self.st.scan if tool is None else self._args_scan
+            sg = self._guards[(choice, tool)] = StreamGuard(self.st.guard, scan, out_vault=self.st.out_vault,
+                                                            restore=restore)
         return sg
 
     def on_chunk(self, chunk: Chunk) -> list[Chunk]:
@@ -206,15 +230,19 @@ class GuardrailsStreamFilter(StreamFilter):
             return [chunk]
         self._last = chunk
         keep = False
+        before: list[Chunk] = []  # held-back tool-call arguments, sent just before their finish chunk
         try:
             for ch in choices:
                 idx = int(ch.get("index", 0))
                 delta = ch.get("delta") or {}
                 text = delta.get("content")
                 out = self._sg(idx).feed(text) if isinstance(text, str) and text else ""
+                self._filter_tool_calls(idx, delta)
                 if ch.get("finish_reason") is not None and idx not in self._done:
-                    out += self._sg(idx).finish()
-                    self._done.add(idx)
+                    tail, calls = self._finish(idx)
+                    out += tail
+                    if calls:
+                        before.append(self._chunk(idx, {"tool_calls": calls}))
                 if isinstance(text, str) or out:
                     delta["content"] = out
                     ch["delta"] = delta
@@ -223,20 +251,54 @@ class GuardrailsStreamFilter(StreamFilter):
         except Blocked as b:
             self._record()
             raise _violation(b, self.st.guard.name) from None
-        return [chunk] if keep else []
+        return before + ([chunk] if keep else [])
+
+    def _filter_tool_calls(self, idx: int, delta: dict[str, Any]) -> None:
+        """Pass each tool call's argument fragments through its guard; entries left with nothing
+        to say (their text held back) are dropped, and so is an emptied `tool_calls`."""
+        calls = delta.get("tool_calls")
+        if not isinstance(calls, list):
+            return
+        kept = []
+        for tc in calls:
+            fn = tc.get("function") if isinstance(tc, dict) else None
+            if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+                fn["arguments"] = self._sg(idx, int(tc.get("index", 0))).feed(fn["arguments"])
+                if not fn["arguments"] and set(tc) <= {"index", "function"} and set(fn) == {"arguments"}:
+                    continue
+            kept.append(tc)
+        if kept:
+            delta["tool_calls"] = kept
+        else:
+            del delta["tool_calls"]
+
+    def _finish(self, idx: int) -> tuple[str, list[dict[str, Any]]]:
+        """End choice `idx`: the rest of its content and of each tool call's arguments. The content
+        guard runs (whole-text rules included) unless the choice only called tools."""
+        self._done.add(idx)
+        tools = sorted(t for (c, t) in self._guards if c == idx and t is not None)
+        text = self._sg(idx).finish() if (idx, None) in self._guards or not tools else ""
+        calls = []
+        for t in tools:
+            rest = self._guards[(idx, t)].finish()
+            if rest:
+                calls.append({"index": t, "function": {"arguments": rest}})
+        return text, calls
+
+    def _chunk(self, idx: int, delta: dict[str, Any]) -> Chunk:
+        base = self._last or {}
+        return ({k: base[k] for k in ("id", "object", "created", "model") if k in base}
+                | {"choices": [{"index": idx, "delta": delta, "finish_reason": None}]})
 
     def on_end(self) -> list[Chunk]:
         out: list[Chunk] = []
         try:
-            for idx, sg in self._guards.items():
-                if idx in self._done:
-                    continue
-                text = sg.finish()
-                self._done.add(idx)
+            for idx in sorted({c for c, _ in self._guards} - self._done):
+                text, calls = self._finish(idx)
+                if calls:
+                    out.append(self._chunk(idx, {"tool_calls": calls}))
                 if text:
-                    base = self._last or {}
-                    out.append({k: base[k] for k in ("id", "object", "created", "model") if k in base}
-                               | {"choices": [{"index": idx, "delta": {"content": text}, "finish_reason": None}]})
+                    out.append(self._chunk(idx, {"content": text}))
         except Blocked as b:
             self._record()
             raise _violation(b, self.st.guard.name) from None

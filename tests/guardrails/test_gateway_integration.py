@@ -119,3 +119,33 @@ async def test_the_classifier_shares_the_gateways_embedder(mock: MockUpstream) -
         cos = (np.asarray(embed(texts)) * MiniLMEmbedder()(texts)).sum(axis=1)
         assert (cos > 0.999).all(), cos
         assert get_embedder()._small is not None  # the gateway's model ran for it
+
+
+async def test_tool_call_arguments_redacted_for_the_openai_sdk(mock: MockUpstream) -> None:
+    """The mock calls the tool with the schema's enum value (an e-mail address the caller never
+    sent): the output PII rule redacts it in the tool call, streamed (fragments) and not."""
+    from tests.gateway_fixtures import openai_client
+
+    cfg = mock_config(mock, guardrails={
+        "warm_on_start": False,
+        "policies": {"default": {"output": [{"scanner": "pii", "action": "redact"}], "stream_window_chars": 16}},
+        "default_policy": "default",
+    })
+    tools = [{"type": "function", "function": {"name": "send_mail", "parameters": {
+        "type": "object", "properties": {"to": {"type": "string", "enum": ["boss@example.com"]}}}}}]
+    kw: dict[str, Any] = {"model": "mock-chat", "tools": tools, "tool_choice": "required",
+                          "messages": [{"role": "user", "content": "send it"}]}
+    async with gateway_client(cfg) as (app, _):
+        client = openai_client(app)
+        whole = await client.chat.completions.create(**kw)
+        name, args, finish = "", "", None
+        async for chunk in await client.chat.completions.create(stream=True, **kw):
+            for ch in chunk.choices:
+                for tc in ch.delta.tool_calls or []:
+                    name += (tc.function and tc.function.name) or ""
+                    args += (tc.function and tc.function.arguments) or ""
+                finish = ch.finish_reason or finish
+    msg = whole.choices[0].message
+    assert msg.tool_calls and msg.tool_calls[0].function.name == "send_mail"
+    assert json.loads(msg.tool_calls[0].function.arguments) == {"to": "<EMAIL_1>"}
+    assert (name, json.loads(args), finish) == ("send_mail", {"to": "<EMAIL_1>"}, "tool_calls")

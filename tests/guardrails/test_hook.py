@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -150,3 +151,112 @@ async def test_response_format_schema_enforced() -> None:
     with pytest.raises(ContentPolicyViolation) as e:
         await hook.after(ctx, {"choices": [{"message": {"content": '{"n": "three"}'}}]})
     assert e.value.body()["error"]["rule"] == "schema_mismatch"
+
+
+# ---- tool-call arguments: the text a tool receives from the model gets the output rules too ----
+
+def _tool_completion(args: str) -> dict:
+    return {"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None,
+        "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "send", "arguments": args}}]}}]}
+
+
+async def test_tool_call_arguments_redacted_and_restored() -> None:
+    hook = _hook()
+    ctx = _ctx([{"role": "user", "content": "mail a@example.com the summary"}])
+    await hook.before(ctx)
+    out = await hook.after(ctx, _tool_completion('{"to": "<EMAIL_1>", "cc": "z@example.com"}'))
+    args = json.loads(out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])
+    assert args == {"to": "a@example.com", "cc": "<EMAIL_1>"}  # the caller's own value back; a new one redacted
+    assert ("pii", "output", "redact") in {(o.scanner, o.direction, o.action) for o in ctx.guardrails}
+
+
+async def test_legacy_function_call_arguments_scanned() -> None:
+    hook = _hook()
+    ctx = _ctx([{"role": "user", "content": "hi"}])
+    await hook.before(ctx)
+    msg = {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": '{"card": "4111 1111 1111 1111"}'}}
+    out = await hook.after(ctx, {"choices": [{"index": 0, "message": msg}]})
+    assert json.loads(out["choices"][0]["message"]["function_call"]["arguments"]) == {"card": "<CREDIT_CARD_1>"}
+
+
+async def test_canary_in_tool_call_arguments_blocks() -> None:
+    hook = _hook()
+    ctx = _ctx([{"role": "user", "content": "hi"}])
+    await hook.before(ctx)
+    with pytest.raises(ContentPolicyViolation) as e:
+        await hook.after(ctx, _tool_completion('{"q": "CANARY-feedbeef"}'))
+    assert e.value.body()["error"]["rule"] == "system_prompt_leak" and "CANARY" not in e.value.message
+
+
+def _tool_chunk(calls: list[dict] | None, finish: str | None = None) -> dict:
+    delta = {} if calls is None else {"tool_calls": calls}
+    return {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def _streamed_tool_calls(chunks: list[dict]) -> dict[int, dict]:
+    """Accumulate tool-call deltas by index, as OpenAI clients do."""
+    calls: dict[int, dict] = {}
+    for c in chunks:
+        for ch in c.get("choices", []):
+            for tc in ch["delta"].get("tool_calls") or []:
+                cur = calls.setdefault(tc["index"], {"id": None, "name": None, "arguments": ""})
+                cur["id"] = tc.get("id") or cur["id"]
+                fn = tc.get("function") or {}
+                cur["name"] = fn.get("name") or cur["name"]
+                cur["arguments"] += fn.get("arguments") or ""
+    return calls
+
+
+async def test_stream_tool_call_arguments_redacted_across_fragments() -> None:
+    hook = _hook()
+    ctx = _ctx([{"role": "user", "content": "mail a@example.com"}])
+    await hook.before(ctx)
+    f = hook.stream_filter(ctx)
+    assert f is not None
+    args0 = '{"to": "<EMAIL_1>", "card": "4111 1111 1111 1111", "note": "' + "x" * 40 + '"}'
+    args1 = '{"q": "b@example.com"}'
+    out = f.on_chunk(_tool_chunk([{"index": 0, "id": "call_0", "type": "function",
+                                   "function": {"name": "send", "arguments": ""}},
+                                  {"index": 1, "id": "call_1", "type": "function",
+                                   "function": {"name": "look", "arguments": ""}}]))
+    assert out and out[0]["choices"][0]["delta"]["tool_calls"][0]["id"] == "call_0"  # names pass at once
+    for i in range(0, max(len(args0), len(args1)), 3):
+        pieces = [{"index": t, "function": {"arguments": a[i : i + 3]}} for t, a in ((0, args0), (1, args1)) if a[i : i + 3]]
+        out += f.on_chunk(_tool_chunk(pieces))
+    out += f.on_chunk(_tool_chunk(None, "tool_calls"))
+    out += f.on_end()
+    calls = _streamed_tool_calls(out)
+    assert json.loads(calls[0]["arguments"]) == {"to": "a@example.com", "card": "<CREDIT_CARD_1>", "note": "x" * 40}
+    assert json.loads(calls[1]["arguments"]) == {"q": "<EMAIL_1>"}
+    assert (calls[0]["id"], calls[0]["name"], calls[1]["name"]) == ("call_0", "send", "look")
+    assert out[-1]["choices"][0]["finish_reason"] == "tool_calls"  # held-back arguments come before it
+    assert all(ch["delta"] for c in out[:-1] for ch in c["choices"])  # no empty deltas were sent
+
+
+async def test_stream_tool_call_arguments_block() -> None:
+    hook = _hook()
+    ctx = _ctx([{"role": "user", "content": "hi"}])
+    await hook.before(ctx)
+    f = hook.stream_filter(ctx)
+    assert f is not None
+    sent: list[dict] = []
+    with pytest.raises(ContentPolicyViolation) as e:
+        for piece in ['{"q": "CAN', "ARY-fe", 'edbeef"}']:
+            sent += f.on_chunk(_tool_chunk([{"index": 0, "function": {"arguments": piece}}]))
+        f.on_end()
+    assert e.value.body()["error"]["scanner"] == "canary"
+    assert "CANARY" not in json.dumps(sent)  # nothing of the match went out before the block
+
+
+async def test_stream_tool_calls_flushed_at_end_without_finish_reason() -> None:
+    hook = _hook()
+    ctx = _ctx([{"role": "user", "content": "hi"}])
+    await hook.before(ctx)
+    f = hook.stream_filter(ctx)
+    assert f is not None
+    out = f.on_chunk(_tool_chunk([{"index": 0, "function": {"arguments": '{"ip": "10.1.2.3"}'}}]))
+    assert out == []  # held back: shorter than the window
+    out += f.on_end()
+    assert json.loads(_streamed_tool_calls(out)[0]["arguments"]) == {"ip": "<IP_1>"}
