@@ -147,3 +147,21 @@ def test_canary() -> None:
     assert [f.rule for f in s.scan("leak CANARY-static and CANARY-abc", ScanContext(canaries=("CANARY-abc",)))] == [
         "system_prompt_leak", "system_prompt_leak"]
     assert s.scan("nothing here", CTX) == []
+
+
+def test_pii_phone_windows_match_whole_text_scan() -> None:
+    """The phone recognizer runs on windows around digit runs: the same numbers, offsets shifted
+    back, as a whole-text scan (several numbers, an extension, numbers at both ends, long filler)."""
+    text = ("+1 (212) 555-0199 ext. 42 is the desk; " + "filler words " * 20 + "or 030 1234567, and "
+            + "x" * 90 + " 0049 30 1234 5678. Order 12345678901234567890 ships. Fax 212.555.0100")
+    windowed, whole = PiiScanner(["PHONE_NUMBER"]), PiiScanner(["PHONE_NUMBER"], phone_windows=False)
+    got = [(f.start, f.end) for f in windowed.scan(text, ScanContext())]
+    assert got == [(f.start, f.end) for f in whole.scan(text, ScanContext())]
+    assert len(got) >= 4 and text[got[-1][0] : got[-1][1]] == "212.555.0100"
+
+
+def test_pii_phone_needs_its_own_digit_run() -> None:
+    """A short number is not read as a phone because a 7-digit run elsewhere let the scan start."""
+    text = "We are at 6556 106 Rue Ettatawer Apt. 409\nSOUTH NEWDEGATE, WA 16469"
+    assert PiiScanner(["PHONE_NUMBER"]).scan(text, ScanContext()) == []
+    assert [text[f.start : f.end] for f in PiiScanner(["PHONE_NUMBER"], phone_windows=False).scan(text, ScanContext())] == ["16469"]
