@@ -263,7 +263,8 @@ class GuardrailsStreamFilter(StreamFilter):
         for tc in calls:
             fn = tc.get("function") if isinstance(tc, dict) else None
             if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
-                fn["arguments"] = self._sg(idx, int(tc.get("index", 0))).feed(fn["arguments"])
+                tool = tc.get("index")
+                fn["arguments"] = self._sg(idx, tool if isinstance(tool, int) else 0).feed(fn["arguments"])
                 if not fn["arguments"] and set(tc) <= {"index", "function"} and set(fn) == {"arguments"}:
                     continue
             kept.append(tc)
