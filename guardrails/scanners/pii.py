@@ -118,7 +118,7 @@ class PiiScanner(Scanner):
                 continue
             try:
                 if entity == "PHONE_NUMBER" and self.phone_windows:
-                    found = _analyze_windows(recognizer, entity, text)
+                    found = _analyze_windows(recognizer, entity, _mask(text, results, recognizer))
                 else:
                     found = recognizer.analyze(text, [entity], None)
             except (ValueError, RuntimeError) as e:
@@ -167,6 +167,21 @@ def _offline_email_recognizer() -> Any:
 # Context kept on each side of a phone-like digit run: phonenumbers looks at the characters around
 # a candidate (a letter or digit glued to it rejects it; "ext. 123" extends it), never further.
 PHONE_WINDOW_PAD = 40
+
+
+def _mask(text: str, found: list[Any], recognizer: Any) -> str:
+    """Blank out (same length, offsets kept) what other recognizers already found with a higher
+    score than this one gives (Presidio's phone score is 0.4; a Luhn-checked card is 1.0): an
+    overlapping match of this one would lose to them anyway, and a card's 16 digits are otherwise
+    parsed as phone candidates once per region."""
+    score = getattr(recognizer, "SCORE", 1.0)
+    spans = [(r.start, r.end) for r in found if r.score > score]
+    if not spans:
+        return text
+    chars = list(text)
+    for s, e in spans:
+        chars[s:e] = " " * (e - s)
+    return "".join(chars)
 
 
 def _analyze_windows(recognizer: Any, entity: str, text: str) -> list[Any]:

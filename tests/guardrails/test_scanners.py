@@ -165,3 +165,13 @@ def test_pii_phone_needs_its_own_digit_run() -> None:
     text = "We are at 6556 106 Rue Ettatawer Apt. 409\nSOUTH NEWDEGATE, WA 16469"
     assert PiiScanner(["PHONE_NUMBER"]).scan(text, ScanContext()) == []
     assert [text[f.start : f.end] for f in PiiScanner(["PHONE_NUMBER"], phone_windows=False).scan(text, ScanContext())] == ["16469"]
+
+
+def test_pii_card_digits_are_not_phone_candidates() -> None:
+    """What a higher-scoring recognizer found (a Luhn-valid card) is blanked before the phone scan:
+    same findings as scanning everything, without parsing the card's digits per phone region."""
+    text = "card 4111 1111 1111 1111, call +1 415 555 0199 today"
+    fast, slow = PiiScanner(), PiiScanner(phone_windows=False)
+    got = [(f.rule, text[f.start : f.end]) for f in fast.scan(text, ScanContext())]
+    assert got == [("CREDIT_CARD", "4111 1111 1111 1111"), ("PHONE_NUMBER", "+1 415 555 0199")]
+    assert got == [(f.rule, text[f.start : f.end]) for f in slow.scan(text, ScanContext())]
