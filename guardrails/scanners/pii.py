@@ -190,7 +190,8 @@ def _analyze_windows(recognizer: Any, entity: str, text: str) -> list[Any]:
     Presidio's PhoneRecognizer runs phonenumbers' matcher over the whole text once per region, so
     its cost grows with text length x regions even when a 1 KB prompt holds one number. Windows
     around every run of 7+ digits (merged when they touch) give the same matches for a fraction of
-    the text; offsets are shifted back. (tests/guardrails: identical findings on the PII dataset.)"""
+    the text; offsets are shifted back. A phone now needs 7+ digits in its own run, not anywhere in
+    the text (README: one ZIP code in the PII set is no longer read as a phone)."""
     windows: list[list[int]] = []
     for m in _GATES[entity].finditer(text):
         lo, hi = max(0, m.start() - PHONE_WINDOW_PAD), min(len(text), m.end() + PHONE_WINDOW_PAD)
