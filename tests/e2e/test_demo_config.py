@@ -59,3 +59,20 @@ async def test_local_embeddings_rank_paraphrases_above_unrelated(config) -> None
         assert v.shape == (3, 384)
         assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-3)
         assert v[0] @ v[1] > v[0] @ v[2] + 0.2
+
+
+async def test_demo_guards_chat_but_not_embeddings(config) -> None:
+    """The demo attaches the shipped default policy to chat: a secret is refused with the
+    OpenAI-shaped 400; embedding the same text (indexing) is not filtered."""
+    import openai
+
+    secret = "deploy with AKIAIOSFODNN7EXAMPLE"
+    async with gateway_client(config) as (app, _):
+        client = openai_client(app)
+        with pytest.raises(openai.BadRequestError) as e:
+            await client.chat.completions.create(model="mock", messages=[{"role": "user", "content": secret}])
+        assert e.value.code == "content_policy_violation" and "AKIA" not in str(e.value.body)
+        ok = await client.chat.completions.create(model="mock", messages=[{"role": "user", "content": "Name a fruit."}])
+        assert ok.choices[0].message.content
+        emb = await client.embeddings.create(model="minilm", input=[secret])
+        assert len(emb.data[0].embedding) == 384
