@@ -48,7 +48,10 @@ def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
         from gateway.guardrails_hook import GuardrailsHook
 
         _share_embedder_with_guardrails()
-        hooks.append(GuardrailsHook(g, warm=g.warm_on_start))
+        hook = GuardrailsHook(g)
+        if g.warm_on_start:  # scanner models and recognizers off the request path
+            gateway.warmups.start("guardrails", hook.warm)
+        hooks.append(hook)
     # --- end guardrails ---
     # --- cache (gateway/cache) ---
     if config.cache.enabled:

@@ -9,7 +9,6 @@ upstream (`<EMAIL_1>`); with `restore_pii` the response gets the caller's origin
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,11 +83,9 @@ class GuardrailsHook(Hook):
     name = "guardrails"
 
     def __init__(self, config: GuardrailsConfig, *, guardrails: Guardrails | None = None,
-                 input_roles: tuple[str, ...] = ("user", "tool", "function"), warm: bool = False) -> None:
+                 input_roles: tuple[str, ...] = ("user", "tool", "function")) -> None:
         self.guardrails = guardrails or Guardrails(config)
         self.input_roles = input_roles
-        if warm:  # load Presidio recognizers and the classifier off the request path
-            threading.Thread(target=self.guardrails.warm, name="guardrails-warm", daemon=True).start()
 
     def warm(self) -> None:
         self.guardrails.warm()

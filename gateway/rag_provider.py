@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -255,7 +254,7 @@ def register(config: Any, gateway: Gateway, router: Router) -> RagService | None
                               "model group")
     service = RagService(gateway, router)
     router.register_virtual(PREFIX, service.handle, service.names())
-    threading.Thread(target=service.warm, name="rag-bm25-warm", daemon=True).start()
+    gateway.warmups.start("rag", service.warm)
     return service
 
 

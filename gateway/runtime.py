@@ -19,6 +19,7 @@ from gateway.pipeline import Pipeline
 from gateway.providers.base import Provider, provider_class
 from gateway.providers.http_pool import close_session
 from gateway.router import Router
+from gateway.warmup import Warmups
 
 log = logging.getLogger("sluice.runtime")
 
@@ -86,6 +87,7 @@ class Gateway:
         self._retired: list[asyncio.Task[None]] = []
         self.draining = False
         self.started_wall = self.clock.time()
+        self.warmups = Warmups()  # background loads /readyz waits for (gateway/warmup.py)
 
     @property
     def config(self) -> Config:

@@ -65,10 +65,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["ops"], summary="Readiness: serving a config and not draining",
-            responses={503: {"description": "starting or draining"}})
+@router.get("/readyz", tags=["ops"], summary="Readiness: serving a config, warmed up and not draining",
+            responses={503: {"description": "starting, warming (scanner models, indexes) or draining"}})
 async def readyz(request: Request) -> JSONResponse:
     gw = request.app.state.gateway
     if gw.generation is None or gw.draining:
         return JSONResponse({"status": "draining" if gw.draining else "starting"}, status_code=503)
+    if warming := gw.warmups.pending():
+        return JSONResponse({"status": "warming", "warming": warming}, status_code=503)
     return JSONResponse({"status": "ready", "models": len(gw.config.models)})
