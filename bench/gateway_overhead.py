@@ -1,6 +1,7 @@
 """Gateway overhead vs bare pass-throughs, measured in one run against the mock upstream.
 
     python bench/gateway_overhead.py [--seconds 5] [--connections 16] [--gateway-workers 1,2] [--json OUT]
+        [--variants core,default,auth,guardrails] [--prompt-kb 1]
 
 Targets, each served by its own process pinned to one core (the mock on another core, wrk beside it):
   direct   wrk -> mock (the ceiling; CPU column is the mock's)
@@ -46,8 +47,16 @@ class Row:
     errors: int
 
 
-def body(model: str, stream: bool) -> str:
-    b: dict[str, Any] = {"model": model, "messages": PROMPT, "max_tokens": 16}
+# --prompt-kb pads the user message with this sentence (same body for every target and variant).
+FILLER = "The river rises in spring, and the keepers open the sluice gates to let the water through. "
+
+
+def body(model: str, stream: bool, prompt_kb: float = 0.0) -> str:
+    messages = PROMPT
+    if prompt_kb > 0:
+        text = PROMPT[0]["content"] + " " + FILLER * int(prompt_kb * 1024 / len(FILLER) + 1)
+        messages = [{"role": "user", "content": text[: int(prompt_kb * 1024)]}]
+    b: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": 16}
     if stream:
         b["stream"] = True
     return json.dumps(b)
@@ -84,6 +93,10 @@ VARIANTS = {
     "core": "spend: {enabled: false}\nprompts: {enabled: false}\ntelemetry: {metrics: false}\n",
     "default": "",
     "auth": "auth: {enabled: true}\n",  # + a virtual key with rpm/tpm/budget: every limit is checked
+    # core + the shipped default guardrail policy (input: secrets, PII, injection, invisible text;
+    # output: PII and secrets), on every request
+    "guardrails": "spend: {enabled: false}\nprompts: {enabled: false}\ntelemetry: {metrics: false}\n"
+                  "guardrails: {default_policy: default, warm_on_start: true}\n",
 }
 BENCH_SECRET = "bench-key-secret"
 
@@ -123,7 +136,7 @@ def run_target(name: str, cmd: list[str], port: int, model: str, args: argparse.
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         rows = []
         for mode, stream in (("json", False), ("stream", True)):
-            script = wrk.lua_script(body(model, stream), {"Content-Type": "application/json",
+            script = wrk.lua_script(body(model, stream, args.prompt_kb), {"Content-Type": "application/json",
                                                           "Authorization": f"Bearer {key}"})
             rows.append(measure(name, mode, url, proc.pid, script, args, cpus["load"]))
         return rows
@@ -140,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-floors", action="store_true")
     ap.add_argument("--variants", default="core,default", help=f"gateway configs to run: {', '.join(VARIANTS)}")
     ap.add_argument("--json", type=Path, help="write the rows here")
+    ap.add_argument("--prompt-kb", type=float, default=0.0,
+                    help="pad the user message to this many KB of English prose (0: the short prompt)")
     args = ap.parse_args(argv)
 
     cpus = cores()
@@ -152,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_port(mock_port, mock)
         mock_base = f"http://127.0.0.1:{mock_port}/v1"
         for mode, stream in (("json", False), ("stream", True)):
-            script = wrk.lua_script(body("mock-gpt", stream), {"Content-Type": "application/json"})
+            script = wrk.lua_script(body("mock-gpt", stream, args.prompt_kb), {"Content-Type": "application/json"})
             rows.append(measure("direct", mode, f"{mock_base}/chat/completions", mock.pid, script, args, cpus["load"]))
 
         uv = [PY, "-m", "uvicorn", "--host", "127.0.0.1", "--loop", "uvloop", "--http", "httptools",
