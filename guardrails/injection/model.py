@@ -4,9 +4,10 @@ that only a directive cue would otherwise let through.
 
 The artifact is gzipped JSON (no pickle): per vectorizer its terms, idf and the model weights, plus
 the cue weights, intercept and decision threshold. It is built by guardrails/injection/train.py
-from the protocol's training split only. Inference reuses sklearn's own analyzers (so n-grams are
-exactly those the model was trained on) and scores with numpy over vocabulary indices, which
-costs a fraction of sklearn's `transform` on a single short text. char_wb n-grams never cross
+from the protocol's training split only. Inference builds the same n-grams as scikit-learn's
+analyzers (guardrails/injection/ngrams.py, tested equal; not importing scikit-learn saves ~130 MB
+per process) and scores with numpy over vocabulary indices, which costs a fraction of sklearn's
+`transform` on a single short text. char_wb n-grams never cross
 whitespace, so a document's char n-grams are the concatenation of its words' n-grams: each word's
 vocabulary indices are computed once and cached (bounded), which removes most of the per-request
 n-gram generation.
@@ -32,6 +33,7 @@ from guardrails.injection.features import (
     mostly_english,
     normalize,
 )
+from guardrails.injection.ngrams import build_analyzer
 
 ARTIFACT = Path(__file__).with_name("injection_model.json.gz")
 
@@ -40,7 +42,7 @@ ARTIFACT = Path(__file__).with_name("injection_model.json.gz")
 class _Block:
     """One TF-IDF vectorizer's slice of the linear model."""
 
-    analyzer: Any  # str -> list[str], sklearn's
+    analyzer: Any  # str -> list[str], scikit-learn's n-grams (ngrams.build_analyzer)
     index: dict[str, int]  # term -> column
     idf: np.ndarray
     coef: np.ndarray
@@ -105,8 +107,6 @@ def _rule(d: dict[str, Any]) -> Rule:
 
 class InjectionModel:
     def __init__(self, spec: dict[str, Any]) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
         self.spec = spec
         self.rules: dict[str, Rule] = {"default": _rule(spec)}
         if spec.get("conservative"):
@@ -125,12 +125,11 @@ class InjectionModel:
             raise ValueError("injection model artifact was built with other cue features; rebuild it")
         self.blocks: list[_Block] = []
         for b in spec["vectorizers"]:
-            vec = TfidfVectorizer(**b["params"])
             if len(b["idf"]) != len(b["terms"]) or len(b["coef"]) != len(b["terms"]):
                 raise ValueError("injection model artifact is inconsistent; rebuild it")
             self.blocks.append(
                 _Block(
-                    analyzer=vec.build_analyzer(),
+                    analyzer=build_analyzer(b["params"]),
                     index={t: i for i, t in enumerate(b["terms"])},
                     idf=np.asarray(b["idf"], dtype=np.float64),
                     coef=np.asarray(b["coef"], dtype=np.float64),
@@ -140,13 +139,20 @@ class InjectionModel:
 
     @classmethod
     def load(cls, path: Path | None = None) -> InjectionModel:
-        """Load the artifact and its sentence embedder, and run the embedder once (onnxruntime's
-        first run allocates), so the first request does not pay for either."""
+        """Load the artifact. The sentence embedder is loaded only for an operating point that uses
+        it (`warm_embedder`, or on first use): at the default point it never runs, and it costs
+        ~200 MB of memory."""
         with gzip.open(path or ARTIFACT, "rt", encoding="utf-8") as f:
-            model = cls(json.load(f))
-        if (embedder := model.embedder()) is not None:
+            return cls(json.load(f))
+
+    def needs_embedder(self, rule: str = "default") -> bool:
+        return self.embed_coef is not None and self.rules[rule].embed_threshold > 0.0
+
+    def warm_embedder(self) -> None:
+        """Load the embedder and run it once (onnxruntime's first run allocates), so the first
+        request that needs a second opinion does not pay for either."""
+        if (embedder := self.embedder()) is not None:
             embedder(["warm-up"])
-        return model
 
     def embedder(self) -> Any:
         """The host's embedder when one was given, else our own MiniLM, loaded once (ONNX, one thread:

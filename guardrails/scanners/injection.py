@@ -42,6 +42,8 @@ class InjectionScanner(Scanner):
     def warm(self) -> None:
         if self.operating_point not in self.model.rules:
             raise ValueError(f"the injection model has no operating point {self.operating_point!r}")
+        if self.model.needs_embedder(self.operating_point):
+            self.model.warm_embedder()
 
     def score(self, text: str) -> float:
         return self.model.score(text)
