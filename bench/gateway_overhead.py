@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import wrk
-from bench.proc import cores, cpu_seconds, free_port, rss_mib, spawn, stop, wait_port
+from bench.proc import cores, cpu_seconds, free_port, rss_mib, spawn, stop, wait_port, wait_ready
 
 PY = sys.executable
 PROMPT = [{"role": "user", "content": "Say hello to the benchmark, briefly."}]
@@ -133,6 +133,8 @@ def run_target(name: str, cmd: list[str], port: int, model: str, args: argparse.
     proc = spawn(cmd, core if core is not None else cpus["proxy"], env)
     try:
         wait_port(port, proc)
+        if name.startswith("gw"):
+            wait_ready(port)  # measure the warmed-up gateway (guardrail models loaded)
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         rows = []
         for mode, stream in (("json", False), ("stream", True)):

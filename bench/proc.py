@@ -55,6 +55,23 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
     raise TimeoutError(f"nothing listened on port {port} within {timeout:g} s")
 
 
+def wait_ready(port: int, timeout: float = 60) -> float:
+    """Seconds until `/readyz` answers 200 (the gateway's warm-ups are done); raises on timeout."""
+    import urllib.error
+    import urllib.request
+
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return time.perf_counter() - t0
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"/readyz on port {port} not 200 within {timeout:g} s")
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
