@@ -76,10 +76,13 @@ async def test_embeddings_inputs_scanned() -> None:
     assert ctx.body["input"] == ["ok", "mail <EMAIL_1>"]
 
 
-def _chunk(text: str | None, finish: str | None = None) -> dict:
-    delta = {} if text is None else {"content": text}
+def _delta_chunk(delta: dict, finish: str | None = None) -> dict:
     return {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def _chunk(text: str | None, finish: str | None = None) -> dict:
+    return _delta_chunk({} if text is None else {"content": text}, finish)
 
 
 async def test_stream_redacts_and_restores_across_chunks() -> None:
@@ -190,9 +193,7 @@ async def test_canary_in_tool_call_arguments_blocks() -> None:
 
 
 def _tool_chunk(calls: list[dict] | None, finish: str | None = None) -> dict:
-    delta = {} if calls is None else {"tool_calls": calls}
-    return {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return _delta_chunk({} if calls is None else {"tool_calls": calls}, finish)
 
 
 def _streamed_tool_calls(chunks: list[dict]) -> dict[int, dict]:
