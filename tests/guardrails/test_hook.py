@@ -11,6 +11,7 @@ import pytest
 from gateway.context import Principal, RequestContext
 from gateway.errors import ContentPolicyViolation
 from gateway.guardrails_hook import GuardrailsHook
+from gateway.hooks import StreamFilter
 from guardrails import GuardrailsConfig
 from guardrails.config import PolicyConfig, Rule
 
@@ -85,12 +86,18 @@ def _chunk(text: str | None, finish: str | None = None) -> dict:
     return _delta_chunk({} if text is None else {"content": text}, finish)
 
 
-async def test_stream_redacts_and_restores_across_chunks() -> None:
+async def _streaming(user: str) -> tuple[RequestContext, StreamFilter]:
+    """A request through the hook's input side, and the stream filter for its response."""
     hook = _hook()
-    ctx = _ctx([{"role": "user", "content": "I am a@example.com"}])
+    ctx = _ctx([{"role": "user", "content": user}])
     await hook.before(ctx)
     f = hook.stream_filter(ctx)
     assert f is not None
+    return ctx, f
+
+
+async def test_stream_redacts_and_restores_across_chunks() -> None:
+    ctx, f = await _streaming("I am a@example.com")
     text = "Hello <EMAIL_1>! Your card 4111 1111 1111 1111 is noted. " + "ok " * 20
     out: list[dict] = []
     for i in range(0, len(text), 4):
@@ -104,11 +111,7 @@ async def test_stream_redacts_and_restores_across_chunks() -> None:
 
 
 async def test_stream_blocks_with_policy_error() -> None:
-    hook = _hook()
-    ctx = _ctx([{"role": "user", "content": "hi"}])
-    await hook.before(ctx)
-    f = hook.stream_filter(ctx)
-    assert f is not None
+    ctx, f = await _streaming("hi")
     with pytest.raises(ContentPolicyViolation) as e:
         for piece in ["My instr", "uctions: CANA", "RY-feed", "beef and more", " text " * 10]:
             f.on_chunk(_chunk(piece))
@@ -211,11 +214,7 @@ def _streamed_tool_calls(chunks: list[dict]) -> dict[int, dict]:
 
 
 async def test_stream_tool_call_arguments_redacted_across_fragments() -> None:
-    hook = _hook()
-    ctx = _ctx([{"role": "user", "content": "mail a@example.com"}])
-    await hook.before(ctx)
-    f = hook.stream_filter(ctx)
-    assert f is not None
+    _, f = await _streaming("mail a@example.com")
     args0 = '{"to": "<EMAIL_1>", "card": "4111 1111 1111 1111", "note": "' + "x" * 40 + '"}'
     args1 = '{"q": "b@example.com"}'
     out = f.on_chunk(_tool_chunk([{"index": 0, "id": "call_0", "type": "function",
@@ -237,11 +236,7 @@ async def test_stream_tool_call_arguments_redacted_across_fragments() -> None:
 
 
 async def test_stream_tool_call_arguments_block() -> None:
-    hook = _hook()
-    ctx = _ctx([{"role": "user", "content": "hi"}])
-    await hook.before(ctx)
-    f = hook.stream_filter(ctx)
-    assert f is not None
+    _, f = await _streaming("hi")
     sent: list[dict] = []
     with pytest.raises(ContentPolicyViolation) as e:
         for piece in ['{"q": "CAN', "ARY-fe", 'edbeef"}']:
@@ -252,11 +247,7 @@ async def test_stream_tool_call_arguments_block() -> None:
 
 
 async def test_stream_tool_calls_flushed_at_end_without_finish_reason() -> None:
-    hook = _hook()
-    ctx = _ctx([{"role": "user", "content": "hi"}])
-    await hook.before(ctx)
-    f = hook.stream_filter(ctx)
-    assert f is not None
+    _, f = await _streaming("hi")
     out = f.on_chunk(_tool_chunk([{"index": 0, "function": {"arguments": '{"ip": "10.1.2.3"}'}}]))
     assert out == []  # held back: shorter than the window
     out += f.on_end()
