@@ -41,7 +41,7 @@ test-fast: install
 
 lint: install
 	.venv/bin/ruff check gateway guardrails prompts rag evals tests bench
-	.venv/bin/mypy gateway guardrails prompts rag evals
+	.venv/bin/mypy gateway guardrails prompts rag evals bench
 
 # Re-resolve the lock (needs the network to PyPI); review the diff before committing.
 lock: $(UV)

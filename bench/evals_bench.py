@@ -68,7 +68,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             await baseline(app, 50, args.concurrency)  # warm-up: SDK lazy imports, gateway pools
             base_s = await baseline(app, args.cases, args.concurrency)
             s = suite(args.cases, args.concurrency)
-            opts = RunOptions(base_url="http://gateway/v1", transport=httpx.ASGITransport(app=app),
+            opts = RunOptions(base_url="http://gateway/v1", transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
                               cache_path=Path(tmp) / "cache.sqlite")
             t0 = time.perf_counter()
             cold = await run_suite_file(s, opts)

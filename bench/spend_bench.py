@@ -123,7 +123,7 @@ async def bench_app(tmp: Path, n: int) -> None:
                     svc = app.gateway.services["spend"]
                     _, key = svc.store.create_key(rpm=10**9, tpm=10**12, budget_usd=1e9)
                     headers = {"authorization": f"Bearer {key}"}
-                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as c:
+                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as c:  # type: ignore[arg-type]
                     for _ in range(100):
                         r = await c.post("/v1/chat/completions", json=chat, headers=headers)
                         assert r.status_code == 200, r.text

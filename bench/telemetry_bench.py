@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -120,9 +121,9 @@ def main() -> None:
               f"{(us - base) / 500:21.1%}")
     noop = loop.run_until_complete(_noop_span_cost(200_000))
     print(f"no-op span() enter/exit: {noop:.3f} us per call")
-    for _, t in variants.values():
-        if t is not None:
-            t.shutdown()
+    for _, tel in variants.values():
+        if tel is not None:
+            tel.shutdown()
 
 
 async def _noop_span_cost(n: int) -> float:
@@ -210,9 +211,10 @@ def app_main(n: int) -> None:
                 time.sleep(0.05)
         base = f"http://127.0.0.1:{port}/v1"
         loop = asyncio.new_event_loop()
-        variants = {"off": {"metrics": False}, "metrics": {}, "tracing": {"exporter": "console"},
-                    "sampled10": {"exporter": "console", "sample_ratio": 0.1}}
-        res = {k: loop.run_until_complete(_app_variant(base, v, n)) for k, v in variants.items()}
+        app_variants: dict[str, dict[str, Any]] = {
+            "off": {"metrics": False}, "metrics": {}, "tracing": {"exporter": "console"},
+            "sampled10": {"exporter": "console", "sample_ratio": 0.1}}
+        res = {k: loop.run_until_complete(_app_variant(base, v, n)) for k, v in app_variants.items()}
         print(f"through the app ({n} non-streamed chat requests each; gateway + aiohttp client CPU, "
               "mock in another process)")
         for k, us in res.items():
