@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,7 @@ class RagService:
         self.gateway, self.router = gateway, router
         self.config = router.config
         self._stores: dict[tuple[str, str, int, str], ChromaStore] = {}
+        self._stores_lock = threading.Lock()
         # BM25 indexes outlive config generations: rebuilding one costs ~10 s at 100k chunks
         self._bm25: BM25Cache = gateway.services.setdefault(BM25_SERVICE, BM25Cache())
 
@@ -133,9 +135,10 @@ class RagService:
     def _store(self, name: str) -> ChromaStore:
         sc = self.config.rag.store_for(name)
         key = (sc.mode, sc.host, sc.port, sc.path)
-        if key not in self._stores:
-            self._stores[key] = ChromaStore(sc, base_dir=self.config.base_dir)
-        return self._stores[key]
+        with self._stores_lock:  # the warm-up thread and the first requests may ask at once
+            if key not in self._stores:
+                self._stores[key] = ChromaStore(sc, base_dir=self.config.base_dir)
+            return self._stores[key]
 
     def pipeline(self, name: str, ctx: RequestContext) -> Pipeline:
         cfg = self._cfg(name)

@@ -7,6 +7,7 @@ model) is never used. Collections use cosine space, so `score = 1 - distance` is
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -47,6 +48,8 @@ class Hit:
     embedding: np.ndarray | None = field(default=None, repr=False)
 
 
+_OPEN_LOCK = threading.Lock()
+
 class ChromaStore:
     def __init__(self, cfg: StoreConfig, base_dir: Path | None = None) -> None:
         import chromadb
@@ -58,16 +61,20 @@ class ChromaStore:
         # two databases is two collections)
         self.key: tuple[str, ...]
         try:
-            if cfg.mode == "server":
-                self.key = (cfg.mode, cfg.host, str(cfg.port))
-                self.client = chromadb.HttpClient(host=cfg.host, port=cfg.port, settings=settings)
-            else:
-                path = Path(cfg.path)
-                if base_dir is not None and not path.is_absolute():
-                    path = base_dir / path
-                path.mkdir(parents=True, exist_ok=True)
-                self.key = (cfg.mode, str(path.resolve()))
-                self.client = chromadb.PersistentClient(path=str(path), settings=settings)
+            # chromadb keeps one System per path/host in a class-level registry that it fills without
+            # a lock: two threads opening the same store at once (a background BM25 warm-up and the
+            # first request) get a half-started System. Opening is rare; serialise it.
+            with _OPEN_LOCK:
+                if cfg.mode == "server":
+                    self.key = (cfg.mode, cfg.host, str(cfg.port))
+                    self.client = chromadb.HttpClient(host=cfg.host, port=cfg.port, settings=settings)
+                else:
+                    path = Path(cfg.path)
+                    if base_dir is not None and not path.is_absolute():
+                        path = base_dir / path
+                    path.mkdir(parents=True, exist_ok=True)
+                    self.key = (cfg.mode, str(path.resolve()))
+                    self.client = chromadb.PersistentClient(path=str(path), settings=settings)
         except (ValueError, ConnectionError, OSError) as e:
             where = f"{cfg.host}:{cfg.port}" if cfg.mode == "server" else cfg.path
             raise StoreError(f"cannot open the Chroma store ({cfg.mode}, {where}): {e}; "
