@@ -50,31 +50,43 @@ class Hit:
 
 _OPEN_LOCK = threading.Lock()
 
+
+def open_client(*, path: str | None = None, host: str | None = None, port: int = 8000) -> Any:
+    """A chromadb client: HTTP when `host` is given, else embedded at `path` (in memory without one).
+
+    chromadb keeps one System per path/host in a class-level registry that it fills without a lock:
+    two threads opening the same store at once (a background BM25 warm-up and the first request)
+    get a half-started System. Opening is rare, so every opening in this project goes through here,
+    serialised, with the same settings (the registry also refuses one path with two settings)."""
+    import chromadb
+    from chromadb.config import Settings
+
+    settings = Settings(anonymized_telemetry=False)
+    with _OPEN_LOCK:
+        if host:
+            return chromadb.HttpClient(host=host, port=port, settings=settings)
+        if path:
+            return chromadb.PersistentClient(path=path, settings=settings)
+        return chromadb.EphemeralClient(settings=settings)
+
+
 class ChromaStore:
     def __init__(self, cfg: StoreConfig, base_dir: Path | None = None) -> None:
-        import chromadb
-        from chromadb.config import Settings
-
-        settings = Settings(anonymized_telemetry=False)
         self.cfg = cfg
         # which database this is, for caches shared by several stores (the same collection name in
         # two databases is two collections)
         self.key: tuple[str, ...]
         try:
-            # chromadb keeps one System per path/host in a class-level registry that it fills without
-            # a lock: two threads opening the same store at once (a background BM25 warm-up and the
-            # first request) get a half-started System. Opening is rare; serialise it.
-            with _OPEN_LOCK:
-                if cfg.mode == "server":
-                    self.key = (cfg.mode, cfg.host, str(cfg.port))
-                    self.client = chromadb.HttpClient(host=cfg.host, port=cfg.port, settings=settings)
-                else:
-                    path = Path(cfg.path)
-                    if base_dir is not None and not path.is_absolute():
-                        path = base_dir / path
-                    path.mkdir(parents=True, exist_ok=True)
-                    self.key = (cfg.mode, str(path.resolve()))
-                    self.client = chromadb.PersistentClient(path=str(path), settings=settings)
+            if cfg.mode == "server":
+                self.key = (cfg.mode, cfg.host, str(cfg.port))
+                self.client = open_client(host=cfg.host, port=cfg.port)
+            else:
+                path = Path(cfg.path)
+                if base_dir is not None and not path.is_absolute():
+                    path = base_dir / path
+                path.mkdir(parents=True, exist_ok=True)
+                self.key = (cfg.mode, str(path.resolve()))
+                self.client = open_client(path=str(path))
         except (ValueError, ConnectionError, OSError) as e:
             where = f"{cfg.host}:{cfg.port}" if cfg.mode == "server" else cfg.path
             raise StoreError(f"cannot open the Chroma store ({cfg.mode}, {where}): {e}; "

@@ -22,15 +22,10 @@ class ChromaIndex:
     def __init__(self, *, path: str | None = None, host: str | None = None, port: int = 8000,
                  collection: str = "sluice_semantic_cache", clock: Clock | None = None,
                  client: Any = None) -> None:
-        import chromadb
+        from rag.store import open_client  # one serialised way to open chromadb (see there)
 
         if client is None:
-            if host:
-                client = chromadb.HttpClient(host=host, port=port)
-            elif path:
-                client = chromadb.PersistentClient(path=path)
-            else:
-                client = chromadb.EphemeralClient()
+            client = open_client(path=path, host=host, port=port)
         self._col = client.get_or_create_collection(
             collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
         self._clock = clock or SystemClock()
