@@ -89,14 +89,14 @@ def gateway_available() -> str | None:
 
 # "core": the target config (auth, ledger, prompts, metrics off); "default": the shipped
 # defaults (spend ledger and Prometheus metrics on, prompt and cache hooks installed).
+CORE = "spend: {enabled: false}\nprompts: {enabled: false}\ntelemetry: {metrics: false}\n"
 VARIANTS = {
-    "core": "spend: {enabled: false}\nprompts: {enabled: false}\ntelemetry: {metrics: false}\n",
+    "core": CORE,
     "default": "",
     "auth": "auth: {enabled: true}\n",  # + a virtual key with rpm/tpm/budget: every limit is checked
     # core + the shipped default guardrail policy (input: secrets, PII, injection, invisible text;
     # output: PII and secrets), on every request
-    "guardrails": "spend: {enabled: false}\nprompts: {enabled: false}\ntelemetry: {metrics: false}\n"
-                  "guardrails: {default_policy: default, warm_on_start: true}\n",
+    "guardrails": CORE + "guardrails: {default_policy: default, warm_on_start: true}\n",
 }
 BENCH_SECRET = "bench-key-secret"
 

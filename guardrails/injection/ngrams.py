@@ -17,13 +17,14 @@ from typing import Any
 TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
 WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's _white_spaces
 
-# Parameters that only affect weighting or vocabulary selection, not the n-grams of a text.
-_WEIGHTING = {"sublinear_tf", "min_df", "max_df", "max_features", "norm", "use_idf", "smooth_idf", "dtype",
+# Parameters handled here (analyzer, ngram_range, lowercase, the default token_pattern) or that
+# only affect weighting and vocabulary selection, not the n-grams of a text.
+_KNOWN = {"sublinear_tf", "min_df", "max_df", "max_features", "norm", "use_idf", "smooth_idf", "dtype",
               "binary", "ngram_range", "analyzer", "lowercase", "token_pattern"}
 
 
 def build_analyzer(params: dict[str, Any]) -> Callable[[str], list[str]]:
-    unsupported = set(params) - _WEIGHTING
+    unsupported = set(params) - _KNOWN
     if unsupported:
         raise ValueError(f"n-gram analyzer parameters not supported without scikit-learn: {sorted(unsupported)}")
     if params.get("token_pattern", TOKEN.pattern) != TOKEN.pattern:
