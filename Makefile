@@ -2,7 +2,6 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 UV := .venv-tools/bin/uv
-INDEX := https://pypi.org/simple
 
 # Offline: nothing at run time reaches the internet.
 export HF_HUB_OFFLINE := 1
@@ -12,31 +11,33 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export RAGAS_DO_NOT_TRACK := true
 export DO_NOT_TRACK := 1
 export OTEL_SDK_DISABLED ?= false
-# Public datasets (guardrail and RAG evaluation) live in shared/ beside the repository.
-export SLUICE_DATASETS ?= $(abspath $(CURDIR)/../shared/datasets)
 
-.PHONY: install demo test test-fast lint lock bench clean
+.PHONY: install system-deps demo test test-fast lint lock bench clean
 
-$(UV):
+$(UV): requirements-bootstrap.txt
 	python3 -m venv .venv-tools
-	.venv-tools/bin/pip install -q --disable-pip-version-check uv==0.13.8
+	.venv-tools/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements-bootstrap.txt
 
 .venv/.installed: requirements.lock requirements-nodeps.lock pyproject.toml | $(UV)
 	$(UV) venv -q --allow-existing .venv --python python3.11
-	$(UV) pip sync -q --python $(PY) --require-hashes --index-url $(INDEX) requirements.lock
-	$(UV) pip install -q --python $(PY) --no-deps --require-hashes --index-url $(INDEX) -r requirements-nodeps.lock
+	$(UV) pip sync -q --python $(PY) --require-hashes requirements.lock
+	$(UV) pip install -q --python $(PY) --no-deps --require-hashes -r requirements-nodeps.lock
 	$(UV) pip install -q --python $(PY) --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
 	touch $@
 
 install: .venv/.installed
 
+# Redis, PostgreSQL, Chromium and wrk: what the tests and benches start themselves.
+system-deps:
+	bash scripts/system-deps
+
 demo: install
 	.venv/bin/sluice serve --config examples/sluice.yaml
 
-test: install
+test: install system-deps
 	$(PY) -m pytest -q -p no:cacheprovider
 
-test-fast: install
+test-fast: install system-deps
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 lint: install
@@ -45,9 +46,9 @@ lint: install
 
 # Re-resolve the lock (needs the network to PyPI); review the diff before committing.
 lock: $(UV)
-	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --index-url $(INDEX) --generate-hashes --no-header -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes --no-header -o requirements.lock
 
-bench: install
+bench: install system-deps
 	$(PY) bench/run_all.py
 
 clean:

@@ -2,7 +2,7 @@
 
     python bench/embeddings_bench.py [--repeat 2]
 
-Texts: the questions and passages of the RAG dataset in shared/datasets (or, without it, generated
+Texts: the questions and passages of the RAG dataset in datasets/ (or, without it, generated
 sentences). The baseline, measured in the same run, is what a naive embedder does: one padded batch
 shape of 256 wordpieces for every input (what the tokenizer file configures, modulo its 128 default).
 """
@@ -20,8 +20,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.providers.minilm import DIMS, MiniLMEmbedder
+from guardrails.datasets import datasets_dir
 
-DATA = Path("/work/shared/datasets/rag/expmrc_squad")
+DATA = datasets_dir() / "rag" / "expmrc_squad"
 
 
 def texts(n_questions: int = 64, n_passages: int = 16) -> tuple[list[str], list[str]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import statistics
 import sys
 import time
@@ -32,9 +31,10 @@ import orjson
 
 from guardrails import Guardrails, GuardrailsConfig, ScanContext, StreamGuard, Vault
 from guardrails.config import PolicyConfig, Rule
+from guardrails.datasets import dataset_path
 from guardrails.scanners.injection import load_model
 
-DATA = Path(os.environ.get("SLUICE_DATASETS", "/work/shared/datasets")) / "injection" / "jackhhao_test.csv"
+DATA = dataset_path("injection", "jackhhao_test.csv")
 
 
 def prompts(n: int) -> tuple[list[str], list[str]]:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("SLUICE_DATASETS", "/work/shared/datasets")) / "rag/expmrc_squad/corpus/corpus.jsonl"
+sys.path.insert(0, str(ROOT))
+from guardrails.datasets import dataset_path
+
+CORPUS = dataset_path("rag", "expmrc_squad", "corpus", "corpus.jsonl")
 
 
 def child(slots: int, repeat: int) -> None:

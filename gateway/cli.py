@@ -94,6 +94,12 @@ def serve(
     except ConfigError as exc:
         typer.echo(f"{config}: {exc}", err=True)
         raise typer.Exit(2) from None
+    if sys.stderr.isatty():
+        from importlib.metadata import version
+
+        from gateway import banner
+
+        typer.echo(banner.render(cfg, host or cfg.server.host, port or cfg.server.port, version("sluicegate")), err=True)
     uvicorn.run("gateway.app:app_from_env", factory=True, host=host or cfg.server.host, port=port or cfg.server.port,
                 workers=n if n > 1 else None, loop="uvloop", http="httptools", lifespan="on",
                 timeout_graceful_shutdown=int(cfg.server.drain_timeout_s) or None, log_level=log_level,

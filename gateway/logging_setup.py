@@ -1,7 +1,7 @@
 """Structured JSON logs with the request id, scrubbed of secrets and PII.
 
 - `configure_logging(level, fmt)` installs one stderr handler on the root logger (idempotent):
-  JSON lines by default, plain text for humans.
+  JSON lines, plain text for humans, or `auto` (text when the stream is a terminal, else JSON).
 - `bind_request(request_id, trace_id=None)` sets the ids that every record logged from the current
   task carries (contextvars, so concurrent requests never mix them up). The pipeline calls it when
   a request starts; the telemetry hook calls it too, so it holds from the first hook on.
@@ -96,11 +96,20 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
-def make_handler(stream: Any = None, fmt: str = "json") -> logging.Handler:
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+def resolve_format(fmt: str, stream: Any) -> str:
+    """`auto` is text on a terminal (a person reads it) and JSON elsewhere (a collector parses it)."""
+    if fmt != "auto":
+        return fmt
+    isatty = getattr(stream, "isatty", None)
+    return "text" if callable(isatty) and isatty() else "json"
+
+
+def make_handler(stream: Any = None, fmt: str = "auto") -> logging.Handler:
+    out = stream if stream is not None else sys.stderr
+    handler = logging.StreamHandler(out)
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(SecretScrubFilter())
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.setFormatter(JsonFormatter() if resolve_format(fmt, out) == "json" else TextFormatter())
     return handler
 
 
@@ -113,7 +122,7 @@ def reconfigure_logging(level: str, fmt: str) -> bool:
     return True
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json", *, stream: Any = None) -> logging.Handler:
+def configure_logging(level: str = "INFO", fmt: str = "auto", *, stream: Any = None) -> logging.Handler:
     """Install (or replace) sluicegate's handler on the root logger and return it."""
     root = logging.getLogger()
     for h in list(root.handlers):
@@ -123,6 +132,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json", *, stream: Any = N
     root.addHandler(handler)
     root.setLevel(level)
     # Libraries that log request URLs or headers at DEBUG stay at WARNING unless asked for.
-    for noisy in ("httpx", "httpcore", "urllib3", "aiohttp.access", "openai", "LiteLLM"):
+    for noisy in ("httpx", "httpcore", "urllib3", "aiohttp.access", "openai", "LiteLLM", "presidio-analyzer", "bm25s"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     return handler

@@ -109,9 +109,15 @@ class RagService:
         self._bm25: BM25Cache = gateway.services.setdefault(BM25_SERVICE, BM25Cache())
 
     def warm(self) -> None:
-        """Build the BM25 index of every pipeline's (shared) collection off the request path, so the
-        first query does not pay for it. Per-tenant collections are built on their first query."""
+        """Seed empty collections that name documents (`seed:`), then build the BM25 index of every
+        pipeline's (shared) collection off the request path, so the first query does not pay for it.
+        Per-tenant collections are built on their first query."""
         for name, cfg in self.config.rag.pipelines.items():
+            if cfg.seed is not None:
+                try:
+                    self._seed(name, cfg)
+                except (OSError, StoreError) as e:  # the pipeline still serves; queries find nothing
+                    log.error("RAG pipeline %r: seeding collection %r failed: %s", name, cfg.collection, e)
             if cfg.retriever.mode == "dense":
                 continue
             try:
@@ -120,6 +126,30 @@ class RagService:
                 continue  # nothing ingested yet
             except Exception as e:  # noqa: BLE001 - a background nicety: logged, never fatal
                 log.warning("RAG pipeline %r: BM25 index not pre-built (%s); the first query builds it", name, e)
+
+    def _seed(self, name: str, cfg: PipelineConfig) -> None:
+        from rag.ingest import Ingestor
+
+        assert cfg.seed is not None
+        store = self._store(name)
+        if store.count(cfg.collection) > 0:
+            return
+        base = self.config.base_dir
+        paths = [base / p for p in cfg.seed.paths]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise FileNotFoundError(f"RAG pipeline {name!r}: seed paths not found: {', '.join(missing)}")
+        root = base / cfg.seed.root if cfg.seed.root else (paths[0] if paths[0].is_dir() else None)
+        embed = default_embedder(self.gateway)
+        owner = getattr(embed, "__self__", None)
+        count = getattr(owner, "count_tokens", None)
+        if not callable(count):
+            from rag.tokens import minilm_token_counter
+
+            count = minilm_token_counter()
+        res = Ingestor(store, cfg.collection, embed, count, self.config.rag.chunking).ingest_paths(paths, root=root)
+        log.info("RAG pipeline %r: seeded collection %r with %d chunks from %d files", name, cfg.collection,
+                 res.chunks, len(res.added), extra={"failed": res.failed} if res.failed else None)
 
     def names(self) -> list[str]:
         return [PREFIX + n for n in self.config.rag.pipelines]

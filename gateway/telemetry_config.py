@@ -30,7 +30,8 @@ class TelemetryConfig(BaseModel):
         default=False, description="record prompt/completion text on spans (redacted); off by default")
     content_max_chars: int = Field(default=2000, ge=0, description="truncate recorded content to this")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "text"] = "json"
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto", description="auto: human-readable text on a terminal, JSON lines otherwise")
 
     @model_validator(mode="after")
     def _otlp_needs_endpoint(self) -> TelemetryConfig:

@@ -70,16 +70,19 @@ DATASETS = ("injection", "pii", "jsonl")
 def eval_(
     dataset: Annotated[str, typer.Argument(help="'injection' (protocol test splits), 'pii' (presidio synth JSON) or a .jsonl/.json path")],
     scanner: Annotated[str | None, typer.Option(help="scanner name for a .jsonl file (default injection)")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="datasets folder (default $SLUICE_DATASETS or /work/shared/datasets)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="datasets folder (default $SLUICE_DATASETS, else the repository's datasets/)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Print precision, recall, F1 and false-positive rate (Wilson 95% CIs) and latency p50/p99 per KB."""
     from guardrails import evaluation
+    from guardrails.datasets import datasets_dir
     from guardrails.engine import Guardrails
 
     cfg = _load_config(None)
     g = Guardrails(cfg)
-    base = data_dir or Path(__import__("os").environ.get("SLUICE_DATASETS", "/work/shared/datasets"))
+    base = data_dir or datasets_dir()
+    if not base.is_dir():
+        raise typer.BadParameter(f"no datasets folder at {base}: pass --data-dir or set SLUICE_DATASETS")
     result: dict[str, object]
     if dataset == "injection":
         result = dict(evaluation.eval_injection(g.scanner("injection"), base / "injection"))

@@ -59,7 +59,7 @@ class RetrieverConfig(_Strict):
     mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
     top_k: int = Field(default=5, ge=1, le=100)
     candidates: int = Field(default=30, ge=1, le=1000, description="per-retriever pool before fusion")
-    # Defaults tuned on the dev split of shared/datasets/rag/expmrc_squad (rag/README.md).
+    # Defaults tuned on the dev split of datasets/rag/expmrc_squad (rag/README.md).
     fusion: Literal["rrf", "score"] = Field(
         default="score", description="score: weighted min-max normalised scores; rrf: weighted reciprocal rank")
     rrf_k: int = Field(default=60, ge=1)
@@ -70,6 +70,16 @@ class RetrieverConfig(_Strict):
     min_score: float | None = Field(default=None, ge=-1, le=1,
                                     description="similarity floor: drop chunks whose cosine is below")
     filters: dict[str, Any] = Field(default_factory=dict, description="Chroma-style metadata `where`")
+
+
+class SeedConfig(_Strict):
+    """Documents ingested when the gateway starts and the pipeline's collection is empty (a demo, or a
+    fresh deployment); a collection that holds anything is left alone, so later changes are ingested
+    with `sluice rag ingest`."""
+
+    paths: list[str] = Field(min_length=1, description="files or folders, relative to the config file")
+    root: str | None = Field(default=None, description="sources are named relative to this folder "
+                             "(relative to the config file; default: the first path when it is a folder)")
 
 
 class PipelineConfig(_Strict):
@@ -91,6 +101,8 @@ class PipelineConfig(_Strict):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0)
     store: StoreConfig | None = Field(default=None, description="overrides rag.store for this pipeline")
+    seed: SeedConfig | None = Field(default=None, description="ingest these documents at start-up when the "
+                                    "collection is empty")
 
     @model_validator(mode="after")
     def _one_prompt_source(self) -> PipelineConfig:
@@ -98,6 +110,12 @@ class PipelineConfig(_Strict):
             raise ValueError("give either prompt (name@label) or prompt_template (inline), not both")
         if self.prompt and "@" not in self.prompt:
             raise ValueError(f"prompt {self.prompt!r} must be 'name@label-or-version', e.g. rag-answer@production")
+        if self.seed and self.per_tenant:
+            raise ValueError("seed fills one shared collection; a per_tenant pipeline is filled per tenant "
+                             "with `sluice rag ingest --collection <collection>__<tenant>`")
+        if self.seed and self.embedding_model:
+            raise ValueError("seed embeds with the local MiniLM model; with embedding_model set, ingest "
+                             "with `sluice rag ingest` instead")
         return self
 
     def template(self) -> str:

@@ -1,7 +1,6 @@
 """Test-wide settings: nothing reaches the internet; real services come from tests/services.py."""
 
 import os
-from pathlib import Path
 
 # Offline: set before any library import can read them.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -10,11 +9,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
-# Public datasets live in shared/ beside the repository (CI clones it there too).
-_shared = Path(__file__).resolve().parents[2] / "shared"
-if _shared.is_dir():
-    os.environ.setdefault("SLUICE_SHARED", str(_shared))
-    os.environ.setdefault("SLUICE_DATASETS", str(_shared / "datasets"))
+# Public datasets: the repository's own datasets/ (guardrails.datasets), unless SLUICE_DATASETS says otherwise.
 # Model calls in tests go only to loopback mocks or the local model; refuse the real providers.
 for _var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY"):
     os.environ.pop(_var, None)

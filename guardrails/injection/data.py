@@ -10,11 +10,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_DATA_DIR = Path(os.environ.get("SLUICE_DATASETS", "/work/shared/datasets")) / "injection"
+from guardrails.datasets import dataset_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +49,13 @@ def _gandalf(data_dir: Path, first: int, last: int) -> list[Example]:
 
 
 def train_split(data_dir: Path | None = None) -> list[Example]:
-    d = data_dir or DEFAULT_DATA_DIR
+    d = data_dir or dataset_path("injection")
     deepset = [e for e in _deepset(d) if deepset_is_train(e.text)]
     return _jackhhao(d / "jackhhao_train.csv") + _gandalf(d, 1, 777) + deepset
 
 
 def test_splits(data_dir: Path | None = None) -> dict[str, list[Example]]:
-    d = data_dir or DEFAULT_DATA_DIR
+    d = data_dir or dataset_path("injection")
     return {
         "jackhhao": _jackhhao(d / "jackhhao_test.csv"),
         "gandalf": _gandalf(d, 889, 1000),

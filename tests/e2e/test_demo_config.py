@@ -16,8 +16,13 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sluice.yaml"
 
 
 @pytest.fixture(scope="module")
-def config():
-    return load_config(EXAMPLE)
+def config(tmp_path_factory: pytest.TempPathFactory):
+    """The demo config from a copy of examples/: its state (.sluice/demo) lands in a temporary folder."""
+    import shutil
+
+    copy = tmp_path_factory.mktemp("demo") / "examples"
+    shutil.copytree(EXAMPLE.parent, copy, ignore=shutil.ignore_patterns(".sluice"))
+    return load_config(copy / EXAMPLE.name)
 
 
 async def test_real_local_model_answers_streaming_and_not(config, monkeypatch) -> None:

@@ -1,10 +1,8 @@
 """Schemathesis: no input a client can send yields a 5xx; responses conform to our OpenAPI document
-and to OpenAI's official one (subset in ../shared/datasets/openai-openapi), streamed chunks included,
+and to OpenAI's official one (subset in datasets/openai-openapi), streamed chunks included,
 even when the upstream omits fields OpenAI's schema requires."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import jsonschema
 import orjson
@@ -16,11 +14,10 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
+from guardrails.datasets import dataset_path
 from tests.gateway_fixtures import live_gateway, mock_config
 
-OPENAI_SPEC = Path(__file__).resolve().parents[3] / "shared/datasets/openai-openapi/openai-chat-subset.yaml"
-if not OPENAI_SPEC.exists():  # CI clones the repo beside shared/
-    OPENAI_SPEC = Path(__file__).resolve().parents[2].parent / "shared/datasets/openai-openapi/openai-chat-subset.yaml"
+OPENAI_SPEC = dataset_path("openai-openapi", "openai-chat-subset.yaml")
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
                     suppress_health_check=list(HealthCheck))

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from guardrails.datasets import dataset_path
 from guardrails.evaluation import eval_injection, eval_pii, wilson
-from guardrails.injection.data import DEFAULT_DATA_DIR
 from guardrails.scanners.injection import InjectionScanner
 from guardrails.scanners.pii import PiiScanner
 from guardrails.types import ScanContext
 
 DATA = Path(__file__).parent / "data"
-PII_SET = DEFAULT_DATA_DIR.parent / "pii" / "presidio_synth_v2.json"
+PII_SET = dataset_path("pii", "presidio_synth_v2.json")
 MUST = ("CREDIT_CARD", "EMAIL_ADDRESS", "IBAN_CODE", "IP_ADDRESS", "US_SSN")
 
 

@@ -1,28 +1,21 @@
-"""Retrieval quality on the ExpMRC SQuAD set (shared/datasets/rag/expmrc_squad), used by the
+"""Retrieval quality on the ExpMRC SQuAD set (datasets/rag/expmrc_squad), used by the
 quality test and bench. Tuning only on the dev split the datasets README defines; report the rest."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from guardrails.datasets import dataset_path
 from rag.config import RetrieverConfig
 from rag.loaders import LoadedDocument, Section
 from rag.retrieval import Retriever
 
-DATASET = Path(os.environ.get("SLUICE_SHARED", "/work/shared")) / "datasets/rag/expmrc_squad"
-
 
 def dataset_dir() -> Path:
-    here = Path(__file__).resolve()
-    for cand in (DATASET, here.parents[3] / "shared/datasets/rag/expmrc_squad",
-                 here.parents[2] / "../shared/datasets/rag/expmrc_squad"):
-        if (cand / "qa.jsonl").exists():
-            return cand
-    return DATASET
+    return dataset_path("rag", "expmrc_squad")
 
 
 def is_dev(qid: str) -> bool:

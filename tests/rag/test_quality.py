@@ -14,11 +14,9 @@ from rag.config import StoreConfig
 from rag.ingest import Ingestor
 from rag.retrieval import Retriever
 from rag.store import ChromaStore
-from tests.rag.squad_eval import Quality, dataset_dir, evaluate, load_corpus, load_questions, retriever_config
+from tests.rag.squad_eval import Quality, evaluate, load_corpus, load_questions, retriever_config
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (dataset_dir() / "qa.jsonl").exists(),
-                                 reason="shared/datasets/rag/expmrc_squad is not beside the repository")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")

@@ -343,3 +343,55 @@ def test_bm25_cache_keeps_same_named_collections_of_two_stores_apart(tmp_path: P
 def test_scan_threshold_outside_0_1_is_refused(mock: MockUpstream, tmp_path: Path) -> None:  # noqa: F811
     with pytest.raises(ConfigError, match="scan_injection_threshold"):
         _config(mock, tmp_path, scan_injection=True, scan_injection_threshold=1.5)
+
+
+async def _until_ready(app: SluiceApp) -> None:
+    import asyncio
+
+    for _ in range(400):
+        if not app.gateway.warmups.pending():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"warm-ups still pending: {app.gateway.warmups.pending()}")
+
+
+async def test_seed_fills_an_empty_collection_at_start(mock: MockUpstream, tmp_path: Path,  # noqa: F811
+                                                       hash_embed: HashEmbedder) -> None:
+    """`seed:` ingests its documents while readiness waits, so the first query finds them."""
+    root = tmp_path / "docs"
+    for name, text in DOCS.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    config = _config(mock, tmp_path, seed={"paths": [str(root)]})
+    async with _client(config, hash_embed) as (app, client):
+        await _until_ready(app)
+        r = await client.post("/sluice/v1/rag/handbook/query", json={"question": "How many days of paid holiday?"})
+        assert r.status_code == 200, r.text
+        assert r.json()["contexts"][0]["source"] == "handbook/holidays.md"  # named relative to the folder
+    assert ChromaStore(StoreConfig(path=str(tmp_path / "chroma"))).count("handbook") == len(DOCS)
+
+
+async def test_seed_leaves_a_filled_collection_alone(mock: MockUpstream, corpus: Path,  # noqa: F811
+                                                     hash_embed: HashEmbedder) -> None:
+    other = corpus / "other"
+    other.mkdir()
+    (other / "new.md").write_text("# New\n\nThis would be added if the collection were empty.\n")
+    before = ChromaStore(StoreConfig(path=str(corpus / "chroma"))).count("handbook")
+    calls = len(hash_embed.calls)
+    async with _client(_config(mock, corpus, seed={"paths": [str(other)]}), hash_embed) as (app, _):
+        await _until_ready(app)
+    assert ChromaStore(StoreConfig(path=str(corpus / "chroma"))).count("handbook") == before
+    assert len(hash_embed.calls) == calls  # nothing was embedded
+
+
+@pytest.mark.parametrize("pipe, says", [
+    ({"per_tenant": True}, "per_tenant"),
+    ({"embedding_model": "mock-embed"}, "embedding_model"),
+])
+def test_seed_conflicts_are_refused(tmp_path: Path, pipe: dict[str, Any], says: str) -> None:
+    from pydantic import ValidationError
+
+    from rag.config import PipelineConfig
+
+    with pytest.raises(ValidationError, match=says):
+        PipelineConfig.model_validate({"collection": "handbook", "seed": {"paths": ["docs"]}, **pipe})

@@ -139,3 +139,28 @@ def test_reload_reconfigures_logging_only_where_sluicegate_installed_it(log_stre
     # an app embedded in someone else's process never had our handler: its logging is left alone
     assert reconfigure_logging("DEBUG", "json") is False
     assert root.level == logging.WARNING
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+@pytest.mark.parametrize("tty, looks_like_json", [(True, False), (False, True)])
+def test_auto_format_is_text_on_a_terminal_and_json_elsewhere(tty: bool, looks_like_json: bool) -> None:
+    from gateway.telemetry_config import TelemetryConfig
+
+    assert TelemetryConfig().log_format == "auto"
+    stream = _Stream(tty)
+    handler = configure_logging("INFO", "auto", stream=stream)
+    try:
+        logging.getLogger("sluice.test").info("hello %s", "there")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    line = stream.getvalue().strip().splitlines()[-1]
+    assert line.startswith("{") is looks_like_json
+    assert "hello there" in line
