@@ -69,7 +69,30 @@ def test_artifact_reproduces_from_the_script(spec: dict) -> None:
     chosen = {"embed_C": spec["embed"]["C"], "default": {k: spec[k] for k in (*RULE_KEYS, "cv")},
               "conservative": spec["conservative"]}
     params = {**spec["params"], "embed_Cs": tuple(spec["params"]["embed_Cs"])}
-    assert dump(build(TrainParams(**params), chosen=chosen)) == ARTIFACT.read_bytes()
+    rebuilt = json.loads(gzip.decompress(dump(build(TrainParams(**params), chosen=chosen))))
+    # The TF-IDF part and the rules reproduce exactly. The MiniLM part does not, bit for bit, across
+    # CPUs: onnxruntime's int8 kernels differ by instruction set (the 7th digit of a few embedding
+    # coefficients moved between two machines of this kind), so that part is compared to 1e-4.
+    _assert_same(rebuilt, spec, "")
+
+
+def _assert_same(got: object, want: object, where: str) -> None:
+    inside_embed = where.startswith(".embed")
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys(), where
+        for k in want:
+            _assert_same(got[k], want[k], f"{where}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        if inside_embed and want and all(isinstance(x, float | int) for x in want):
+            assert np.allclose(got, want, rtol=1e-4, atol=1e-6), where
+        else:
+            for i, (g, w) in enumerate(zip(got, want, strict=True)):
+                _assert_same(g, w, f"{where}[{i}]")
+    elif isinstance(want, float) and inside_embed:
+        assert got == pytest.approx(want, rel=1e-4, abs=1e-6), where
+    else:
+        assert got == want, where
 
 
 def test_trains_only_on_the_protocol_rows(spec: dict) -> None:
