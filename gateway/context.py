@@ -7,7 +7,16 @@ is a field every capability can see.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+# What a route is, for the stages that apply to it: every route that takes a model request declares
+# one here, and each hook decides by kind, never by route name (tests/gateway/test_route_matrix.py).
+RouteKind = Literal["chat", "embeddings", "retrieval"]
+ROUTE_KINDS: dict[str, RouteKind] = {
+    "chat.completions": "chat",
+    "embeddings": "embeddings",
+    "rag.query": "retrieval",
+}
 
 
 @dataclass(slots=True)
@@ -33,7 +42,7 @@ class GuardrailOutcome:
 @dataclass(slots=True)
 class RequestContext:
     request_id: str
-    route: str  # "chat.completions" | "embeddings"
+    route: str  # a key of ROUTE_KINDS: "chat.completions" | "embeddings" | "rag.query"
     body: dict[str, Any]
     headers: dict[str, str]  # lower-cased names
     started_mono: float
@@ -71,3 +80,7 @@ class RequestContext:
         if self.ended_mono is None:
             return None
         return (self.ended_mono - self.started_mono) * 1000.0
+
+    @property
+    def kind(self) -> RouteKind:
+        return ROUTE_KINDS[self.route]

@@ -119,7 +119,9 @@ class GuardrailsHook(Hook):
 
     def _input_texts(self, ctx: RequestContext) -> list[tuple[Any, Any]]:
         body = ctx.body
-        if ctx.route == "embeddings":
+        if ctx.kind == "retrieval":  # the RAG query API: the question is the input
+            return [(body, "question")] if isinstance(body.get("question"), str) else []
+        if ctx.kind == "embeddings":
             inp = body.get("input")
             if isinstance(inp, str):
                 return [(body, "input")]
@@ -166,7 +168,7 @@ class GuardrailsHook(Hook):
 
     async def after(self, ctx: RequestContext, completion: Completion) -> Completion:
         st: _State | None = ctx.scratch.get(self.name)
-        if st is None or ctx.route != "chat.completions":
+        if st is None or ctx.kind == "embeddings":  # chat and retrieval answers are completions
             return completion
         restore = st.guard.policy.restore_pii
         keep = st.vault.values() if restore else frozenset()
@@ -192,7 +194,7 @@ class GuardrailsHook(Hook):
 
     def stream_filter(self, ctx: RequestContext) -> StreamFilter | None:
         st: _State | None = ctx.scratch.get(self.name)
-        if st is None or ctx.route != "chat.completions":
+        if st is None or ctx.kind != "chat":
             return None
         if not st.guard.policy.output and not (st.guard.policy.restore_pii and len(st.vault)):
             return None

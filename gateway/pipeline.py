@@ -8,8 +8,8 @@ work. One Pipeline is one config generation: a reload builds a new one and swaps
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from gateway.context import RequestContext
 from gateway.errors import SluiceError, UpstreamError
@@ -25,6 +25,7 @@ from gateway.streaming import (
 )
 
 log = logging.getLogger("sluice.pipeline")
+R = TypeVar("R")
 
 
 class Pipeline:
@@ -149,6 +150,27 @@ async def run_embeddings(pipeline: Pipeline, ctx: RequestContext) -> dict[str, A
     for hook in pipeline.hooks:
         result = await hook.after(ctx, result)
     return result  # type: ignore[no-any-return]
+
+
+async def run_retrieval(pipeline: Pipeline, ctx: RequestContext,
+                        answer: Callable[[dict[str, Any]], Awaitable[R]],
+                        completion_of: Callable[[R], dict[str, Any] | None]) -> R:
+    """A retrieval route (the RAG query API) through the same hooks as chat: every `before` (auth,
+    allow-list, limits, budgets, input guardrails on the question), the retrieval and answer, then
+    every `after` on the generated completion (output guardrails). No hook answers a retrieval from
+    its `before` (the response cache serves chat only); one that did would be a bug, so it fails."""
+    if await pipeline._before(ctx) is not None:
+        raise SluiceError(f"a hook answered the {ctx.route} route from its before(); only chat may be answered early")
+    result = await answer(ctx.body)
+    completion = completion_of(result)
+    if completion is not None:
+        if isinstance(completion.get("usage"), dict):
+            ctx.usage = completion["usage"]
+        ctx.completion = completion
+        for hook in pipeline.hooks:
+            completion = await hook.after(ctx, completion)
+        ctx.completion = completion
+    return result
 
 
 async def run_finished(pipeline: Pipeline, ctx: RequestContext) -> None:

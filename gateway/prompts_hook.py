@@ -50,7 +50,7 @@ class PromptHook(Hook):
         self.registry = registry
 
     async def before(self, ctx: RequestContext) -> HookResult:
-        if ctx.route != "chat.completions":
+        if ctx.kind != "chat":
             return None
         body = ctx.body
         field, model = body.get("prompt"), body.get("model")

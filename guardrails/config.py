@@ -121,7 +121,7 @@ class Attachment(_Strict):
     keys: list[str] = Field(default_factory=list, description="virtual key ids")
     teams: list[str] = Field(default_factory=list)
     models: list[str] = Field(default_factory=list, description="requested model names (aliases)")
-    routes: list[str] = Field(default_factory=list, description="chat.completions | embeddings")
+    routes: list[str] = Field(default_factory=list, description="chat.completions | embeddings | rag.query")
 
 
 def default_policies() -> dict[str, PolicyConfig]:

@@ -6,6 +6,8 @@ paths to the bare ASGI endpoints first. They exist so the OpenAPI document descr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -38,21 +40,39 @@ async def _embeddings_doc(body: EmbeddingRequest) -> EmbeddingList:  # pragma: n
     raise NotImplementedError
 
 
-@router.get("/v1/models", response_model=ModelList, tags=["openai"], summary="List the models this gateway serves")
+async def _visible(request: Request) -> Callable[[str], bool]:
+    """With auth on, listing models needs a key (as OpenAI's does), and a key sees the models its
+    allow-list lets it call; the master key sees all."""
+    gw = request.app.state.gateway
+    if not gw.config.auth.enabled:
+        return lambda _name: True
+    from gateway.spend.hook import model_allowed
+    from gateway.spend.service import spend_service
+
+    _principal, rec = await spend_service(gw).authenticator.authenticate(
+        {k.lower(): v for k, v in request.headers.items()})
+    if rec is None:
+        return lambda _name: True
+    return lambda name: model_allowed(name, rec.allowed_models)
+
+
+@router.get("/v1/models", response_model=ModelList, tags=["openai"], summary="List the models this gateway serves",
+            responses=error_responses(401))
 async def list_models(request: Request) -> ModelList:
     gw = request.app.state.gateway
+    visible = await _visible(request)
     created = int(gw.started_wall)
-    cards = [ModelCard(id=g.name, created=created, owned_by="sluicegate") for g in gw.config.models]
-    cards += [ModelCard(id=name, created=created, owned_by="sluicegate") for name in gw.virtual_model_names()]
-    return ModelList(data=cards)
+    names = [g.name for g in gw.config.models] + list(gw.virtual_model_names())
+    return ModelList(data=[ModelCard(id=n, created=created, owned_by="sluicegate") for n in names if visible(n)])
 
 
 @router.get("/v1/models/{model_id:path}", response_model=ModelCard, tags=["openai"],
-            responses=error_responses(404), summary="Describe one model")
+            responses=error_responses(401, 404), summary="Describe one model")
 async def get_model(model_id: str, request: Request) -> ModelCard | JSONResponse:
     gw = request.app.state.gateway
+    visible = await _visible(request)
     names = {g.name for g in gw.config.models} | set(gw.virtual_model_names())
-    if model_id not in names:
+    if model_id not in names or not visible(model_id):
         from gateway.errors import NotFound
 
         raise NotFound(f"model {model_id!r} is not configured on this gateway", param="model",

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.schemas import error_responses
 from gateway.context import RequestContext
-from gateway.errors import NotFound
-from gateway.pipeline import run_finished
+from gateway.errors import NotFound, SluiceError
+from gateway.pipeline import run_finished, run_retrieval
 
 router = APIRouter(prefix="/sluice/v1/rag", tags=["rag"])
 
@@ -52,7 +52,7 @@ async def query(pipeline: str, body: RagQuery, request: Request) -> RagQueryResp
     # imported here: a gateway without pipelines never loads rag/ (chromadb, langchain, bm25s)
     from gateway.rag_provider import map_error, service_of
     from rag.filters import FilterError
-    from rag.pipeline import PipelineError
+    from rag.pipeline import PipelineError, RagAnswer
     from rag.store import StoreError
 
     service = service_of(gw.router)
@@ -65,26 +65,27 @@ async def query(pipeline: str, body: RagQuery, request: Request) -> RagQueryResp
                          body=body.model_dump(), headers={k.lower(): v for k, v in request.headers.items()},
                          started_mono=clock.monotonic(), started_wall=clock.time(), rag_pipeline=pipeline,
                          requested_model=f"rag:{pipeline}")
-    # The same keys, limits and budgets as /v1/chat/completions, and the generation is billed: run the
-    # auth hook before, and every hook's after-response work (ledger, metrics) once answered.
-    for hook in gen.pipeline.hooks:
-        if hook.name == "auth":
-            await hook.before(ctx)
-    pipe = service.pipeline(pipeline, ctx)
-    try:
+    # The same stages as /v1/chat/completions (keys, allow-lists, limits, budgets, guardrails on the
+    # question and the answer), and every hook's after-response work (ledger, metrics, spans).
+
+    async def answer(request: dict[str, Any]) -> RagAnswer:
+        pipe = service.pipeline(pipeline, ctx)
         try:
-            res = await pipe.answer({"question": body.question, "top_k": body.top_k}, where=body.filters,
-                                    generate=body.generate)
+            return await pipe.answer({"question": request["question"], "top_k": request["top_k"]},
+                                     where=request["filters"], generate=request["generate"])
         except (PipelineError, FilterError, StoreError) as e:
-            err = map_error(e, pipeline)
-            ctx.status_code, ctx.error_code = err.status, err.code
-            raise err from e
-        if res.completion and isinstance(res.completion.get("usage"), dict):
-            ctx.usage = res.completion["usage"]
-        ctx.completion = res.completion
+            raise map_error(e, pipeline) from e
+
+    try:
+        res = await run_retrieval(gen.pipeline, ctx, answer, lambda r: r.completion)
+    except SluiceError as err:
+        ctx.status_code, ctx.error_code = err.status, err.code
+        raise
     finally:
         ctx.ended_mono = clock.monotonic()
         await run_finished(gen.pipeline, ctx)
+    if ctx.completion is not None:  # the answer as the output guardrails left it
+        res.answer = ctx.completion["choices"][0]["message"].get("content") or ""
     contexts = [Context(chunk_id=h.id, source=str(h.metadata.get("source", "")), title=str(h.metadata.get("title", "")),
                         heading=str(h.metadata.get("heading", "")), score=h.score, similarity=h.similarity, text=h.text)
                 for h in res.contexts]

@@ -77,7 +77,7 @@ class CacheHook(Hook):
     # ---- lookup -------------------------------------------------------------------------------
 
     async def before(self, ctx: RequestContext) -> HookResult:
-        if ctx.route != "chat.completions":
+        if ctx.kind != "chat":
             return None
         body = ctx.body
         field_ = body.pop("cache", None)  # sluicegate's own field never reaches the upstream

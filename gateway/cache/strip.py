@@ -11,6 +11,6 @@ class StripCacheField(Hook):
     name = "cache"
 
     async def before(self, ctx: RequestContext) -> HookResult:
-        if ctx.route == "chat.completions":
+        if ctx.kind == "chat":
             ctx.body.pop("cache", None)
         return None

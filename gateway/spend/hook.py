@@ -228,7 +228,7 @@ class SpendHook(Hook):
     def counted_usage(self, ctx: RequestContext) -> dict[str, Any]:
         st = _state(ctx)
         model = ctx.served_model or ctx.requested_model
-        prompt = count_messages(ctx.body.get("messages"), model) if ctx.route.startswith("chat") else 0
+        prompt = count_messages(ctx.body.get("messages"), model) if ctx.kind == "chat" else 0
         completion = count_text("".join(st.streamed_text), model)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
@@ -269,7 +269,7 @@ class SpendHook(Hook):
             (c.get("message") or {}).get("content") or "" for c in completion.get("choices") or ()
             if isinstance(c, dict)
         )
-        prompt = count_messages(ctx.body.get("messages"), model) if ctx.route.startswith("chat") else 0
+        prompt = count_messages(ctx.body.get("messages"), model) if ctx.kind == "chat" else 0
         comp = count_text(text, model)
         return {"prompt_tokens": prompt, "completion_tokens": comp, "total_tokens": prompt + comp}
 

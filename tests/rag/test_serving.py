@@ -298,8 +298,11 @@ async def test_query_api_needs_a_key_when_auth_is_on_and_is_billed_to_the_pipeli
         await svc.writer.flush()
         with svc.engine.connect() as c:
             rows = [dict(x._mapping) for x in c.execute(sa.select(ledger))]
-    assert len(rows) == 1  # the refused call is not billed; the answered one is, to its pipeline and key
-    assert rows[0]["rag_pipeline"] == "handbook" and rows[0]["key_id"] and rows[0]["completion_tokens"] > 0
+    # Like /v1/chat/completions: the refused call is recorded (401, no key, nothing billed); the answered
+    # one is billed to its pipeline and key.
+    refused, answered = sorted(rows, key=lambda r: r["id"])
+    assert refused["status_code"] == 401 and refused["key_id"] is None and not refused["cost_usd"]
+    assert answered["rag_pipeline"] == "handbook" and answered["key_id"] and answered["completion_tokens"] > 0
 
 
 async def test_bm25_index_is_built_at_start_and_survives_a_reload(mock: MockUpstream, corpus: Path,  # noqa: F811
