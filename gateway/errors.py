@@ -3,6 +3,7 @@
     SluiceError (500 api_error)
     ├── InvalidRequest (400 invalid_request_error)
     │   ├── NotFound (404)
+    │   ├── MethodNotAllowed (405, code method_not_allowed)
     │   ├── PayloadTooLarge (413)
     │   └── ContentPolicyViolation (400, code content_policy_violation)
     ├── AuthenticationError (401 authentication_error)
@@ -11,9 +12,12 @@
     ├── QuotaExceeded (429 insufficient_quota, code budget_exceeded; not retryable)
     ├── Overloaded (503 service_unavailable, Retry-After; load shedding)
     └── UpstreamError (502 upstream_error; carries the upstream status)
-        └── UpstreamTimeout (504)
+        ├── UpstreamTimeout (504)
+        └── UpstreamRejected (400 invalid_request_error; the upstream refused the client's request)
 
 Messages say what to fix. Bodies never carry tracebacks or offending user text.
+An error's status and type come from its class: raise the class that means it, never assign
+`status` or `type` on an instance afterwards.
 """
 
 from __future__ import annotations
@@ -63,6 +67,11 @@ class InvalidRequest(SluiceError):
 class NotFound(InvalidRequest):
     status = 404
     code = "not_found"
+
+
+class MethodNotAllowed(InvalidRequest):
+    status = 405
+    code = "method_not_allowed"
 
 
 class PayloadTooLarge(InvalidRequest):
@@ -137,6 +146,19 @@ class UpstreamError(SluiceError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused the request as malformed (HTTP 400/404/413/422): the client's mistake,
+    so it is answered as 400 invalid_request_error and is not retried on another deployment."""
+
+    status = 400
+    type = "invalid_request_error"
+    code = "upstream_rejected_request"
+
+    def __init__(self, message: str, *, upstream_status: int | None = None, **kw: Any) -> None:
+        kw.setdefault("retryable", False)
+        super().__init__(message, upstream_status=upstream_status, **kw)
 
 
 class ConfigError(Exception):

@@ -6,6 +6,10 @@ for a free slot up to `queue_timeout_s`, then sheds load with 503 + Retry-After 
 unbounded queue). Retryable failures (connect errors, timeouts, 429, 5xx) retry with exponential
 backoff and jitter, preferring another deployment; a stream is retried only before its first
 chunk has gone to the client. When a group is exhausted, its fallback groups are tried in order.
+A group streams only if all its deployments' providers can (`can_stream`, recorded per config
+generation): `stream: true` to one that cannot is a 400 stream_not_supported, and a stream skips a
+fallback group that cannot stream. A provider that cannot report stream usage is sent no
+`stream_options`; its stream is closed with a usage chunk the gateway counts.
 A deployment that fails `failures` times within `window_s` cools down for `cooldown_s`.
 Virtual model prefixes (`rag:`) are handled by registered handlers.
 """
@@ -26,6 +30,7 @@ from gateway.config import Config, Deployment, ModelGroup
 from gateway.context import RequestContext
 from gateway.errors import InvalidRequest, NotFound, Overloaded, SluiceError, UpstreamError, UpstreamTimeout
 from gateway.providers.base import Provider
+from gateway.streaming import with_counted_usage
 
 log = logging.getLogger("sluice.router")
 
@@ -92,6 +97,9 @@ class Router:
             d.id: DeploymentState(d, providers[d.id], enabled=not d.api_key_env or d.api_key() is not None)  # type: ignore[misc,index]
             for g in config.models for d in g.deployments
         }
+        # Recorded once per config generation: a group streams only if every deployment it may
+        # route to can (a stream is never sent to a deployment that cannot stream).
+        self.can_stream: dict[str, bool] = stream_capability(config.models, providers)
         self._freed = asyncio.Event()
         self._virtual: dict[str, VirtualHandler] = {}
         self.virtual_names: list[str] = []
@@ -131,6 +139,15 @@ class Router:
             raise InvalidRequest(f"model {model!r} is an {group.mode} model; call it through {route}",
                                  param="model", code="wrong_model_mode")
         return group
+
+    def check_stream(self, group: ModelGroup) -> None:
+        """400 stream_not_supported for `stream: true` to a group that cannot stream."""
+        if self.can_stream.get(group.name, False):
+            return
+        cannot = [d.id for d in group.deployments if not self.states[d.id].provider.supports_stream]  # type: ignore[index]
+        raise InvalidRequest(f"model {group.name!r} cannot stream (deployment {', '.join(map(str, cannot))} does "
+                             "not support streaming); send \"stream\": false", param="stream",
+                             code="stream_not_supported")
 
     # ---- choosing a deployment ---------------------------------------------------------------
     def _pick(self, group: ModelGroup, exclude: set[str]) -> tuple[DeploymentState | None, float]:
@@ -231,11 +248,15 @@ class Router:
 
     # ---- calls -------------------------------------------------------------------------------
     async def _call(self, ctx: RequestContext, body: dict[str, Any], mode: str,
-                    op: Callable[[DeploymentState, float], Awaitable[Any]]) -> Any:
+                    op: Callable[[DeploymentState, float], Awaitable[Any]], *, stream: bool = False) -> Any:
         group = self.resolve(ctx.requested_model if ctx.model_group is None else ctx.model_group, mode=mode)
+        if stream:
+            self.check_stream(group)
         deadline = ctx.started_mono + self.policy.total_deadline_s
         last: SluiceError | None = None
         for g in self._chain(group):
+            if stream and not self.can_stream[g.name]:
+                continue  # a fallback group that cannot stream is skipped for streams
             exclude: set[str] = set()
             for attempt in range(self.policy.retry.max_retries + 1):
                 try:
@@ -309,15 +330,23 @@ class Router:
     async def stream_chat(self, ctx: RequestContext, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Opens a stream, retrying until its first chunk arrives; then the stream is committed."""
 
+        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
         async def first(st: DeploymentState, timeout: float) -> tuple[AsyncIterator[dict[str, Any]], dict[str, Any]]:
-            it = st.provider.stream_chat(body, timeout=timeout).__aiter__()
+            if st.provider.supports_stream_usage:
+                it = st.provider.stream_chat(body, timeout=timeout).__aiter__()
+            else:  # it cannot honour stream_options: do not send them; count the usage ourselves
+                plain = {k: v for k, v in body.items() if k != "stream_options"}
+                it = st.provider.stream_chat(plain, timeout=timeout).__aiter__()
+                if wants_usage:
+                    it = with_counted_usage(it, body, st.deployment.model).__aiter__()
             try:
                 head = await it.__anext__()
             except StopAsyncIteration:
                 raise UpstreamError("upstream ended the stream without sending anything") from None
             return it, head
 
-        st, started, (it, head) = await self._call(ctx, body, "chat", first)
+        st, started, (it, head) = await self._call(ctx, body, "chat", first, stream=True)
         return self._committed(ctx, st, started, it, head)
 
     async def _committed(self, ctx: RequestContext, st: DeploymentState, started: float,
@@ -339,6 +368,19 @@ class Router:
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+def stream_capability(groups: list[ModelGroup], providers: dict[str, Provider]) -> dict[str, bool]:
+    """Per model group: can it answer `stream: true`? Only chat groups whose every deployment's
+    provider streams can; a group that mixes the two is logged, since its streams are refused."""
+    out: dict[str, bool] = {}
+    for g in groups:
+        flags = [providers[d.id].supports_stream for d in g.deployments]  # type: ignore[index]
+        out[g.name] = g.mode == "chat" and all(flags)
+        if g.mode == "chat" and any(flags) and not all(flags):
+            log.warning("model group %r mixes deployments that can stream and ones that cannot; "
+                        "stream: true requests to it are refused with 400 stream_not_supported", g.name)
+    return out
 
 
 class _Unavailable(Exception):

@@ -7,6 +7,7 @@ Patching is minimal and in place: only fields OpenAI's schema requires and an up
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -176,3 +177,48 @@ def completion_to_chunks(completion: dict[str, Any], *, include_usage: bool) -> 
     if include_usage and completion.get("usage") is not None:
         chunks.append({**base, "choices": [], "usage": completion["usage"]})
     return chunks
+
+
+def counted_usage(body: dict[str, Any], completion_text: str, model: str | None) -> dict[str, Any]:
+    """Usage counted with the tokenizer, for an upstream that reports none."""
+    from gateway.spend.tokens import count_messages, count_text  # tiktoken, loaded only when needed
+
+    messages = body.get("messages")
+    prompt = count_messages(messages if isinstance(messages, list) else None, model)
+    completion = count_text(completion_text, model)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+async def with_counted_usage(chunks: AsyncIterator[dict[str, Any]], body: dict[str, Any],
+                             model: str | None) -> AsyncIterator[dict[str, Any]]:
+    """Passes a stream through and, if it ended without a usage chunk, closes it with the one a
+    client asking `stream_options.include_usage` is owed: `choices: []` and counted `usage`.
+
+    For providers that cannot report usage in a stream (`supports_stream_usage = False`)."""
+    shape: dict[str, Any] = {}
+    parts: list[str] = []
+    saw_usage = False
+    try:
+        async for chunk in chunks:
+            if not shape:
+                shape = {k: chunk[k] for k in ("id", "created", "model", "system_fingerprint") if k in chunk}
+            if isinstance(chunk.get("usage"), dict):
+                saw_usage = True
+            for ch in chunk.get("choices") or ():
+                delta = ch.get("delta") if isinstance(ch, dict) else None
+                if not isinstance(delta, dict):
+                    continue
+                if isinstance(delta.get("content"), str):
+                    parts.append(delta["content"])
+                for tc in delta.get("tool_calls") or ():
+                    fn = tc.get("function") if isinstance(tc, dict) else None
+                    if isinstance(fn, dict):
+                        parts.extend(str(fn[k]) for k in ("name", "arguments") if fn.get(k))
+            yield chunk
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    if not saw_usage:
+        yield {**shape, "object": "chat.completion.chunk", "choices": [],
+               "usage": counted_usage(body, "".join(parts), model)}

@@ -1,4 +1,4 @@
-"""The dependency direction of /work/shared/DESIGN.md ("an import may only point down this list"):
+"""The dependency direction of the project design notes (DESIGN.md) ("an import may only point down this list"):
 
 1. `gateway` composes everything below; it may import any of them.
 2. `evals`, `rag` never import `gateway`.

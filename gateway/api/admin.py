@@ -1,6 +1,7 @@
 """Admin API for virtual keys, teams and the audit log, under /sluice/v1/ (master key only).
 
-The master key comes from SLUICE_MASTER_KEY (auth.master_key_env); without it the admin API is off.
+Every route is behind gateway/api/deps.py's `require_admin`: the master key from the env var that
+`auth.master_key_env` names (SLUICE_MASTER_KEY by default); without it the admin API refuses (403).
 A key's plaintext is in the response to create/rotate only; it is never stored or shown again.
 """
 
@@ -13,8 +14,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.auth import bearer_token, is_master_key
-from gateway.errors import AuthenticationError, InvalidRequest, NotFound, PermissionDenied
+from gateway.api.deps import require_admin
+from gateway.errors import InvalidRequest, NotFound
 from gateway.spend.keystore import StoreError
 from gateway.spend.service import SpendService, spend_service
 
@@ -46,19 +47,9 @@ class TeamUpdate(_Body):
     budget_period: Literal["day", "month"] | None = None
 
 
-def require_master(request: Request) -> SpendService:
-    svc = spend_service(request.app.state.gateway)
-    if not svc.master_key:
-        raise PermissionDenied(f"the admin API is off: set ${svc.config.auth.master_key_env} and restart",
-                               code="admin_disabled")
-    token = bearer_token({k.lower(): v for k, v in request.headers.items()})
-    if not token:
-        raise AuthenticationError("the admin API needs the master key: `Authorization: Bearer $SLUICE_MASTER_KEY`",
-                                  code="missing_api_key")
-    if not is_master_key(token, svc.master_key):
-        raise PermissionDenied("the admin API needs the master key; a virtual key cannot manage keys",
-                               code="admin_only")
-    return svc
+def admin_spend(request: Request) -> SpendService:
+    """The gateway's SpendService, for routes already behind `require_admin`."""
+    return spend_service(request.app.state.gateway)
 
 
 def _store_call(fn: Any, *args: Any, **kw: Any) -> Any:
@@ -70,10 +61,10 @@ def _store_call(fn: Any, *args: Any, **kw: Any) -> Any:
 
 
 def build_admin_router(gateway: Any) -> APIRouter:
-    r = APIRouter(prefix="/sluice/v1", tags=["admin"])
+    r = APIRouter(prefix="/sluice/v1", tags=["admin"], dependencies=[Depends(require_admin)])
 
     @r.post("/keys", status_code=201)
-    async def create_key(body: KeyCreate, svc: SpendService = Depends(require_master)) -> JSONResponse:
+    async def create_key(body: KeyCreate, svc: SpendService = Depends(admin_spend)) -> JSONResponse:
         expires = svc.clock.time() + body.expires_in_days * 86400 if body.expires_in_days else None
         rec, plaintext = await asyncio.to_thread(
             _store_call, svc.store.create_key, name=body.name, team_id=body.team, user_id=body.user,
@@ -84,7 +75,7 @@ def build_admin_router(gateway: Any) -> APIRouter:
 
     @r.get("/keys")
     async def list_keys(team: str | None = None, include_revoked: bool = False,
-                        svc: SpendService = Depends(require_master)) -> dict[str, Any]:
+                        svc: SpendService = Depends(admin_spend)) -> dict[str, Any]:
         team_id = None
         if team:
             t = await asyncio.to_thread(svc.store.get_team, team)
@@ -95,44 +86,44 @@ def build_admin_router(gateway: Any) -> APIRouter:
         return {"data": [k.public() for k in recs]}
 
     @r.get("/keys/{key_id}")
-    async def show_key(key_id: str, svc: SpendService = Depends(require_master)) -> dict[str, Any]:
+    async def show_key(key_id: str, svc: SpendService = Depends(admin_spend)) -> dict[str, Any]:
         rec = await asyncio.to_thread(svc.store.get_key, key_id)
         if rec is None:
             raise NotFound(f"no key {key_id!r}; list them with GET /sluice/v1/keys")
         return rec.public()
 
     @r.post("/keys/{key_id}/revoke")
-    async def revoke_key(key_id: str, svc: SpendService = Depends(require_master)) -> dict[str, Any]:
+    async def revoke_key(key_id: str, svc: SpendService = Depends(admin_spend)) -> dict[str, Any]:
         rec = await asyncio.to_thread(_store_call, svc.store.revoke_key, key_id, actor="master")
         svc.authenticator.invalidate()
         return rec.public()  # type: ignore[no-any-return]
 
     @r.post("/keys/{key_id}/rotate")
-    async def rotate_key(key_id: str, svc: SpendService = Depends(require_master)) -> JSONResponse:
+    async def rotate_key(key_id: str, svc: SpendService = Depends(admin_spend)) -> JSONResponse:
         rec, plaintext = await asyncio.to_thread(_store_call, svc.store.rotate_key, key_id, actor="master")
         svc.authenticator.invalidate()
         return JSONResponse({"key": plaintext, "note": "store this key now: it is not shown again", **rec.public()},
                             status_code=201)
 
     @r.post("/teams", status_code=201)
-    async def create_team(body: TeamCreate, svc: SpendService = Depends(require_master)) -> dict[str, Any]:
+    async def create_team(body: TeamCreate, svc: SpendService = Depends(admin_spend)) -> dict[str, Any]:
         t = await asyncio.to_thread(_store_call, svc.store.create_team, body.name, budget_usd=body.budget_usd,
                                     budget_period=body.budget_period, actor="master")
         return vars_of(t)
 
     @r.get("/teams")
-    async def list_teams(svc: SpendService = Depends(require_master)) -> dict[str, Any]:
+    async def list_teams(svc: SpendService = Depends(admin_spend)) -> dict[str, Any]:
         return {"data": [vars_of(t) for t in await asyncio.to_thread(svc.store.list_teams)]}
 
     @r.get("/teams/{team_id}")
-    async def show_team(team_id: str, svc: SpendService = Depends(require_master)) -> dict[str, Any]:
+    async def show_team(team_id: str, svc: SpendService = Depends(admin_spend)) -> dict[str, Any]:
         t = await asyncio.to_thread(svc.store.get_team, team_id)
         if t is None:
             raise NotFound(f"no team {team_id!r}; list them with GET /sluice/v1/teams")
         return vars_of(t)
 
     @r.patch("/teams/{team_id}")
-    async def update_team(team_id: str, body: TeamUpdate, svc: SpendService = Depends(require_master)) -> dict[str, Any]:
+    async def update_team(team_id: str, body: TeamUpdate, svc: SpendService = Depends(admin_spend)) -> dict[str, Any]:
         changes = body.model_dump(exclude_unset=True)
         t = await asyncio.to_thread(_store_call, svc.store.update_team, team_id, actor="master", **changes)
         svc.authenticator.invalidate()
@@ -140,7 +131,7 @@ def build_admin_router(gateway: Any) -> APIRouter:
 
     @r.get("/audit")
     async def audit_log(limit: int = Query(default=100, ge=1, le=10_000),
-                        svc: SpendService = Depends(require_master)) -> dict[str, Any]:
+                        svc: SpendService = Depends(admin_spend)) -> dict[str, Any]:
         return {"data": await asyncio.to_thread(svc.store.audit_log, limit=limit)}
 
     return r

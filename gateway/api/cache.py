@@ -1,35 +1,20 @@
-"""Cache admin under /sluice/v1/cache: stats and purge by tenant / model group. Master key only."""
+"""Cache admin under /sluice/v1/cache: stats and purge by tenant / model group.
+
+Master key only, through the one admin guard (gateway/api/deps.py `require_admin`)."""
 
 from __future__ import annotations
 
-import hmac
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.errors import AuthenticationError, NotFound, PermissionDenied
+from gateway.api.deps import require_admin
+from gateway.errors import NotFound
 
 if TYPE_CHECKING:
     from gateway.cache.service import CacheService
-
-MASTER_KEY_ENV = "SLUICE_MASTER_KEY"
-
-
-def require_master_key(request: Request) -> None:
-    """`Authorization: Bearer <SLUICE_MASTER_KEY>`, compared in constant time."""
-    expected = os.environ.get(MASTER_KEY_ENV)
-    if not expected:
-        raise PermissionDenied(f"admin routes are disabled: set {MASTER_KEY_ENV} on the gateway",
-                               code="master_key_not_configured")
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise AuthenticationError("send the master key as 'Authorization: Bearer <key>'", code="missing_api_key")
-    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise AuthenticationError("the key is not the master key; admin routes need SLUICE_MASTER_KEY",
-                                  code="invalid_master_key")
 
 
 class PurgeRequest(BaseModel):
@@ -46,7 +31,7 @@ class PurgeRequest(BaseModel):
 
 
 def cache_router(get_service: Callable[[], CacheService | None]) -> APIRouter:
-    router = APIRouter(prefix="/sluice/v1/cache", tags=["cache"], dependencies=[Depends(require_master_key)])
+    router = APIRouter(prefix="/sluice/v1/cache", tags=["cache"], dependencies=[Depends(require_admin)])
 
     def service() -> CacheService:
         svc = get_service()

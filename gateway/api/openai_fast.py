@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gateway.context import RequestContext
-from gateway.errors import InvalidRequest, PayloadTooLarge, SluiceError
+from gateway.errors import InvalidRequest, MethodNotAllowed, PayloadTooLarge, SluiceError
 from gateway.logging_setup import bind_request
 from gateway.pipeline import run_embeddings, run_finished
 from gateway.validation import validate_chat, validate_embeddings
@@ -86,9 +86,7 @@ class FastEndpoint:
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
-            err = InvalidRequest(f"{scope['path']} accepts POST only", code="method_not_allowed")
-            err.status = 405
-            await send_error(send, err, None)
+            await send_error(send, MethodNotAllowed(f"{scope['path']} accepts POST only"), None)
             return
         gw = self.gateway
         gen = gw.generation

@@ -1,32 +1,23 @@
 """Read-only prompt registry API under /sluice/v1/prompts: list, show, render, history.
 
-When SLUICE_MASTER_KEY is set, calls need `Authorization: Bearer <master key>`. Changing labels
+Admin only: every call needs `Authorization: Bearer <master key>` (gateway/api/deps.py
+`require_admin`; the key is the env var `auth.master_key_env` names, and with none configured the
+API refuses with 403 master_key_not_configured instead of being open). Changing labels
 stays with `sluice prompts promote` (the gate runs there, next to the eval suites).
 """
 
 from __future__ import annotations
 
-import hmac
-import os
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header
+from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse
 
+from gateway.api.deps import require_admin
 from gateway.api.schemas import error_responses
-from gateway.errors import AuthenticationError, SluiceError
+from gateway.errors import SluiceError
 from gateway.prompts_hook import _map_error
 from prompts import PromptError, PromptRegistry, attestations_for
-
-
-def _require_master(authorization: str | None = Header(default=None)) -> None:
-    master = os.environ.get("SLUICE_MASTER_KEY")
-    if not master:
-        return
-    token = (authorization or "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(token.encode(), master.encode()):
-        raise AuthenticationError("this endpoint needs the admin master key: Authorization: Bearer $SLUICE_MASTER_KEY",
-                                  code="admin_key_required")
 
 
 def _error(e: SluiceError) -> JSONResponse:
@@ -34,8 +25,8 @@ def _error(e: SluiceError) -> JSONResponse:
 
 
 def build_router(registry: PromptRegistry) -> APIRouter:
-    router = APIRouter(prefix="/sluice/v1/prompts", tags=["prompts"], dependencies=[Depends(_require_master)],
-                       responses=error_responses(400, 401, 404, 500))
+    router = APIRouter(prefix="/sluice/v1/prompts", tags=["prompts"], dependencies=[Depends(require_admin)],
+                       responses=error_responses(400, 401, 403, 404, 500))
 
     @router.get("")
     def list_prompts() -> dict[str, Any]:

@@ -8,20 +8,37 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from gateway.errors import InvalidRequest, PermissionDenied
+from gateway.api.deps import check_master, configured_master_key, lower_headers, master_key_env
+from gateway.auth import bearer_token, is_master_key
+from gateway.errors import AuthenticationError, InvalidRequest, PermissionDenied
+from gateway.spend.keystore import KEY_PREFIX
 from gateway.spend.reports import ReportError, ReportQuery, finance_report, grouped, parse_day
 from gateway.spend.reports_render import to_csv, to_html, to_json
 from gateway.spend.service import SpendService, spend_service
 
 
 async def report_scope(request: Request, svc: SpendService) -> str | None:
-    """None for an admin (everything); a team id for a team's key. Raises for anyone else."""
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    if not svc.config.auth.enabled and not svc.master_key:
-        return None  # an open embedded gateway: nothing to protect the report with
-    principal, rec = await svc.authenticator.authenticate(headers)  # 401 for no/unknown/revoked keys
-    if principal.is_admin:
+    """None for an admin (everything); a team id for a team's key. Raises for anyone else.
+
+    The admin view is the one admin guard's (gateway/api/deps.py): the master key from the env var
+    the current config's `auth.master_key_env` names. A virtual key is checked by the authenticator.
+    """
+    gateway = request.app.state.gateway
+    headers = lower_headers(request.headers)
+    if not gateway.config.auth.enabled:  # no virtual keys: the master key or nothing, never open
+        check_master(gateway, headers)
         return None
+    master = configured_master_key(gateway)
+    token = bearer_token(headers)
+    if not token:
+        raise AuthenticationError(f"spend reports need the master key (${master_key_env(gateway)}) or a key that "
+                                  "belongs to a team: send `Authorization: Bearer <key>`", code="missing_api_key")
+    if is_master_key(token, master) or not token.startswith(KEY_PREFIX):
+        check_master(gateway, headers)  # 403 when no master key is configured, 401 for a wrong one
+        return None
+    principal, rec = await svc.authenticator.authenticate(headers)  # 401 for unknown/revoked/expired keys
+    if principal.is_admin:  # a master key an earlier config named, not the current one
+        check_master(gateway, headers)
     if rec is None or rec.team_id is None:
         raise PermissionDenied("spend reports need the master key or a key that belongs to a team "
                                "(which then sees its own team only)", code="report_forbidden")

@@ -15,7 +15,7 @@ from typing import Any
 
 import openai
 
-from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.errors import UpstreamError, UpstreamRejected, UpstreamTimeout
 from gateway.providers.base import Provider
 from gateway.providers.openai_compat import RETRYABLE_STATUS
 
@@ -56,10 +56,8 @@ class LiteLLMProvider(Provider):
         if isinstance(exc, self._litellm.APIConnectionError) and status in (None, 500):
             return UpstreamError(f"cannot reach upstream: {type(exc).__name__}")
         if status in (400, 404, 422):
-            err = UpstreamError(f"the upstream model rejected the request: {getattr(exc, 'message', '')[:300]}",
-                                upstream_status=status, retryable=False, code="upstream_rejected_request")
-            err.status, err.type = 400, "invalid_request_error"
-            return err
+            return UpstreamRejected(f"the upstream model rejected the request: {getattr(exc, 'message', '')[:300]}",
+                                    upstream_status=status)
         retry_after = None
         response = getattr(exc, "response", None)
         if response is not None and getattr(response, "headers", None) is not None:

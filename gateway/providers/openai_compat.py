@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.errors import UpstreamError, UpstreamRejected, UpstreamTimeout
 from gateway.providers.base import Provider
 from gateway.providers.http_pool import get_session
 
@@ -40,10 +40,8 @@ def upstream_error(status: int, raw: bytes, headers: Any, deployment_id: str) ->
         pass
     retryable = status in RETRYABLE_STATUS
     if status in (400, 404, 413, 422):
-        err = UpstreamError(f"the upstream model rejected the request: {detail or f'HTTP {status}'}",
-                            upstream_status=status, retryable=False, code="upstream_rejected_request")
-        err.status, err.type = 400, "invalid_request_error"
-        return err
+        return UpstreamRejected(f"the upstream model rejected the request: {detail or f'HTTP {status}'}",
+                                upstream_status=status)
     if status in (401, 403):
         return UpstreamError(f"deployment {deployment_id} failed to authenticate upstream (HTTP {status}); "
                              "check its api_key_env", upstream_status=status, retryable=True,
