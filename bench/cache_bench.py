@@ -268,7 +268,7 @@ async def exact_hit_cpu(n: int) -> None:
             async with app.lifespan():
                 status, headers = await _asgi_post(app, body)  # warm up / fill
                 if cache["enabled"]:
-                    await app.state.gateway.services["cache"].drain()
+                    await app.state.gateway.services.cache.drain()
                 for _ in range(50):
                     await _asgi_post(app, body)
                 c0, w0 = time.thread_time(), time.perf_counter()

@@ -179,7 +179,7 @@ async def _app_variant(base_url: str, telemetry: dict, n: int) -> float:
     app = create_app(cfg)
     body = _orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hello there"}]})
     async with app.lifespan():
-        tel = app.gateway.services["telemetry"]
+        tel = app.gateway.services.telemetry
         if tel.provider is not None:  # export to nowhere: measure the SDK, not a network exporter
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 

@@ -133,9 +133,9 @@ def _document_errors(api: FastAPI) -> None:
 
 def create_app(config: Config, *, clock: Clock | None = None, config_path: str | Path | None = None) -> SluiceApp:
     from gateway.api.openai_routes import router as openai_router
-    from gateway.composition import build_admin_routers
+    from gateway.composition import RESTART_ONLY, admin_routers, build_generation
 
-    gateway = Gateway(config, clock=clock, config_path=config_path)
+    gateway = Gateway(config, build=build_generation, restart_only=RESTART_ONLY, clock=clock, config_path=config_path)
     holder: dict[str, SluiceApp] = {}
 
     @contextlib.asynccontextmanager
@@ -148,7 +148,7 @@ def create_app(config: Config, *, clock: Clock | None = None, config_path: str |
     api.state.gateway = gateway
     _install_error_handlers(api)
     api.include_router(openai_router)
-    for r in build_admin_routers(config, gateway):
+    for r in admin_routers(gateway):  # mounted once; each resolves the live generation
         api.include_router(r)
     _document_errors(api)
     app = SluiceApp(gateway, api)

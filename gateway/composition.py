@@ -1,8 +1,11 @@
-"""Which hooks and admin routers a config turns on, in pipeline order.
+"""The composition root: the capabilities, listed in build order, and the build of one generation.
 
-Each capability adds itself here in one delimited block. Order matters:
-auth -> prompt rendering -> input guardrails -> cache lookup -> [router] -> output guardrails ->
-cache store -> spend/ledger (the `after`/`finished` of each hook run in list order too).
+Each capability is one unit (gateway/capability.py): its stages (in a declared slot, so the
+pipeline order is auth -> prompts -> guardrails -> cache -> [router] -> ledger whatever the list
+order), its virtual models, its per-generation parts, its admin routers and its restart-only
+settings. The list order is the build order: a capability may read what an earlier one built
+(RAG reads the prompt registry and the injection scanner). Nothing outside this module names a
+capability; heavy packages are imported only by the capability that is on.
 """
 
 from __future__ import annotations
@@ -12,137 +15,200 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 
+from gateway.capability import Build, Capability, Slot
 from gateway.config import Config
-from gateway.hooks import Hook
+from gateway.pipeline import Pipeline
+from gateway.router import Router
 
 if TYPE_CHECKING:
-    from gateway.router import Router
-    from gateway.runtime import Gateway
+    from gateway.runtime import Gateway, Generation
+
+# Read once at start-up (the listening socket): a reload that changes it says it needs a restart.
+CORE_RESTART_ONLY = ("server",)
 
 
-def build_hooks(config: Config, gateway: Gateway, router: Router) -> list[Hook]:
-    """`router` is the new generation's router (a reload builds hooks before swapping it in)."""
-    hooks: list[Hook] = []
-    # --- auth, rate limits, budgets (gateway/spend) ---
-    spend = None
-    if config.auth.enabled or config.spend.enabled:
+class SpendCapability(Capability):
+    """Keys, allow-lists, rate limits and budgets before the upstream; prices and the ledger after."""
+
+    name = "spend"
+    restart_only = ("spend.ledger", "auth.counters")  # storage connections
+
+    def build(self, b: Build) -> None:
+        config = b.config
+        if not (config.auth.enabled or config.spend.enabled):
+            return
         from gateway.spend.hook import AuthLimitsHook, SpendHook
         from gateway.spend.service import spend_service
 
-        spend = spend_service(gateway)
-    if spend is not None:
+        spend = spend_service(b.gateway, config)
         spend.reconfigure(config)
         spend.ensure_running()
-    if spend is not None and config.auth.enabled:
-        hooks.append(AuthLimitsHook(spend))
-    # --- end auth ---
-    # --- prompts (gateway/prompts_hook.py) ---
-    if config.prompts.enabled:
-        from gateway.prompts_hook import PromptHook
+        if config.auth.enabled:
+            b.add(Slot.AUTH, AuthLimitsHook(spend))
+        if config.spend.enabled:
+            b.add(Slot.LEDGER, SpendHook(spend))
 
-        hooks.append(PromptHook(_prompt_registry(config)))
-    # --- end prompts ---
-    # --- guardrails (gateway/guardrails_hook.py) ---
-    g = config.guardrails
-    if g.enabled and (g.attach or g.default_policy):
-        from gateway.guardrails_hook import GuardrailsHook
-
-        _share_embedder_with_guardrails()
-        hook = GuardrailsHook(g)
-        if g.warm_on_start:  # scanner models and recognizers off the request path
-            gateway.warmups.start("guardrails", hook.warm)
-        hooks.append(hook)
-    # --- end guardrails ---
-    # --- cache (gateway/cache) ---
-    if config.cache.enabled:
-        from gateway.cache.hook import CacheHook
-        from gateway.cache.service import service_for
-
-        hooks.append(CacheHook(config.cache, service_for(config, gateway), services=gateway.services))
-    else:  # only strips the body's `cache` field; imports nothing heavy
-        from gateway.cache.strip import StripCacheField
-
-        hooks.append(StripCacheField())
-    # --- end cache ---
-    # --- spend ledger (gateway/spend) ---
-    if spend is not None and config.spend.enabled:
-        hooks.append(SpendHook(spend))
-    # --- end spend ledger ---
-    # --- telemetry (gateway/telemetry.py) ---
-    # Last: wraps the hooks above in spans (only when tracing is on) and appends TelemetryHook,
-    # whose `finished` runs after the ledger's and records metrics and the request's root span.
-    from gateway.telemetry_hooks import instrument_hooks, telemetry_for
-
-    telemetry = telemetry_for(gateway)
-    if telemetry.metrics is not None:
-        _feed_budget_gauge(gateway, telemetry.metrics)
-    hooks = instrument_hooks(hooks, telemetry, gateway)
-    # --- end telemetry ---
-    return hooks
-
-
-def build_admin_routers(config: Config, gateway: Gateway) -> list[APIRouter]:
-    routers: list[APIRouter] = []
-    # --- keys, teams, spend reports (gateway/api/admin.py, gateway/api/spend.py) ---
-    if config.auth.enabled or config.spend.enabled:
+    def admin_routers(self, gateway: Gateway) -> list[APIRouter]:
         from gateway.api.admin import build_admin_router
         from gateway.api.spend import build_spend_router
 
-        routers += [build_admin_router(gateway), build_spend_router(gateway)]
-    # --- end keys, teams, spend reports ---
-    # --- prompts (gateway/api/prompts.py) ---
-    if config.prompts.enabled:
+        return [build_admin_router(gateway), build_spend_router(gateway)]
+
+
+class PromptsCapability(Capability):
+    """`prompt: {...}` and `model: prompt:<name>@<label>` rendered from the registry."""
+
+    name = "prompts"
+
+    def build(self, b: Build) -> None:
+        if not b.config.prompts.enabled:
+            return
+        from gateway.prompts_hook import PromptHook
+
+        b.prompt_registry = prompt_registry(b.config)
+        b.add(Slot.PROMPTS, PromptHook(b.prompt_registry))
+
+    def admin_routers(self, gateway: Gateway) -> list[APIRouter]:
         from gateway.api.prompts import build_router
 
-        routers.append(build_router(_prompt_registry(config)))
-    # --- end prompts ---
-    # --- cache admin (gateway/api/cache.py) ---
-    from gateway.api.cache import cache_router
+        return [build_router()]
 
-    routers.append(cache_router(lambda: gateway.services.get("cache") if gateway.config.cache.enabled else None))
-    # --- end cache admin ---
-    # --- rag (gateway/api/rag.py) ---
-    from gateway.api.rag import router as rag_router
 
-    routers.append(rag_router)  # always mounted: a reload may add pipelines
-    # --- end rag ---
-    # --- metrics (gateway/api/metrics.py) ---
-    from gateway.telemetry_hooks import telemetry_for
+class GuardrailsCapability(Capability):
+    """Input and output scanners on the routes a policy is attached to; the injection classifier
+    also screens retrieved chunks of RAG pipelines that ask for it."""
 
-    metrics = telemetry_for(gateway).metrics
-    if metrics is not None:
+    name = "guardrails"
+
+    def build(self, b: Build) -> None:
+        g = b.config.guardrails
+        if g.enabled and (g.attach or g.default_policy):
+            from gateway.guardrails_hook import GuardrailsHook
+
+            share_embedder_with_guardrails()
+            hook = GuardrailsHook(g)
+            if g.warm_on_start:  # scanner models and recognizers off the request path
+                b.gateway.warmups.start("guardrails", hook.warm)
+            b.add(Slot.GUARDRAILS, hook)
+        if any(p.scan_injection for p in b.config.rag.pipelines.values()):
+            from guardrails.scanners.injection import load_model
+
+            share_embedder_with_guardrails()
+            injection = load_model()  # the same instance the guardrails scanner uses
+            b.injection_scanner = lambda text, threshold=None: injection.decide(text, threshold)[0]
+
+
+class CacheCapability(Capability):
+    """Exact and semantic response cache (its storage outlives generations: gateway/cache/service.py)."""
+
+    name = "cache"
+
+    def build(self, b: Build) -> None:
+        if b.config.cache.enabled:
+            from gateway.cache.hook import CacheHook
+            from gateway.cache.service import service_for
+
+            b.add(Slot.CACHE, CacheHook(b.config.cache, service_for(b.config, b.gateway), services=b.gateway.services))
+        else:  # only strips the body's `cache` field; imports nothing heavy
+            from gateway.cache.strip import StripCacheField
+
+            b.add(Slot.CACHE, StripCacheField())
+
+    def admin_routers(self, gateway: Gateway) -> list[APIRouter]:
+        from gateway.api.cache import cache_router
+
+        return [cache_router(lambda: gateway.services.cache if gateway.config.cache.enabled else None)]
+
+
+class RagCapability(Capability):
+    """`rag:<pipeline>` models and the query API, over the prompt registry and scanner built above."""
+
+    name = "rag"
+
+    def build(self, b: Build) -> None:
+        if not b.config.rag.pipelines:
+            return
+        from gateway.rag_provider import prompt_renderer, register
+
+        render = prompt_renderer(b.prompt_registry) if b.prompt_registry is not None else None
+        register(b.config, b.gateway, b.router, render_prompt=render, scanner=b.injection_scanner)
+
+    def admin_routers(self, gateway: Gateway) -> list[APIRouter]:
+        from gateway.api.rag import router as rag_router
+
+        return [rag_router]  # resolves the live generation's pipelines
+
+
+class TelemetryCapability(Capability):
+    """Spans around every stage, metrics, and the request's root span (last: its `finished` runs
+    after the ledger's)."""
+
+    name = "telemetry"
+    # exporters, the sampler and the metrics registry are built once
+    restart_only = ("telemetry.service_name", "telemetry.exporter", "telemetry.otlp_endpoint",
+                    "telemetry.otlp_headers_env", "telemetry.sample_ratio", "telemetry.metrics")
+
+    def build(self, b: Build) -> None:
+        from gateway.telemetry_hooks import telemetry_for
+
+        telemetry = telemetry_for(b.gateway)
+        if telemetry.metrics is not None:
+            _feed_budget_gauge(b.gateway, telemetry.metrics)
+
+    def wrap(self, hooks: list[Any], b: Build) -> list[Any]:
+        from gateway.telemetry_hooks import instrument_hooks, telemetry_for
+
+        return instrument_hooks(hooks, telemetry_for(b.gateway), b.gateway)
+
+    def admin_routers(self, gateway: Gateway) -> list[APIRouter]:
+        from gateway.telemetry_hooks import telemetry_for
+
+        metrics = telemetry_for(gateway).metrics
+        if metrics is None:  # telemetry.metrics is restart-only: off at start, off until a restart
+            return []
         from gateway.api.metrics import metrics_router
 
         def refresh() -> None:  # ledger rows not yet in the database (the LedgerBacklog alert reads it)
-            spend = gateway.services.get("spend")
+            spend = gateway.services.spend
             if spend is not None and metrics is not None:
                 metrics.set_gauge("ledger_queue_depth", spend.writer.pending_rows)
 
-        routers.append(metrics_router(metrics, refresh))
-    # --- end metrics ---
-    return routers
+        return [metrics_router(metrics, refresh)]
 
 
-def register_virtual_models(config: Config, gateway: Gateway, router: Router) -> None:
-    """Virtual model prefixes served by the router (e.g. `rag:<pipeline>`)."""
-    # --- rag (gateway/rag_provider.py) ---
-    if config.rag.pipelines:
-        from gateway.rag_provider import PROMPT_SERVICE, SCANNER_SERVICE, prompt_renderer, register
-
-        if config.prompts.enabled and PROMPT_SERVICE not in gateway.services:
-            gateway.services[PROMPT_SERVICE] = prompt_renderer(_prompt_registry(config))
-        if any(p.scan_injection for p in config.rag.pipelines.values()) and SCANNER_SERVICE not in gateway.services:
-            # indirect injection: retrieved chunks go through the guardrails' injection classifier
-            from guardrails.scanners.injection import load_model
-
-            _share_embedder_with_guardrails()
-            injection = load_model()  # the same instance the guardrails scanner uses
-            gateway.services[SCANNER_SERVICE] = lambda text, threshold=None: injection.decide(text, threshold)[0]
-        register(config, gateway, router)
-    # --- end rag ---
+CAPABILITIES: tuple[Capability, ...] = (
+    SpendCapability(), PromptsCapability(), GuardrailsCapability(), CacheCapability(), RagCapability(),
+    TelemetryCapability(),
+)
+RESTART_ONLY: tuple[str, ...] = CORE_RESTART_ONLY + tuple(p for c in CAPABILITIES for p in c.restart_only)
 
 
-def _share_embedder_with_guardrails() -> None:
+async def build_generation(gateway: Gateway, config: Config) -> Generation:
+    """Providers, router, every capability's stages and parts: the whole generation, or an error
+    (a reload that fails keeps the previous generation serving)."""
+    from gateway.runtime import Generation, build_providers
+
+    router = Router(config, build_providers(config, gateway.shared), gateway.clock)
+    await router.start()
+    try:
+        b = Build(config, gateway, router)
+        for cap in CAPABILITIES:
+            cap.build(b)
+        hooks = b.ordered_hooks()
+        for cap in CAPABILITIES:
+            hooks = cap.wrap(hooks, b)
+    except BaseException:
+        await router.aclose()
+        raise
+    return Generation(config, router, Pipeline(router, hooks), prompt_registry=b.prompt_registry)
+
+
+def admin_routers(gateway: Gateway) -> list[APIRouter]:
+    """Every capability's admin routers, mounted once by the app (they read the live generation)."""
+    return [r for cap in CAPABILITIES for r in cap.admin_routers(gateway)]
+
+
+def share_embedder_with_guardrails() -> None:
     """The injection classifier's second opinion runs all-MiniLM-L6-v2: use the gateway's (loaded on
     first use) rather than a second copy of the model in the process."""
     from gateway.providers.minilm import get_embedder
@@ -151,7 +217,7 @@ def _share_embedder_with_guardrails() -> None:
     use_host_embedder(lambda texts: get_embedder().embed(list(texts)))
 
 
-def _config_path(config: Config, path: str | None) -> str | None:
+def config_path(config: Config, path: str | None) -> str | None:
     """Relative paths in a config file resolve from the file's folder."""
     if path is None:
         return None
@@ -159,18 +225,18 @@ def _config_path(config: Config, path: str | None) -> str | None:
     return str(p if p.is_absolute() else config.base_dir / p)
 
 
-def _prompt_registry(config: Config):  # type: ignore[no-untyped-def]
+def prompt_registry(config: Config) -> Any:
     from prompts import PromptRegistry
 
-    registry_dir = _config_path(config, config.prompts.registry_dir)
+    registry_dir = config_path(config, config.prompts.registry_dir)
     assert registry_dir is not None  # registry_dir always has a value; only state_dir is optional
-    return PromptRegistry(registry_dir, _config_path(config, config.prompts.state_dir))
+    return PromptRegistry(registry_dir, config_path(config, config.prompts.state_dir))
 
 
 def _feed_budget_gauge(gateway: Gateway, metrics: Any) -> None:
     """Each budget charge also sets `budget_utilization_ratio{scope,name}` (the BudgetBurn alert).
-    The listener lives in gateway.services, so a config reload does not add a second one."""
-    spend = gateway.services.get("spend")
+    The listener is kept in the gateway's services, so a config reload does not add a second one."""
+    spend = gateway.services.spend
     if spend is None:
         return
 
@@ -179,4 +245,6 @@ def _feed_budget_gauge(gateway: Gateway, metrics: Any) -> None:
             metrics.set_gauge("budget_utilization_ratio", after / budget.limit_usd,
                               scope=budget.scope, name=budget.label)
 
-    spend.budgets.add_listener(gateway.services.setdefault("budget.gauge", set_ratio))
+    if gateway.services.budget_gauge is None:
+        gateway.services.budget_gauge = set_ratio
+    spend.budgets.add_listener(gateway.services.budget_gauge)

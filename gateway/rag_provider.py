@@ -30,26 +30,24 @@ if TYPE_CHECKING:
     from gateway.runtime import Gateway
 
 log = logging.getLogger("sluice.rag")
-BM25_SERVICE = "rag.bm25"
 
 PREFIX = "rag:"
-EMBEDDER_SERVICE = "rag.embedder"  # gateway.services key: a sync `embed(texts) -> array` (tests inject one)
-# Provided by other capabilities when they are configured (build_hooks runs before this module's register):
+# Handed in per generation by the capabilities built before RAG (gateway/composition.py):
 # `(text, threshold=None) -> bool`, True when the text is an injection (`threshold` is passed only for
 # pipelines that set scan_injection_threshold)
-SCANNER_SERVICE = "guardrails.injection_scanner"
-PROMPT_SERVICE = "prompts.render"  # `(ref "name@label", variables) -> list of chat messages`
+Scanner = Callable[..., bool]
+RenderPrompt = Callable[[str, dict[str, Any]], list[dict[str, Any]]]  # (ref "name@label", variables) -> messages
 
 
 def default_embedder(gateway: Gateway) -> Callable[[list[str]], Any]:
     """The local MiniLM model, loaded once per gateway process."""
-    emb = gateway.services.get(EMBEDDER_SERVICE)
+    emb = gateway.services.local_embedder
     if emb is None:
         from gateway.providers.minilm import get_embedder
 
         emb = get_embedder().embed  # shared with /v1/embeddings and the semantic cache
-        gateway.services[EMBEDDER_SERVICE] = emb
-    return emb  # type: ignore[no-any-return]
+        gateway.services.local_embedder = emb
+    return emb
 
 
 def prompt_renderer(registry: Any) -> Callable[[str, dict[str, Any]], list[dict[str, Any]]]:
@@ -100,13 +98,17 @@ def _filters_from(body: dict[str, Any]) -> dict[str, Any] | None:
 class RagService:
     """One per config generation: pipelines built lazily, stores and BM25 indexes shared."""
 
-    def __init__(self, gateway: Gateway, router: Router) -> None:
+    def __init__(self, gateway: Gateway, router: Router, *, render_prompt: RenderPrompt | None = None,
+                 scanner: Scanner | None = None) -> None:
         self.gateway, self.router = gateway, router
+        self.render_prompt, self.scanner = render_prompt, scanner  # this generation's
         self.config = router.config
         self._stores: dict[tuple[str, str, int, str], ChromaStore] = {}
         self._stores_lock = threading.Lock()
         # BM25 indexes outlive config generations: rebuilding one costs ~10 s at 100k chunks
-        self._bm25: BM25Cache = gateway.services.setdefault(BM25_SERVICE, BM25Cache())
+        if gateway.services.bm25 is None:
+            gateway.services.bm25 = BM25Cache()
+        self._bm25: BM25Cache = gateway.services.bm25
 
     def warm(self) -> None:
         """Seed empty collections that name documents (`seed:`), then build the BM25 index of every
@@ -179,15 +181,15 @@ class RagService:
             retriever = Retriever(self._store(name), cfg.collection_for(tenant), embed_fn, cfg.retriever, self._bm25)
             return Pipeline(name, cfg, retriever, embed_query=self._query_embedder(cfg, ctx),
                             chat=lambda body: self._chat(ctx, cfg, body),
-                            render_prompt=self.gateway.services.get(PROMPT_SERVICE),
+                            render_prompt=self.render_prompt,
                             scanner=self._scanner(cfg))
         except (StoreError, PipelineError) as e:
             raise map_error(e, name) from e
 
     def _scanner(self, cfg: PipelineConfig) -> Callable[[str], bool] | None:
-        scan = self.gateway.services.get(SCANNER_SERVICE)
+        scan = self.scanner
         if scan is None or cfg.scan_injection_threshold is None:
-            return scan  # type: ignore[no-any-return]
+            return scan
         threshold = cfg.scan_injection_threshold
         return lambda text: bool(scan(text, threshold=threshold))
 
@@ -263,21 +265,22 @@ class RagService:
             yield c
 
 
-def register(config: Any, gateway: Gateway, router: Router) -> RagService | None:
+def register(config: Any, gateway: Gateway, router: Router, *, render_prompt: RenderPrompt | None = None,
+             scanner: Scanner | None = None) -> RagService | None:
     """Wire `rag:<pipeline>` models into the router (called from gateway/composition.py)."""
     if not config.rag.pipelines:
         return None
     import importlib.util
 
     local = [n for n, p in config.rag.pipelines.items() if not p.embedding_model]
-    if local and EMBEDDER_SERVICE not in gateway.services and importlib.util.find_spec("gateway.providers.minilm") is None:
+    if local and gateway.services.local_embedder is None and importlib.util.find_spec("gateway.providers.minilm") is None:
         raise ConfigError(f"RAG pipelines {local} need an embedding model: set `embedding_model:` on them "
                           "(an embedding model group) or install the local MiniLM provider")
     for name, p in config.rag.pipelines.items():
-        if p.scan_injection and SCANNER_SERVICE not in gateway.services:
+        if p.scan_injection and scanner is None:
             raise ConfigError(f"rag pipeline {name!r} has scan_injection: true but no injection scanner is "
                               "configured; enable the guardrails injection scanner or set scan_injection: false")
-        if p.prompt and PROMPT_SERVICE not in gateway.services:
+        if p.prompt and render_prompt is None:
             raise ConfigError(f"rag pipeline {name!r} uses prompt {p.prompt!r} but no prompt registry is "
                               "configured; configure prompts: or use prompt_template")
         if p.model and p.model not in router.groups:
@@ -285,7 +288,7 @@ def register(config: Any, gateway: Gateway, router: Router) -> RagService | None
         if p.embedding_model and p.embedding_model not in router.groups:
             raise ConfigError(f"rag pipeline {name!r}: embedding_model {p.embedding_model!r} is not a configured "
                               "model group")
-    service = RagService(gateway, router)
+    service = RagService(gateway, router, render_prompt=render_prompt, scanner=scanner)
     router.register_virtual(PREFIX, service.handle, service.names())
     gateway.warmups.start("rag", service.warm)
     return service

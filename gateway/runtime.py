@@ -2,15 +2,18 @@
 
 A reload builds the whole new generation first; only if that succeeds is it swapped in with one
 assignment. Requests hold the generation they started with, so a swap never changes a request
-midway; the old generation is closed once the drain period has passed.
+midway; the old generation is closed once the drain period has passed. What a generation is made
+of is the composition root's business (gateway/composition.py): the gateway is handed the
+function that builds one and the settings that apply only at start-up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config, load_config
@@ -19,34 +22,35 @@ from gateway.pipeline import Pipeline
 from gateway.providers.base import Provider, provider_class
 from gateway.providers.http_pool import close_session
 from gateway.router import Router
+from gateway.services import Services
 from gateway.warmup import Warmups
+
+if TYPE_CHECKING:
+    from prompts import PromptRegistry
 
 log = logging.getLogger("sluice.runtime")
 
-# Settings read once at start-up (listening socket, exporters, metrics registry, storage
-# connections): a reload that changes them takes effect at the next restart, and says so.
-# The rest of `telemetry` (access_log, record_content, content_max_chars, log_level, log_format)
-# applies on reload.
-RESTART_ONLY = ("server", "spend.ledger", "auth.counters", "telemetry.service_name", "telemetry.exporter",
-                "telemetry.otlp_endpoint", "telemetry.otlp_headers_env", "telemetry.sample_ratio",
-                "telemetry.metrics")
 
-
-def restart_only_changes(old: Config, new: Config) -> list[str]:
+def restart_only_changes(old: Config, new: Config, paths: tuple[str, ...]) -> list[str]:
+    """Which of `paths` (dotted config paths read once at start-up) differ between two configs."""
     def pick(cfg: Config, path: str) -> Any:
         node: Any = cfg
         for part in path.split("."):
             node = getattr(node, part)
         return node.model_dump() if hasattr(node, "model_dump") else node
 
-    return [p for p in RESTART_ONLY if pick(old, p) != pick(new, p)]
+    return [p for p in paths if pick(old, p) != pick(new, p)]
 
 
 class Generation:
-    def __init__(self, config: Config, router: Router, pipeline: Pipeline) -> None:
+    """One config's router and pipeline, and the per-generation parts routes read."""
+
+    def __init__(self, config: Config, router: Router, pipeline: Pipeline, *,
+                 prompt_registry: PromptRegistry | None = None) -> None:
         self.config = config
         self.router = router
         self.pipeline = pipeline
+        self.prompt_registry = prompt_registry  # None when prompts are off in this config
 
     async def aclose(self) -> None:
         for hook in self.pipeline.hooks:
@@ -76,12 +80,18 @@ def build_providers(config: Config, shared: dict[str, Any]) -> dict[str, Provide
     return providers
 
 
+BuildGeneration = Callable[["Gateway", Config], Awaitable[Generation]]
+
+
 class Gateway:
-    def __init__(self, config: Config, *, clock: Clock | None = None, config_path: str | Path | None = None) -> None:
+    def __init__(self, config: Config, *, build: BuildGeneration, restart_only: tuple[str, ...] = (),
+                 clock: Clock | None = None, config_path: str | Path | None = None) -> None:
         self.clock = clock or SystemClock()
         self.config_path = Path(config_path) if config_path else None
-        self.shared: dict[str, Any] = {}
-        self.services: dict[str, Any] = {}  # long-lived components hooks may share (ledger, caches)
+        self._build_generation = build
+        self.restart_only = restart_only  # settings a reload cannot change (they apply at the next restart)
+        self.shared: dict[str, Any] = {}  # process-wide provider resources (the HTTP pool)
+        self.services = Services()  # long-lived components that outlive generations (gateway/services.py)
         self.generation: Generation | None = None
         self._initial = config
         self._retired: list[asyncio.Task[None]] = []
@@ -107,17 +117,7 @@ class Gateway:
         return list(self.generation.router.virtual_names) if self.generation else []
 
     async def _build(self, config: Config) -> Generation:
-        from gateway.composition import build_hooks, register_virtual_models
-
-        router = Router(config, build_providers(config, self.shared), self.clock)
-        await router.start()
-        try:
-            hooks = build_hooks(config, self, router)
-            register_virtual_models(config, self, router)
-        except BaseException:
-            await router.aclose()
-            raise
-        return Generation(config, router, Pipeline(router, hooks))
+        return await self._build_generation(self, config)
 
     async def start(self) -> None:
         self.generation = await self._build(self._initial)
@@ -137,7 +137,7 @@ class Gateway:
         log.info("config reloaded: %d model groups", len(config.models))
         if old is not None:
             self._apply_live_telemetry(old.config, config)
-            if pending := restart_only_changes(old.config, config):
+            if pending := restart_only_changes(old.config, config, self.restart_only):
                 log.warning("config reload: %s changed; those settings apply at the next restart",
                             ", ".join(pending))
         if old is not None:
@@ -145,7 +145,7 @@ class Gateway:
         return True
 
     def _apply_live_telemetry(self, old: Config, new: Config) -> None:
-        tel = self.services.get("telemetry")
+        tel = self.services.telemetry
         if tel is not None:
             tel.reconfigure(new.telemetry)
         o, n = old.telemetry, new.telemetry
@@ -182,11 +182,5 @@ class Gateway:
             t.cancel()
         if self.generation is not None:
             await self.generation.aclose()
-        for name, service in list(self.services.items()):
-            aclose = getattr(service, "aclose", None)
-            if aclose is not None:
-                try:
-                    await aclose()
-                except Exception:
-                    log.exception("closing service %s failed", name)
+        await self.services.aclose()
         await close_session(self.shared)

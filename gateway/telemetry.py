@@ -170,7 +170,7 @@ class Telemetry:
 
     def reconfigure(self, config: TelemetryConfig) -> None:
         """A config reload: content recording switches apply at once; exporters, sampling and
-        metrics were built at start and stay (gateway.runtime.RESTART_ONLY)."""
+        metrics were built at start and stay (gateway.composition.TelemetryCapability.restart_only)."""
         self.config = self.config.model_copy(update={
             k: getattr(config, k) for k in ("record_content", "content_max_chars", "access_log", "log_level")})
 

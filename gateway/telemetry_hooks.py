@@ -112,13 +112,13 @@ def instrument_hooks(hooks: list[Hook], telemetry: Telemetry, gateway: Any = Non
 
 
 def telemetry_for(gateway: Any) -> Telemetry:
-    """The app's one Telemetry, kept in `gateway.services` so it outlives config reloads.
+    """The app's one Telemetry, kept in `gateway.services` (gateway/services.py) so it outlives config reloads.
 
     Built from the config the gateway started with; a reload changes only its content and log
     settings (Telemetry.reconfigure; exporters, sampling and metrics stay until a restart).
     Registers scrape-time gauges that read the live router (cooldowns, in-flight per deployment).
     """
-    tel = gateway.services.get("telemetry")
+    tel: Telemetry | None = gateway.services.telemetry
     if tel is None:
         tel = Telemetry(gateway.config.telemetry, clock=gateway.clock,
                         deployment_host=deployment_host_lookup(lambda: gateway.config),
@@ -132,8 +132,8 @@ def telemetry_for(gateway: Any) -> Telemetry:
             tel.metrics.labeled_gauge_callback(
                 "deployment_in_flight", "Requests in flight per deployment",
                 ("deployment",), lambda: _router_states(gateway, cooling=False))
-        gateway.services["telemetry"] = tel
-    return tel  # type: ignore[no-any-return]
+        gateway.services.telemetry = tel
+    return tel
 
 
 def _known_models(gateway: Any) -> Callable[[str], bool]:

@@ -48,8 +48,13 @@ class TeamUpdate(_Body):
 
 
 def admin_spend(request: Request) -> SpendService:
-    """The gateway's SpendService, for routes already behind `require_admin`."""
-    return spend_service(request.app.state.gateway)
+    """The gateway's SpendService, for routes already behind `require_admin`. Mounted once, the
+    router answers from the live config: with keys and spend both off there is nothing to manage."""
+    gateway = request.app.state.gateway
+    if not (gateway.config.auth.enabled or gateway.config.spend.enabled):
+        raise NotFound("keys and spend are off in this gateway's config (auth.enabled and spend.enabled "
+                       "are false)", code="capability_disabled")
+    return spend_service(gateway)
 
 
 def _store_call(fn: Any, *args: Any, **kw: Any) -> Any:

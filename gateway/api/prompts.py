@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
 
 from gateway.api.deps import require_admin
 from gateway.api.schemas import error_responses
-from gateway.errors import SluiceError
+from gateway.errors import NotFound, SluiceError
 from gateway.prompts_hook import _map_error
 from prompts import PromptError, PromptRegistry, attestations_for
 
@@ -24,12 +24,25 @@ def _error(e: SluiceError) -> JSONResponse:
     return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
 
 
-def build_router(registry: PromptRegistry) -> APIRouter:
+def current_registry(request: Request) -> PromptRegistry:
+    """The prompt registry of the generation serving now (a reload may point it elsewhere or turn
+    prompts off); mounted once, this router always answers from the live config."""
+    registry: PromptRegistry | None = request.app.state.gateway.generation.prompt_registry
+    if registry is None:
+        raise NotFound("prompts are off in this gateway's config (prompts.enabled: false)",
+                       code="capability_disabled")
+    return registry
+
+
+Registry = Annotated[PromptRegistry, Depends(current_registry)]
+
+
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/sluice/v1/prompts", tags=["prompts"], dependencies=[Depends(require_admin)],
                        responses=error_responses(400, 401, 403, 404, 500))
 
     @router.get("")
-    def list_prompts() -> dict[str, Any]:
+    def list_prompts(registry: Registry) -> dict[str, Any]:
         data = []
         for name in registry.names():
             latest = registry.latest(name)
@@ -38,7 +51,7 @@ def build_router(registry: PromptRegistry) -> APIRouter:
         return {"object": "list", "data": data}
 
     @router.get("/{name}")
-    def show(name: str, ref: str | None = None) -> Any:
+    def show(name: str, registry: Registry, ref: str | None = None) -> Any:
         try:
             spec = registry.resolve(name, ref)
         except PromptError as e:
@@ -47,7 +60,7 @@ def build_router(registry: PromptRegistry) -> APIRouter:
                 "prompt": spec.model_dump(mode="json", exclude_none=True)}
 
     @router.post("/{name}/render")
-    def render(name: str, payload: Annotated[dict[str, Any], Body()]) -> Any:
+    def render(name: str, payload: Annotated[dict[str, Any], Body()], registry: Registry) -> Any:
         ref = payload.get("label") or (str(payload["version"]) if payload.get("version") is not None else None)
         try:
             rendered = registry.render(name, ref, payload.get("variables") or {})
@@ -56,7 +69,7 @@ def build_router(registry: PromptRegistry) -> APIRouter:
         return {"ref": rendered.ref, "content_hash": rendered.content_hash, "body": rendered.request_body()}
 
     @router.get("/{name}/history")
-    def history(name: str) -> Any:
+    def history(name: str, registry: Registry) -> Any:
         try:
             registry.versions(name)
         except PromptError as e:

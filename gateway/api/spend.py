@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from gateway.api.deps import check_master, configured_master_key, lower_headers, master_key_env
 from gateway.auth import bearer_token, is_master_key
-from gateway.errors import AuthenticationError, InvalidRequest, PermissionDenied
+from gateway.errors import AuthenticationError, InvalidRequest, NotFound, PermissionDenied
 from gateway.spend.keystore import KEY_PREFIX
 from gateway.spend.reports import ReportError, ReportQuery, finance_report, grouped, parse_day
 from gateway.spend.reports_render import to_csv, to_html, to_json
@@ -67,7 +67,10 @@ def build_spend_router(gateway: Any) -> APIRouter:
         format: Literal["json", "csv", "html"] = "json",
         team: str | None = Query(default=None, description="admin only: one team's spend"),
     ) -> Response:
-        svc = spend_service(request.app.state.gateway)
+        gateway = request.app.state.gateway
+        if not gateway.config.spend.enabled:  # mounted once: the live config decides
+            raise NotFound("spend is off in this gateway's config (spend.enabled: false)", code="capability_disabled")
+        svc = spend_service(gateway)
         scope = await report_scope(request, svc)
         if scope is not None and team is not None and team != scope:
             raise PermissionDenied("a team's key can read only its own team's spend", code="report_forbidden")

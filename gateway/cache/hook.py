@@ -30,6 +30,7 @@ from gateway.cache.service import CacheService
 from gateway.context import RequestContext
 from gateway.errors import SluiceError
 from gateway.hooks import Completion, Hook, HookResult
+from gateway.services import Services
 
 log = logging.getLogger("sluice.cache")
 
@@ -63,11 +64,11 @@ class CacheHook(Hook):
     name = "cache"
 
     def __init__(self, config: CacheConfig, service: CacheService | None, *, price_fn: PriceFn | None = None,
-                 services: dict[str, Any] | None = None) -> None:
+                 services: Services | None = None) -> None:
         self.config = config
         self._service = service
         self.price_fn = price_fn
-        self._services = services  # gateway.services: tells whether our service was replaced
+        self._services = services  # the gateway's: tells whether a reload replaced our service
 
     @property
     def service(self) -> CacheService:
@@ -221,7 +222,7 @@ class CacheHook(Hook):
         if self._service is None:
             return
         # The service outlives a config generation unless a reload replaced it.
-        if self._services is not None and self._services.get("cache") is not self.service:
+        if self._services is not None and self._services.cache is not self.service:
             await self.service.aclose()
         else:
             await self.service.drain()

@@ -1,7 +1,7 @@
 """The long-lived cache: backend + optional semantic index + counters, shared across config reloads.
 
 gateway/cache/hook.py is rebuilt on every config generation; this service lives in
-`gateway.services["cache"]` and is rebuilt only when the `cache` config section changes, so a
+`gateway.services.cache` and is rebuilt only when the `cache` config section changes, so a
 reload does not empty the cache.
 """
 
@@ -160,10 +160,10 @@ def build_service(config: CacheConfig, gateway: Gateway, *, embed: EmbedFn | Non
 def service_for(root: Config, gateway: Gateway) -> CacheService:
     """The gateway's cache service, rebuilt only when the cache section changed."""
     config = root.cache
-    current = gateway.services.get("cache")
-    if isinstance(current, CacheService) and current.config == config:
+    current = gateway.services.cache
+    if current is not None and current.config == config:
         return current
-    svc = build_service(config, gateway, embed=gateway.services.get("cache.embed"), root=root)
+    svc = build_service(config, gateway, embed=gateway.services.cache_embedder, root=root)
     # A replaced service is closed by the retiring generation's CacheHook.aclose().
-    gateway.services["cache"] = svc
+    gateway.services.cache = svc
     return svc

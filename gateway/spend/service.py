@@ -147,11 +147,12 @@ class SpendService:
         self.started = False
 
 
-def spend_service(gateway: Any) -> SpendService:
-    """The gateway's one SpendService (it outlives config reloads), created and opened on first use."""
-    svc = gateway.services.get("spend")
+def spend_service(gateway: Any, config: Any = None) -> SpendService:
+    """The gateway's one SpendService (it outlives config reloads), created and opened on first use
+    from `config` (the generation being built; default the current one)."""
+    svc: SpendService | None = gateway.services.spend
     if svc is None:
-        svc = SpendService(gateway.config, clock=gateway.clock)
+        svc = SpendService(config if config is not None else gateway.config, clock=gateway.clock)
         svc.open()
-        gateway.services["spend"] = svc
-    return svc  # type: ignore[no-any-return]
+        gateway.services.spend = svc
+    return svc

@@ -37,7 +37,7 @@ async def test_stats_count_hits_and_purge_empties_a_model(mock) -> None:
     async with gateway_client(cfg) as (app, client):
         body = {"model": "mock-chat", "messages": [{"role": "user", "content": "stats please"}]}
         await client.post("/v1/chat/completions", json=body)
-        await app.state.gateway.services["cache"].drain()
+        await app.state.gateway.services.cache.drain()
         await client.post("/v1/chat/completions", json=body)
         s = (await client.get("/sluice/v1/cache/stats", headers=AUTH)).json()
         assert s["hits"] == 1 and s["misses"] == 1 and s["hit_ratio"] == 0.5

@@ -30,7 +30,7 @@ def _stream_text(chunks: list[dict[str, Any]]) -> str:
 
 
 async def _drain(app: Any) -> None:
-    await app.state.gateway.services["cache"].drain()
+    await app.state.gateway.services.cache.drain()
 
 
 async def test_exact_hit_is_served_without_calling_the_upstream(mock) -> None:
@@ -158,7 +158,7 @@ async def test_tool_call_responses_are_not_cached(mock) -> None:
         await _drain(app)
         r2 = await client.post("/v1/chat/completions", json=body)
         assert r2.headers["x-sluice-cache"] == "miss"
-        assert (await app.state.gateway.services["cache"].stats())["stores_skipped"] >= 2
+        assert (await app.state.gateway.services.cache.stats())["stores_skipped"] >= 2
 
 
 async def test_bad_cache_controls_are_400_with_a_fix(mock) -> None:
@@ -221,7 +221,7 @@ async def test_redis_backend_is_shared_between_two_app_instances(mock, redis_url
     cfg = _cfg(mock, backend="redis", redis={"prefix": "sluice-test-shared:"}, semantic={"enabled": False})
     body = {"model": "mock-chat", "messages": [{"role": "user", "content": "shared between processes?"}]}
     async with gateway_client(cfg) as (app1, c1), gateway_client(cfg) as (app2, c2):
-        assert app1.state.gateway.services["cache"] is not app2.state.gateway.services["cache"]
+        assert app1.state.gateway.services.cache is not app2.state.gateway.services.cache
         r1 = await c1.post("/v1/chat/completions", json=body)
         assert r1.headers["x-sluice-cache"] == "miss"
         await _drain(app1)
@@ -229,7 +229,7 @@ async def test_redis_backend_is_shared_between_two_app_instances(mock, redis_url
         r2 = await c2.post("/v1/chat/completions", json=body)
         assert r2.headers["x-sluice-cache"] == "hit" and mock.requests_seen == seen
         assert r2.json()["choices"] == r1.json()["choices"]
-        await app1.state.gateway.services["cache"].purge(None, None)
+        await app1.state.gateway.services.cache.purge(None, None)
 
 
 async def test_redis_down_degrades_to_a_miss(mock, monkeypatch) -> None:
@@ -239,7 +239,7 @@ async def test_redis_down_degrades_to_a_miss(mock, monkeypatch) -> None:
         r = await client.post("/v1/chat/completions", json={"model": "mock-chat", "messages": MSG})
         assert r.status_code == 200 and r.headers["x-sluice-cache"] == "miss"
         await _drain(app)
-        assert app.state.gateway.services["cache"].counts["backend_error"] >= 2  # get and set
+        assert app.state.gateway.services.cache.counts["backend_error"] >= 2  # get and set
 
 
 @pytest.mark.services
@@ -256,5 +256,5 @@ async def test_redis_and_chroma_server_share_semantic_entries_between_instances(
         para = [{"role": "user", "content": "Which city is Australia's capital?"}]
         r = await c2.post("/v1/chat/completions", json={"model": "mock-chat", "messages": para})
         assert r.headers["x-sluice-cache"] == "semantic-hit" and mock.requests_seen == seen
-        purged = await app2.state.gateway.services["cache"].purge("public", None)
+        purged = await app2.state.gateway.services.cache.purge("public", None)
         assert purged == {"entries": 1, "semantic_entries": 1}

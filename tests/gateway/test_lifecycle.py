@@ -48,7 +48,7 @@ async def test_reload_names_settings_that_need_a_restart(mock, caplog) -> None:
         assert await app.gateway.reload(changed) is True
         assert "server, telemetry.sample_ratio changed; those settings apply at the next restart" in caplog.text
         # content recording is not start-only: the app's one Telemetry switched at once
-        assert app.gateway.services["telemetry"].config.record_content is True
+        assert app.gateway.services.telemetry.config.record_content is True
 
 
 async def test_file_watch_reloads_and_survives_a_broken_file(mock, tmp_path: Path) -> None:

@@ -25,7 +25,6 @@ from gateway import telemetry as tm
 from gateway.app import SluiceApp, create_app
 from gateway.config import Config
 from gateway.mock_upstream import MockUpstream
-from gateway.rag_provider import EMBEDDER_SERVICE
 from gateway.spend.schema import ledger
 from rag.config import ChunkingConfig, StoreConfig
 from rag.ingest import Ingestor
@@ -119,7 +118,7 @@ def setup(mock: MockUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 @contextlib.asynccontextmanager
 async def _running(config: Config) -> AsyncIterator[tuple[SluiceApp, httpx.AsyncClient]]:
     app = create_app(config)
-    app.gateway.services[EMBEDDER_SERVICE] = HashEmbedder()
+    app.gateway.services.local_embedder = HashEmbedder()
     async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
                                                  base_url="http://gateway", timeout=30) as client:
         yield app, client
@@ -167,7 +166,7 @@ async def test_every_stage_applies(route: Route, setup: Config, exporter: InMemo
 
         r = await client.post(url, json=ok, headers={**good, "x-request-id": f"matrix-{route.name}"})
         _answered(route, r)
-        svc = app.gateway.services["spend"]
+        svc = app.gateway.services.spend
         await svc.writer.flush()
         with svc.engine.connect() as c:
             rows = [dict(x._mapping) for x in c.execute(sa.select(ledger).where(

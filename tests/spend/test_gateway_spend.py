@@ -22,13 +22,13 @@ def m(mock):
 
 
 def ledger_rows(app):
-    svc = app.gateway.services["spend"]
+    svc = app.gateway.services.spend
     with svc.engine.connect() as c:
         return [dict(r._mapping) for r in c.execute(sa.select(ledger).order_by(ledger.c.id))]
 
 
 async def flush(app):
-    await app.gateway.services["spend"].writer.flush()
+    await app.gateway.services.spend.writer.flush()
 
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Tell me about rivers"}]}
@@ -76,7 +76,7 @@ async def test_unpriced_model_is_recorded_as_unpriced(tmp_path, m):
         assert r.headers["x-sluice-cost-usd"] == "unpriced"
         await flush(app)
         (row,) = ledger_rows(app)
-        assert app.gateway.services["spend"].prices.unpriced["mock-claude"] == 1
+        assert app.gateway.services.spend.prices.unpriced["mock-claude"] == 1
     assert row["cost_usd"] is None and row["unpriced"]
 
 

@@ -53,7 +53,7 @@ async def test_ledger_equals_what_clients_were_charged(tmp_path, mock):
                     assert e.status_code >= 500
                     outcomes["error"] += 1
             await http.aclose()
-            svc = app.gateway.services["spend"]
+            svc = app.gateway.services.spend
         # the lifespan has closed: the ledger flushed on shutdown
         with svc.engine.connect() as c:
             n, total = c.execute(sa.select(sa.func.count(), sa.func.sum(ledger.c.cost_usd))).one()

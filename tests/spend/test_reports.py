@@ -82,7 +82,7 @@ async def test_report_api_admin_sees_all_team_key_sees_its_team(tmp_path, monkey
     with MockUpstream() as m:
         config = gateway_config(tmp_path, m.base_url, auth={"enabled": True})
         async with running(config) as (app, client):
-            svc = app.gateway.services["spend"]
+            svc = app.gateway.services.spend
             seed(svc.engine)
             admin = {"authorization": f"Bearer {MASTER}"}
             r = await client.get("/sluice/v1/spend/report?by=team&format=json", headers=admin)

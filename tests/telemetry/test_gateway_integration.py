@@ -78,7 +78,7 @@ CHAT = {"model": "smart", "messages": [{"role": "user", "content": f"key {PROMPT
 async def test_spans_metrics_and_logs_from_real_requests(mock, exporter, log_text) -> None:
     mock.reset()
     app = create_app(_config(mock, record_content=True))
-    tel = app.gateway.services["telemetry"]
+    tel = app.gateway.services.telemetry
     responses, metrics_text = await _drive(app, [
         ("/v1/chat/completions", CHAT),
         ("/v1/chat/completions", {**CHAT, "stream": True}),
@@ -132,7 +132,7 @@ async def test_failed_attempt_is_counted_and_spanned(mock, exporter) -> None:
     finally:
         mock.config.fault, mock.config.fault_first_n = None, None
     assert responses[0].status_code == 200 and responses[0].headers["x-sluice-attempts"] == "2"
-    app.gateway.services["telemetry"].flush()
+    app.gateway.services.telemetry.flush()
     attempts = sorted((s for s in exporter.get_finished_spans() if s.name == "upstream.attempt"),
                       key=lambda s: s.attributes["sluice.attempt"])
     assert [a.status.is_ok for a in attempts] == [False, True]
@@ -152,7 +152,7 @@ async def test_tracing_off_exports_nothing_and_metrics_can_be_off(mock, exporter
     assert ok.status_code == 200
     assert missing.status_code == 404 and orjson.loads(missing.content)["error"]["code"] == "unknown_route"
     assert exporter.get_finished_spans() == ()
-    assert not app.gateway.services["telemetry"].tracing
+    assert not app.gateway.services.telemetry.tracing
 
 
 async def test_cache_hits_are_counted_and_the_cache_span_short_circuits(mock, exporter) -> None:
@@ -163,7 +163,7 @@ async def test_cache_hits_are_counted_and_the_cache_span_short_circuits(mock, ex
     async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app),
                                                  base_url="http://gw") as client:
         first = await client.post("/v1/chat/completions", json=CHAT)
-        await app.gateway.services["cache"].drain()  # the store happens after the response
+        await app.gateway.services.cache.drain()  # the store happens after the response
         second = await client.post("/v1/chat/completions", json=CHAT)
         text = (await client.get("/metrics")).text
     assert (first.headers["x-sluice-cache"], second.headers["x-sluice-cache"]) == ("miss", "hit")
@@ -172,7 +172,7 @@ async def test_cache_hits_are_counted_and_the_cache_span_short_circuits(mock, ex
     assert cache == {"miss": 1, "hit": 1}
     req = [s for s in fams["sluice_requests"].samples if s.labels["model"] == "smart"]
     assert len(req) == 1 and req[0].value == 2  # the hit is labelled with its model group
-    app.gateway.services["telemetry"].flush()
+    app.gateway.services.telemetry.flush()
     cache_spans = [s for s in exporter.get_finished_spans() if s.name == "cache"]
     assert [s.attributes.get("sluice.short_circuit", False) for s in cache_spans] == [False, True]
     roots = [s for s in exporter.get_finished_spans() if s.parent is None]

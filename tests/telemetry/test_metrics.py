@@ -126,4 +126,4 @@ async def test_scrape_reports_the_ledger_backlog(mock, tmp_path) -> None:
             assert r.status_code == 200
         text = (await client.get("/metrics")).text
         depth = [line for line in text.splitlines() if line.startswith("sluice_ledger_queue_depth ")]
-        assert depth and float(depth[0].split()[1]) == 3 == app.gateway.services["spend"].writer.pending_rows
+        assert depth and float(depth[0].split()[1]) == 3 == app.gateway.services.spend.writer.pending_rows

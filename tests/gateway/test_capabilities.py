@@ -1,0 +1,114 @@
+"""Capabilities as units (gateway/capability.py, gateway/composition.py): stages run in their
+declared slots; admin routers are mounted once and answer from the live generation, so a reload
+that turns a capability on is served at once; per-generation parts (the prompt registry RAG and
+the prompts API read) are rebuilt on reload; a reload that changes a start-up-only setting says
+which one, per capability."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.capability import Build, Capability, Slot
+from gateway.composition import CAPABILITIES, CORE_RESTART_ONLY, RESTART_ONLY
+from gateway.config import Config
+from gateway.hooks import Hook
+from gateway.mock_upstream import MockUpstream
+from tests.gateway_fixtures import _mock_session, gateway_client, mock, mock_config  # noqa: F401
+
+MASTER = "sk-master-capabilities"
+ADMIN = {"authorization": f"Bearer {MASTER}"}
+
+
+@pytest.fixture(autouse=True)
+def _master(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_MASTER_KEY", MASTER)
+    monkeypatch.setenv("SLUICE_KEY_SECRET", "hmac-secret-capabilities")
+
+
+def _write_prompt(registry: Path, text: str) -> None:
+    (registry / "greet").mkdir(parents=True, exist_ok=True)
+    (registry / "greet" / "v1.yaml").write_text(
+        f"name: greet\nversion: 1\nmodel: mock-chat\nmessages:\n  - {{role: user, content: '{text}'}}\n")
+
+
+def _cfg(mock: MockUpstream, tmp: Path, **sections: Any) -> Config:  # noqa: F811
+    sections.setdefault("spend", {"enabled": False})
+    return mock_config(mock, prompts={"registry_dir": str(tmp / "prompts-a")}, **sections)
+
+
+def test_stages_run_in_their_slot_whatever_the_build_order() -> None:
+    class Named(Hook):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    b = Build(config=None, gateway=None, router=None)  # type: ignore[arg-type]
+    for slot in (Slot.LEDGER, Slot.CACHE, Slot.AUTH, Slot.GUARDRAILS, Slot.PROMPTS):
+        b.add(slot, Named(slot.name))
+    assert [h.name for h in b.ordered_hooks()] == ["AUTH", "PROMPTS", "GUARDRAILS", "CACHE", "LEDGER"]
+
+
+def test_every_capability_is_a_unit_with_its_restart_only_settings() -> None:
+    assert all(isinstance(c, Capability) for c in CAPABILITIES)
+    names = [c.name for c in CAPABILITIES]
+    assert len(set(names)) == len(names) == 6
+    assert set(RESTART_ONLY) == set(CORE_RESTART_ONLY) | {p for c in CAPABILITIES for p in c.restart_only}
+    for path in RESTART_ONLY:  # each names a real config setting
+        node: Any = Config()
+        for part in path.split("."):
+            node = getattr(node, part)
+
+
+async def test_a_reload_that_turns_spend_on_serves_its_report_at_once(mock: MockUpstream, tmp_path: Path) -> None:  # noqa: F811
+    off = _cfg(mock, tmp_path)
+    async with gateway_client(off) as (app, client):
+        r = await client.get("/sluice/v1/spend/report", headers=ADMIN)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "capability_disabled"
+        on = _cfg(mock, tmp_path, spend={"ledger": {"path": str(tmp_path / "spend.db"),
+                                                    "spool_dir": str(tmp_path / "spool")}})
+        assert await app.gateway.reload(on) is True
+        assert (await client.post("/v1/chat/completions", json={
+            "model": "mock-chat", "messages": [{"role": "user", "content": "hi"}]})).status_code == 200
+        r = await client.get("/sluice/v1/spend/report?format=json&by=model", headers=ADMIN)
+        assert r.status_code == 200, r.text
+
+
+async def test_a_reload_rebuilds_the_prompt_registry_for_requests_rag_and_the_api(
+        mock: MockUpstream, tmp_path: Path) -> None:  # noqa: F811
+    _write_prompt(tmp_path / "prompts-a", "from registry A")
+    _write_prompt(tmp_path / "prompts-b", "from registry B")
+    async with gateway_client(_cfg(mock, tmp_path)) as (app, client):
+        r = await client.get("/sluice/v1/prompts/greet", headers=ADMIN)
+        assert "from registry A" in r.text
+        moved = _cfg(mock, tmp_path)
+        moved.prompts.registry_dir = str(tmp_path / "prompts-b")
+        assert await app.gateway.reload(moved) is True
+        r = await client.get("/sluice/v1/prompts/greet", headers=ADMIN)
+        assert r.status_code == 200 and "from registry B" in r.text  # the API follows the live generation
+        assert app.gateway.generation.prompt_registry is not None
+        r = await client.post("/v1/chat/completions", json={"model": "prompt:greet@1"})
+        assert r.status_code == 200 and "registry B" in str(mock.last_body["messages"])
+        off = _cfg(mock, tmp_path)
+        off.prompts.enabled = False
+        assert await app.gateway.reload(off) is True
+        r = await client.get("/sluice/v1/prompts/greet", headers=ADMIN)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "capability_disabled"
+
+
+@pytest.mark.parametrize("change, names", [
+    (lambda c: setattr(c.spend.ledger, "batch_size", 7), "spend.ledger"),
+    (lambda c: setattr(c.auth.counters, "key_prefix", "other:"), "auth.counters"),
+    (lambda c: setattr(c.telemetry, "service_name", "renamed"), "telemetry.service_name"),
+    (lambda c: setattr(c.server, "port", 4999), "server"),
+])
+async def test_a_reload_names_the_start_up_setting_it_cannot_change(
+        mock: MockUpstream, tmp_path: Path, caplog: pytest.LogCaptureFixture, change: Any, names: str) -> None:  # noqa: F811
+    async with gateway_client(_cfg(mock, tmp_path)) as (app, _client):
+        new = _cfg(mock, tmp_path)
+        change(new)
+        with caplog.at_level(logging.WARNING, logger="sluice.runtime"):
+            assert await app.gateway.reload(new) is True
+    assert f"{names} changed; those settings apply at the next restart" in caplog.text
