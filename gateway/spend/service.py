@@ -104,8 +104,11 @@ class SpendService:
         self.deployment_prices = {
             d.id: d.price for g in config.models for d in g.deployments if d.id and d.price is not None
         }
+        # the master key the new config names (auth.master_key_env), as the admin guard reads it
+        self.master_key = os.environ.get(config.auth.master_key_env) or None
         if self._auth is not None:
             self._auth.cache_ttl_s = config.auth.cache_ttl_s
+            self._auth.master_key = self.master_key
 
     def open(self) -> None:
         """Blocking start-up: migrate the database, recover dead processes' spools, open ours."""

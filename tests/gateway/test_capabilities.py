@@ -112,3 +112,20 @@ async def test_a_reload_names_the_start_up_setting_it_cannot_change(
         with caplog.at_level(logging.WARNING, logger="sluice.runtime"):
             assert await app.gateway.reload(new) is True
     assert f"{names} changed; those settings apply at the next restart" in caplog.text
+
+
+async def test_a_reload_that_renames_the_master_key_variable_applies_to_model_requests(
+        mock: MockUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The master key on /v1 routes (admin: no limits) is the one the live config names, as on
+    the admin routes (gateway/api/deps.py)."""
+    monkeypatch.setenv("OTHER_MASTER", "sk-other-master")
+    spend = {"ledger": {"path": str(tmp_path / "spend.db"), "spool_dir": str(tmp_path / "spool")}}
+    chat = {"model": "mock-chat", "messages": [{"role": "user", "content": "hi"}]}
+    async with gateway_client(_cfg(mock, tmp_path, auth={"enabled": True}, spend=spend)) as (app, client):
+        assert (await client.post("/v1/chat/completions", json=chat, headers=ADMIN)).status_code == 200
+        renamed = _cfg(mock, tmp_path, auth={"enabled": True, "master_key_env": "OTHER_MASTER"}, spend=spend)
+        assert await app.gateway.reload(renamed) is True
+        r = await client.post("/v1/chat/completions", json=chat, headers=ADMIN)
+        assert r.status_code == 401, r.text  # the old variable's value is no longer the master key
+        ok = await client.post("/v1/chat/completions", json=chat, headers={"authorization": "Bearer sk-other-master"})
+        assert ok.status_code == 200
