@@ -45,8 +45,9 @@ class SpendCapability(Capability):
         spend.ensure_running()
         if config.auth.enabled:
             b.add(Slot.AUTH, AuthLimitsHook(spend))
-        if config.spend.enabled:
-            b.add(Slot.LEDGER, SpendHook(spend))
+        # Pricing settles what auth reserved against budgets and rate limits, so it runs whenever
+        # auth does; the ledger rows are written only with spend.enabled (SpendHook.finished).
+        b.add(Slot.LEDGER, SpendHook(spend))
 
     def admin_routers(self, gateway: Gateway) -> list[APIRouter]:
         from gateway.api.admin import build_admin_router

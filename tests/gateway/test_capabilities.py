@@ -129,3 +129,22 @@ async def test_a_reload_that_renames_the_master_key_variable_applies_to_model_re
         assert r.status_code == 401, r.text  # the old variable's value is no longer the master key
         ok = await client.post("/v1/chat/completions", json=chat, headers={"authorization": "Bearer sk-other-master"})
         assert ok.status_code == 200
+
+
+async def test_with_auth_on_and_the_ledger_off_budgets_are_still_settled(
+        mock: MockUpstream, tmp_path: Path) -> None:  # noqa: F811
+    """Auth reserves an upper bound per request; pricing must replace it with the real cost even
+    when no ledger rows are written, or the reservations pile up and refuse a key that has spent
+    a fraction of its budget (reproduced: $0.000463 held after 3 requests that cost $0.0000324)."""
+    models = [{"name": "mock-chat", "deployments": [{"provider": "openai", "model": "gpt-4o-mini",
+                                                     "api_base": mock.base_url,
+                                                     "price": {"input_per_mtok": 1.0, "output_per_mtok": 1.0}}]}]
+    cfg = mock_config(mock, models=models, auth={"enabled": True},
+                      spend={"enabled": False, "ledger": {"path": str(tmp_path / "spend.db"),
+                                                          "spool_dir": str(tmp_path / "spool")}})
+    chat = {"model": "mock-chat", "messages": [{"role": "user", "content": "hi"}]}
+    async with gateway_client(cfg) as (_app, client):
+        r = await client.post("/sluice/v1/keys", json={"budget_usd": 0.001}, headers=ADMIN)
+        key = {"authorization": f"Bearer {r.json()['key']}"}
+        codes = [(await client.post("/v1/chat/completions", json=chat, headers=key)).status_code for _ in range(10)]
+    assert codes == [200] * 10  # ~$0.00003 each against $0.001; each reserved ~$0.00027 up front
