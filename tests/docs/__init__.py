@@ -1,0 +1,1 @@
+"""Docs as tests: the package READMEs' examples run, their field tables match the code."""
