@@ -41,8 +41,8 @@ test-fast: install system-deps
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 lint: install
-	.venv/bin/ruff check gateway guardrails prompts rag evals tests bench
-	.venv/bin/mypy gateway guardrails prompts rag evals bench
+	.venv/bin/ruff check gateway guardrails prompts rag evals minilm tools tests bench
+	.venv/bin/mypy gateway guardrails prompts rag evals minilm tools bench
 
 # Re-resolve the lock (needs the network to PyPI); review the diff before committing.
 lock: $(UV)

@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.providers.minilm import DIMS, MiniLMEmbedder
 from guardrails.datasets import datasets_dir
+from minilm import DIMS, MiniLMEmbedder
 
 DATA = datasets_dir() / "rag" / "expmrc_squad"
 

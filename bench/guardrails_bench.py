@@ -112,8 +112,8 @@ def main() -> None:
 
 
 def slow_path(prose: list[str], ictx: ScanContext, base50: float) -> None:
-    from guardrails.injection.train import DEV_TRIGGER_SET, read_lines
     from guardrails.scanners.injection import InjectionScanner
+    from tools.injection_training.train import DEV_TRIGGER_SET, read_lines
 
     model = load_model()
     calls: list[str] = []

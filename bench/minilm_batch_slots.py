@@ -26,12 +26,11 @@ CORPUS = dataset_path("rag", "expmrc_squad", "corpus", "corpus.jsonl")
 
 def child(slots: int, repeat: int) -> None:
     sys.path.insert(0, str(ROOT))
-    from gateway.providers import minilm
+    from minilm import MiniLMEmbedder
 
-    minilm.MAX_BATCH_SLOTS = slots
     rows = [json.loads(line)["text"] for line in CORPUS.open(encoding="utf-8")]
     texts = rows + [r[: len(r) // 3] for r in rows] + [r[: len(r) // 7] for r in rows]
-    emb = minilm.MiniLMEmbedder()
+    emb = MiniLMEmbedder(max_batch_slots=slots)
     emb.embed(["warm-up"])
     best, tokens = float("inf"), 0
     for _ in range(repeat):

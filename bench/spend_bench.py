@@ -121,6 +121,7 @@ async def bench_app(tmp: Path, n: int) -> None:
                 headers = {}
                 if auth_on:
                     svc = app.gateway.services.spend
+                    assert svc is not None  # auth is on
                     _, key = svc.store.create_key(rpm=10**9, tpm=10**12, budget_usd=1e9)
                     headers = {"authorization": f"Bearer {key}"}
                 async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as c:  # type: ignore[arg-type]

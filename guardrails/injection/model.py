@@ -3,11 +3,11 @@ with a second opinion from logistic regression over MiniLM sentence embeddings f
 that only a directive cue would otherwise let through.
 
 The artifact is gzipped JSON (no pickle): per vectorizer its terms, idf and the model weights, plus
-the cue weights, intercept and decision threshold. It is built by guardrails/injection/train.py
-from the protocol's training split only. Inference builds the same n-grams as scikit-learn's
-analyzers (guardrails/injection/ngrams.py, tested equal; not importing scikit-learn saves ~130 MB
-per process) and scores with numpy over vocabulary indices, which costs a fraction of sklearn's
-`transform` on a single short text. char_wb n-grams never cross
+the cue weights, intercept and decision threshold. It is built by tools/injection_training/train.py
+(training code, not shipped in the wheel) from the protocol's training split only. Inference builds
+the same n-grams as scikit-learn's analyzers (guardrails/injection/ngrams.py, tested equal; not
+importing scikit-learn saves ~130 MB per process) and scores with numpy over vocabulary indices,
+which costs a fraction of sklearn's `transform` on a single short text. char_wb n-grams never cross
 whitespace, so a document's char n-grams are the concatenation of its words' n-grams: each word's
 vocabulary indices are computed once and cached (bounded), which removes most of the per-request
 n-gram generation.
@@ -19,6 +19,7 @@ import gzip
 import json
 import math
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -79,18 +80,30 @@ class _Block:
 
 _WORD_CACHE = 50_000
 
-_host_embedder: Any = None
+Embedder = Callable[[Sequence[str]], np.ndarray]  # texts -> (n, 384) all-MiniLM-L6-v2 unit vectors
+
+_host_embedder: Embedder | None = None
 
 
-def use_host_embedder(embed: Any) -> None:
-    """Models share the host's all-MiniLM-L6-v2 embedder (`list[str] -> (n, 384)`
-    unit vectors) instead of loading a second copy of the model; the gateway passes its own."""
+def use_host_embedder(embed: Embedder | None) -> None:
+    """Hand the models the host's all-MiniLM-L6-v2 embedder (`list[str] -> (n, 384)` unit vectors)
+    instead of loading a second copy of the model; the gateway passes its own. None: run standalone."""
     global _host_embedder
     _host_embedder = embed
 
 
+def standalone_embedder() -> Embedder:
+    """guardrails run on their own (`sluice guardrails scan/eval`, benches, tests), with no embedder
+    handed in: the `minilm` loader, each text alone on one thread (how the model was trained)."""
+    from minilm import MiniLMEmbedder
+
+    model = MiniLMEmbedder(batch_size=1, threads=1)
+    return lambda texts: model.embed(list(texts))
+
+
 class Rule(NamedTuple):
-    """An operating point (see train.choose_rule); a tuple, threshold first (the scanner reads [0])."""
+    """An operating point (chosen by choose_rule in tools/injection_training/train.py); a tuple,
+    threshold first (the scanner reads [0])."""
 
     threshold: float
     strong_threshold: float
@@ -112,12 +125,13 @@ class InjectionModel:
         if spec.get("conservative"):
             self.rules["conservative"] = _rule(spec["conservative"])
         self.threshold = self.rules["default"].threshold
-        # train.TrainParams.asks_about_veto: short texts that ask about something are never flagged
+        # TrainParams.asks_about_veto (tools/injection_training/train.py): short texts that ask
+        # about something are never flagged
         self.asks_about_veto = bool(spec.get("params", {}).get("asks_about_veto", False))
         emb = spec.get("embed")
         self.embed_coef = np.asarray(emb["coef"], dtype=np.float64) if emb else None
         self.embed_intercept = float(emb["intercept"]) if emb else 0.0
-        self._embedder: Any = None
+        self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
         self.intercept = float(spec["intercept"])
         self.cue_weights = [float(w) for w in spec["cue_weights"]]
@@ -154,17 +168,17 @@ class InjectionModel:
         if (embedder := self.embedder()) is not None:
             embedder(["warm-up"])
 
-    def embedder(self) -> Any:
-        """The host's embedder when one was given, else our own MiniLM, loaded once (ONNX, one thread:
-        it runs on the caller's thread)."""
-        if _host_embedder is not None and self.embed_coef is not None:
+    def embedder(self) -> Embedder | None:
+        """The host's embedder when one was handed in (use_host_embedder), else a standalone one,
+        loaded once (it runs on the caller's thread); None when the artifact has no embedding model."""
+        if self.embed_coef is None:
+            return None
+        if _host_embedder is not None:
             return _host_embedder
-        if self._embedder is None and self.embed_coef is not None:
-            from guardrails.injection.embed import MiniLMEmbedder
-
+        if self._embedder is None:
             with self._embedder_lock:
                 if self._embedder is None:
-                    self._embedder = MiniLMEmbedder(batch_size=1, threads=1)
+                    self._embedder = standalone_embedder()
         return self._embedder
 
     def embed_score(self, text: str) -> float:
@@ -172,7 +186,9 @@ class InjectionModel:
         no embedding model, so the rule reduces to the TF-IDF model's)."""
         if self.embed_coef is None:
             return 1.0
-        z = float(self.embedder()([text])[0].astype(np.float64) @ self.embed_coef) + self.embed_intercept
+        embedder = self.embedder()
+        assert embedder is not None  # embed_coef is set
+        z = float(embedder([text])[0].astype(np.float64) @ self.embed_coef) + self.embed_intercept
         return 1.0 / (1.0 + math.exp(-z)) if z > -500 else 0.0
 
     def score(self, text: str) -> float:
@@ -201,7 +217,7 @@ class InjectionModel:
         short ones below strong_threshold also need a directive cue (see features.has_directive)
         and a second opinion: an embedding-model score >= embed_threshold for mostly-English text,
         a score >= foreign_threshold for other text. Only the English case runs the sentence
-        embedder (a few ms for a short text). train.apply_rule is this, vectorised."""
+        embedder (a few ms for a short text). The training code's apply_rule is this, vectorised."""
         norm = normalize(text)
         s = self._score(text, norm)
         r = self.rules[rule]

@@ -127,6 +127,18 @@ def test_dockerfile_copies_only_files_that_exist() -> None:
                 assert (ROOT / src).exists(), f"COPY {src}: not in the repository"
 
 
+def test_dockerfile_copies_every_distributed_package_and_no_tools() -> None:
+    """The image runs the packages from source: each one pyproject distributes (packages.find) is
+    copied, and the training code under tools/ (outside the wheel) is not."""
+    import tomllib
+
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = {pattern.rstrip("*").rstrip(".") for pattern in find["include"]}
+    copied = {shlex.split(a)[0] for op, a in _instructions() if op == "COPY" and "--from=" not in a}
+    assert packages <= copied, f"packages not copied into the image: {sorted(packages - copied)}"
+    assert not any(src == "tools" or src.startswith("tools/") for src in copied)
+
+
 def test_dockerignore_keeps_secrets_and_state_out_of_the_context() -> None:
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
     for pattern in ("**/.env", "**/.venv", ".git", "**/*.db"):

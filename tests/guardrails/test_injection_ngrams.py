@@ -10,7 +10,7 @@ from guardrails.injection.data import train_split
 from guardrails.injection.features import normalize
 from guardrails.injection.model import ARTIFACT, InjectionModel
 from guardrails.injection.ngrams import build_analyzer
-from guardrails.injection.train import DEV_TRIGGER_SET, _vectorizer_params, read_lines
+from tools.injection_training.train import DEV_TRIGGER_SET, _vectorizer_params, read_lines
 
 EDGE_CASES = ["", " ", "a", "ab", "a b  c\t\nd", "Straße über ÄÖÜ ß", "naïve café — “quotes”", "x" * 7,
               "日本語のテキスト と 混在 text", "emoji 🙂 ok", "tab\tand\u00a0nbsp", "  leading and trailing  ",

@@ -1,3 +1,5 @@
+"""`provider: minilm`: the local embedding model behind /v1/embeddings (the loader: tests/minilm)."""
+
 from __future__ import annotations
 
 import base64
@@ -11,11 +13,6 @@ from gateway.providers.base import provider_class
 from gateway.providers.minilm import DIMS, MiniLMEmbedder, MiniLMEmbeddingProvider, get_embedder
 
 
-@pytest.fixture(scope="module")
-def emb() -> MiniLMEmbedder:
-    return get_embedder()
-
-
 @pytest.fixture
 async def provider() -> MiniLMEmbeddingProvider:
     p = MiniLMEmbeddingProvider(Deployment(provider="minilm", model="all-MiniLM-L6-v2"))
@@ -23,36 +20,17 @@ async def provider() -> MiniLMEmbeddingProvider:
     return p
 
 
-def test_shape_dtype_and_unit_norm(emb: MiniLMEmbedder) -> None:
-    v = emb.embed(["hello world", "a much longer sentence about the weather in Lisbon in spring"])
-    assert v.shape == (2, DIMS) and v.dtype == np.float32
-    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
-    assert emb.embed([]).shape == (0, DIMS)
+def test_one_process_wide_embedder_from_the_minilm_package() -> None:
+    """The loader is the `minilm` package's (tests/minilm); the gateway holds one shared instance."""
+    import minilm
+
+    assert get_embedder() is get_embedder()
+    assert isinstance(get_embedder(), minilm.MiniLMEmbedder) and MiniLMEmbedder is minilm.MiniLMEmbedder
+    assert DIMS == minilm.DIMS == 384
 
 
-def test_paraphrase_closer_than_unrelated(emb: MiniLMEmbedder) -> None:
-    a, para, other = emb.embed(["How do I reset my password?", "What are the steps to change my password?",
-                                "The recipe needs two cups of flour."])
-    assert float(a @ para) > 0.6 > float(a @ other)
-    assert float(a @ para) > float(a @ other) + 0.3
-
-
-def test_batching_matches_one_by_one(emb: MiniLMEmbedder) -> None:
-    texts = ["short", "a somewhat longer text with several words in it", "medium length text here",
-             "x " * 100, "unicode café naïve 東京"] * 7  # 35 texts: two batches of mixed lengths
-    together = emb.embed(texts)
-    alone = np.stack([emb.embed([t])[0] for t in texts[:5]])  # small inputs: the single-threaded session
-    assert emb._small is not None
-    cos = (together[:5] * alone).sum(axis=1)
-    assert (cos > 0.999).all(), cos
-    assert np.allclose(together[:5], together[5:10], atol=1e-5)  # order is preserved across batches
-
-
-def test_truncation_and_token_count(emb: MiniLMEmbedder) -> None:
-    assert emb.count_tokens("hello world") == 4  # [CLS] hello world [SEP]
-    assert emb.count_tokens("word " * 1000) == 256
-    _, n = emb.embed_with_counts(["hello world", "hi"])
-    assert n == 4 + 3
+async def test_provider_uses_the_shared_embedder(provider: MiniLMEmbeddingProvider) -> None:
+    assert provider._embedder is get_embedder()
 
 
 async def test_provider_openai_shape(provider: MiniLMEmbeddingProvider) -> None:

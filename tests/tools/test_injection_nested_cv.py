@@ -1,4 +1,4 @@
-"""Pieces of the injection procedure's nested cross-validation (guardrails/injection/nested_cv.py).
+"""Pieces of the injection procedure's nested cross-validation (tools/injection_training/nested_cv.py).
 The whole nested CV takes minutes and is run by hand; these check what its honesty rests on."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 
 from guardrails.injection.data import train_split
 from guardrails.injection.model import ARTIFACT, InjectionModel
-from guardrails.injection.nested_cv import outer_inner_folds
-from guardrails.injection.train import RULE_KEYS, RuleInputs, TrainParams, apply_rule
+from tools.injection_training.nested_cv import outer_inner_folds
+from tools.injection_training.train import RULE_KEYS, RuleInputs, TrainParams, apply_rule
 
 
 @pytest.mark.parametrize("seed", [0, 7])

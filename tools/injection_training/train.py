@@ -1,7 +1,9 @@
 """Build guardrails/injection/injection_model.json.gz from the protocol's training split only.
 
-    python -m guardrails.injection.train            # rebuild the shipped artifact (~1-4 min here)
-    python -m guardrails.injection.train --check    # rebuild in memory, compare with the artifact
+    python -m tools.injection_training.train            # rebuild the shipped artifact (~1-4 min here)
+    python -m tools.injection_training.train --check    # rebuild in memory, compare with the artifact
+
+Run from the repository root: training code (scikit-learn, the dev extra) stays out of the wheel.
 
 Deterministic: fixed fold seed, lbfgs, sorted vocabularies, single-threaded ONNX embeddings,
 gzip with mtime 0. Two models, both fitted on the protocol's training rows only: TF-IDF + cues
@@ -92,9 +94,9 @@ def read_lines(path: Path) -> list[str]:
 
 
 def embed(texts: list[str]) -> np.ndarray:
-    from guardrails.injection.embed import MiniLMEmbedder
+    from guardrails.injection.model import standalone_embedder
 
-    return MiniLMEmbedder(batch_size=1, threads=1)(texts).astype(np.float64)  # as at inference
+    return standalone_embedder()(texts).astype(np.float64)  # as at inference (one text per call, one thread)
 
 
 def _fit_embed(E: np.ndarray, y: np.ndarray, C: float) -> Any:
@@ -183,7 +185,7 @@ def choose_rule(ex: list[Example], s: np.ndarray, e: np.ndarray, dev: list[str],
     Maximise out-of-fold F1 on the deepset training rows subject to out-of-fold benign FPR <=
     fpr_cap on the training split, Gandalf recall >= gandalf_recall_floor, and FPR <= dev_fpr_cap
     on the development set of benign
-    trigger-word prompts (guardrails/injection/benign_trigger_dev.txt; no model trains on it, only
+    trigger-word prompts (tools/injection_training/benign_trigger_dev.txt; no model trains on it, only
     the rule is chosen with it; the test set is another file). Ties go to the most conservative rule.
     """
     y = np.array([x.label for x in ex])

@@ -1,8 +1,8 @@
-"""Nested cross-validation of the whole training procedure of guardrails/injection/train.py.
+"""Nested cross-validation of the whole training procedure of tools/injection_training/train.py.
 
-    python -m guardrails.injection.nested_cv                 # outer fold seed 0 (~3-5 min here)
-    python -m guardrails.injection.nested_cv --seed 7
-    python -m guardrails.injection.nested_cv --embed-cache /tmp/inj_emb.npz   # reuse the embeddings
+    python -m tools.injection_training.nested_cv                 # outer fold seed 0 (~3-5 min here)
+    python -m tools.injection_training.nested_cv --seed 7
+    python -m tools.injection_training.nested_cv --embed-cache /tmp/inj_emb.npz   # reuse the embeddings
 
 train.py's cross-validated figures select the rule on the same folds they report, so they are
 optimistic. Here each outer fold's training part (80% of the protocol's training rows) goes
@@ -29,7 +29,7 @@ import numpy as np
 
 from guardrails.evaluation import wilson
 from guardrails.injection.data import Example, train_split
-from guardrails.injection.train import (
+from tools.injection_training.train import (
     DEV_TRIGGER_SET,
     RULE_KEYS,
     RuleInputs,
