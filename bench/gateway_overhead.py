@@ -78,7 +78,7 @@ def measure(name: str, mode: str, url: str, pid: int, script: Path, args: argpar
 
 def gateway_available() -> str | None:
     """None if `sluice serve` can run here, else why not."""
-    for mod in ("gateway.app", "gateway.cli"):
+    for mod in ("gateway.app", "gateway.cli.root"):
         try:
             if importlib.util.find_spec(mod) is None:
                 return f"{mod} is missing"

@@ -24,12 +24,12 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from gateway import telemetry as tm
-from gateway import telemetry_hooks as th
 from gateway.clock import SystemClock
 from gateway.context import Principal, RequestContext
 from gateway.hooks import Hook
-from gateway.telemetry_config import TelemetryConfig
+from gateway.telemetry import hooks as th
+from gateway.telemetry import tracing as tm
+from gateway.telemetry.config import TelemetryConfig
 
 
 class Discard(SpanExporter):

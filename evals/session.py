@@ -1,6 +1,6 @@
 """One call that loads a suite, wires the client (live / record / replay, cache) and runs it.
 
-Used by `sluice eval run` and by `sluice prompts promote --run` (composed in gateway/cli_prompts.py).
+Used by `sluice eval run` and by `sluice prompts promote --run` (composed in gateway/cli/prompts.py).
 """
 
 from __future__ import annotations

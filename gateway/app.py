@@ -160,8 +160,8 @@ def app_from_env() -> SluiceApp:
     """Factory for `uvicorn --factory` workers: the config path comes from SLUICE_CONFIG."""
     path = os.environ["SLUICE_CONFIG"]
     config = load_config(path)
-    # --- logging (gateway/logging_setup.py): JSON lines, scrubbed, in every worker process ---
-    from gateway.logging_setup import configure_logging
+    # --- logging (gateway/telemetry/logs.py): JSON lines, scrubbed, in every worker process ---
+    from gateway.telemetry.logs import configure_logging
 
     configure_logging(config.telemetry.log_level, config.telemetry.log_format)
     # --- end logging ---

@@ -6,7 +6,7 @@ pipeline runs them in slot order, whatever order the capabilities are listed in)
 models, and per-generation parts the routes read; once per process, its admin routers (mounted at
 start and resolving the live generation, so a reload that turns a capability on or off needs no
 restart) and the config settings it reads only at start-up (a reload that changes them says they
-apply at the next restart). Warm-ups are started from `build` (gateway/warmup.py).
+apply at the next restart). Warm-ups are started from `build` (gateway/engine/warmup.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from gateway.config import Config
 from gateway.hooks import Hook
 
 if TYPE_CHECKING:
-    from gateway.router import Router
+    from gateway.engine.router import Router
     from gateway.runtime import Gateway
     from prompts import PromptRegistry
 

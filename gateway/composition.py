@@ -17,8 +17,8 @@ from fastapi import APIRouter
 
 from gateway.capability import Build, Capability, Slot
 from gateway.config import Config
-from gateway.pipeline import Pipeline
-from gateway.router import Router
+from gateway.engine.pipeline import Pipeline
+from gateway.engine.router import Router
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway, Generation
@@ -64,7 +64,7 @@ class PromptsCapability(Capability):
     def build(self, b: Build) -> None:
         if not b.config.prompts.enabled:
             return
-        from gateway.prompts_hook import PromptHook
+        from gateway.integrations.prompts import PromptHook
 
         b.prompt_registry = prompt_registry(b.config)
         b.add(Slot.PROMPTS, PromptHook(b.prompt_registry))
@@ -84,7 +84,7 @@ class GuardrailsCapability(Capability):
     def build(self, b: Build) -> None:
         g = b.config.guardrails
         if g.enabled and (g.attach or g.default_policy):
-            from gateway.guardrails_hook import GuardrailsHook
+            from gateway.integrations.guardrails import GuardrailsHook
 
             share_embedder_with_guardrails()
             hook = GuardrailsHook(g)
@@ -129,7 +129,7 @@ class RagCapability(Capability):
     def build(self, b: Build) -> None:
         if not b.config.rag.pipelines:
             return
-        from gateway.rag_provider import prompt_renderer, register
+        from gateway.integrations.rag import prompt_renderer, register
 
         render = prompt_renderer(b.prompt_registry) if b.prompt_registry is not None else None
         register(b.config, b.gateway, b.router, render_prompt=render, scanner=b.injection_scanner)
@@ -150,19 +150,19 @@ class TelemetryCapability(Capability):
                     "telemetry.otlp_headers_env", "telemetry.sample_ratio", "telemetry.metrics")
 
     def build(self, b: Build) -> None:
-        from gateway.telemetry_hooks import telemetry_for
+        from gateway.telemetry.hooks import telemetry_for
 
         telemetry = telemetry_for(b.gateway)
         if telemetry.metrics is not None:
             _feed_budget_gauge(b.gateway, telemetry.metrics)
 
     def wrap(self, hooks: list[Any], b: Build) -> list[Any]:
-        from gateway.telemetry_hooks import instrument_hooks, telemetry_for
+        from gateway.telemetry.hooks import instrument_hooks, telemetry_for
 
         return instrument_hooks(hooks, telemetry_for(b.gateway), b.gateway)
 
     def admin_routers(self, gateway: Gateway) -> list[APIRouter]:
-        from gateway.telemetry_hooks import telemetry_for
+        from gateway.telemetry.hooks import telemetry_for
 
         metrics = telemetry_for(gateway).metrics
         if metrics is None:  # telemetry.metrics is restart-only: off at start, off until a restart

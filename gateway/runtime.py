@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config, load_config
+from gateway.engine.pipeline import Pipeline
+from gateway.engine.router import Router
+from gateway.engine.warmup import Warmups
 from gateway.errors import ConfigError
-from gateway.pipeline import Pipeline
 from gateway.providers.base import Provider, provider_class
 from gateway.providers.http_pool import close_session
-from gateway.router import Router
 from gateway.services import Services
-from gateway.warmup import Warmups
 
 if TYPE_CHECKING:
     from prompts import PromptRegistry
@@ -97,7 +97,7 @@ class Gateway:
         self._retired: list[asyncio.Task[None]] = []
         self.draining = False
         self.started_wall = self.clock.time()
-        self.warmups = Warmups()  # background loads /readyz waits for (gateway/warmup.py)
+        self.warmups = Warmups()  # background loads /readyz waits for (gateway/engine/warmup.py)
 
     @property
     def config(self) -> Config:
@@ -150,7 +150,7 @@ class Gateway:
             tel.reconfigure(new.telemetry)
         o, n = old.telemetry, new.telemetry
         if (o.log_level, o.log_format) != (n.log_level, n.log_format):
-            from gateway.logging_setup import reconfigure_logging
+            from gateway.telemetry.logs import reconfigure_logging
 
             reconfigure_logging(n.log_level, n.log_format)
 

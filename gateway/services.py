@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the heavy modules load only with the capability that needs them
     from gateway.cache.service import CacheService
     from gateway.spend.service import SpendService
-    from gateway.telemetry import Telemetry
+    from gateway.telemetry.tracing import Telemetry
     from rag.retrieval import BM25Cache
 
 log = logging.getLogger("sluice.services")
@@ -33,7 +33,7 @@ BudgetListener = Callable[..., Awaitable[None]]
 class Services:
     spend: SpendService | None = None  # keys, limits, budgets, ledger (gateway/spend/service.py)
     cache: CacheService | None = None  # response cache storage + semantic index (gateway/cache/service.py)
-    telemetry: Telemetry | None = None  # tracer provider, metrics registry (gateway/telemetry_hooks.py)
+    telemetry: Telemetry | None = None  # tracer provider, metrics registry (gateway/telemetry/hooks.py)
     bm25: BM25Cache | None = None  # RAG BM25 indexes: rebuilding one costs ~10 s at 100k chunks
     local_embedder: EmbedTexts | None = None  # the local MiniLM's embed (tests inject a fast one)
     cache_embedder: CacheEmbed | None = None  # the semantic cache's embedder (tests inject one)

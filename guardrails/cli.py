@@ -1,4 +1,4 @@
-"""`sluice guardrails scan` and `sluice guardrails eval` (mounted by gateway/cli.py).
+"""`sluice guardrails scan` and `sluice guardrails eval` (mounted by gateway/cli/root.py).
 
 Imports stay light at module level; scanners load inside the commands. Run on its own (no host
 hands it an embedder), the injection model builds its MiniLM from the `minilm` package when an

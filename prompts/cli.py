@@ -1,7 +1,7 @@
 """`sluice prompts list|show|diff|render|history|promote|rollback`.
 
 `promote --run` (run the suite now) needs the eval harness, which this leaf must not import:
-gateway/cli_prompts.py builds the same app with a promote command that can run suites.
+gateway/cli/prompts.py builds the same app with a promote command that can run suites.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`sluice rag ...`: ingest files into a collection and query a pipeline from the command line.
 
 rag never imports gateway, so the embedding model comes in through `make_app(embedder_factory)`;
-gateway/cli_rag.py builds the app with the local MiniLM model and mounts it as `sluice rag`.
+gateway/cli/rag.py builds the app with the local MiniLM model and mounts it as `sluice rag`.
 The answer is written by any OpenAI-compatible endpoint (a running gateway by default).
 """
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from fastapi import Request
 
-from gateway.auth import bearer_token, is_master_key
 from gateway.errors import AuthenticationError, PermissionDenied
+from gateway.spend.auth import bearer_token, is_master_key
 
 
 def master_key_env(gateway: Any) -> str:

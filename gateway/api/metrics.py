@@ -12,7 +12,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.telemetry_metrics import GatewayMetrics
+from gateway.telemetry.metrics import GatewayMetrics
 
 
 def metrics_router(metrics: GatewayMetrics, refresh: Callable[[], None] | None = None) -> APIRouter:

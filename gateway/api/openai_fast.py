@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gateway.context import RequestContext
+from gateway.engine.pipeline import run_embeddings, run_finished
+from gateway.engine.validation import validate_chat, validate_embeddings
 from gateway.errors import InvalidRequest, MethodNotAllowed, PayloadTooLarge, SluiceError
-from gateway.logging_setup import bind_request
-from gateway.pipeline import run_embeddings, run_finished
-from gateway.validation import validate_chat, validate_embeddings
+from gateway.telemetry.logs import bind_request
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from gateway.api.deps import require_admin
 from gateway.api.schemas import error_responses
 from gateway.errors import NotFound, SluiceError
-from gateway.prompts_hook import _map_error
+from gateway.integrations.prompts import _map_error
 from prompts import PromptError, PromptRegistry, attestations_for
 
 

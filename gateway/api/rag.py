@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.schemas import error_responses
 from gateway.context import RequestContext
+from gateway.engine.pipeline import run_finished, run_retrieval
 from gateway.errors import NotFound, SluiceError
-from gateway.pipeline import run_finished, run_retrieval
 
 router = APIRouter(prefix="/sluice/v1/rag", tags=["rag"])
 
@@ -50,7 +50,7 @@ class RagQueryResponse(BaseModel):
 async def query(pipeline: str, body: RagQuery, request: Request) -> RagQueryResponse:
     gw = request.app.state.gateway
     # imported here: a gateway without pipelines never loads rag/ (chromadb, langchain, bm25s)
-    from gateway.rag_provider import map_error, service_of
+    from gateway.integrations.rag import map_error, service_of
     from rag.filters import FilterError
     from rag.pipeline import PipelineError, RagAnswer
     from rag.store import StoreError

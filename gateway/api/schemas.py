@@ -1,6 +1,6 @@
 """Pydantic models that document the OpenAI-compatible routes in the OpenAPI document.
 
-The hot path does not parse with these (see gateway/validation.py); they describe the wire format
+The hot path does not parse with these (see gateway/engine/validation.py); they describe the wire format
 for clients and for the schemathesis conformance tests.
 """
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from gateway.api.deps import check_master, configured_master_key, lower_headers, master_key_env
-from gateway.auth import bearer_token, is_master_key
 from gateway.errors import AuthenticationError, InvalidRequest, NotFound, PermissionDenied
+from gateway.spend.auth import bearer_token, is_master_key
 from gateway.spend.keystore import KEY_PREFIX
 from gateway.spend.reports import ReportError, ReportQuery, finance_report, grouped, parse_day
 from gateway.spend.reports_render import to_csv, to_html, to_json

@@ -26,10 +26,10 @@ class Provider:
     - `supports_chat` / `supports_embeddings`: a model group of that mode may use the provider
       (gateway/runtime.py `build_providers` refuses the config otherwise).
     - `supports_stream`: `stream_chat` works. A chat group streams only if all its deployments do;
-      `stream: true` to one that cannot is answered 400 stream_not_supported (gateway/router.py).
+      `stream: true` to one that cannot is answered 400 stream_not_supported (gateway/engine/router.py).
     - `supports_stream_usage`: the stream ends with a usage chunk when asked with
       `stream_options.include_usage`. If not, the router sends no `stream_options` and closes the
-      stream with a usage chunk counted by the gateway (gateway/streaming.py `with_counted_usage`).
+      stream with a usage chunk counted by the gateway (gateway/engine/streaming.py `with_counted_usage`).
     """
 
     kind: ClassVar[str] = "base"

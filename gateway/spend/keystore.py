@@ -1,6 +1,6 @@
 """Teams, virtual keys and the admin audit log, stored in the spend database.
 
-Keys are stored only as keyed hashes (HMAC-SHA256 with a server secret, see gateway/auth.py);
+Keys are stored only as keyed hashes (HMAC-SHA256 with a server secret, see gateway/spend/auth.py);
 the plaintext is returned once, at creation or rotation. Every change writes an audit row.
 Synchronous (SQLAlchemy Core): the admin API calls it through a thread, the CLI directly.
 """
@@ -81,7 +81,7 @@ def new_plaintext_key() -> str:
 
 class KeyStore:
     def __init__(self, engine: sa.Engine, hasher: Any, *, clock: Clock | None = None) -> None:
-        """`hasher` has `.hash(plaintext) -> str` (gateway.auth.KeyHasher)."""
+        """`hasher` has `.hash(plaintext) -> str` (gateway.spend.auth.KeyHasher)."""
         self.engine = engine
         self.hasher = hasher
         self.clock = clock or SystemClock()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from gateway.auth import KeyAuthenticator, KeyHasher
+from gateway.spend.auth import KeyAuthenticator, KeyHasher
 from gateway.clock import Clock, SystemClock
 from gateway.errors import ConfigError
 from gateway.spend.alerts import BudgetAlerter

@@ -5,9 +5,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from gateway.auth import KeyAuthenticator, KeyHasher, bearer_token
 from gateway.clock import FakeClock
 from gateway.errors import AuthenticationError, ConfigError
+from gateway.spend.auth import KeyAuthenticator, KeyHasher, bearer_token
 from gateway.spend.config import AuthConfig
 from gateway.spend.db import make_engine, migrate
 from gateway.spend.keystore import KEY_PREFIX, KeyStore, StoreError

@@ -10,7 +10,8 @@ import pytest
 
 from gateway.clock import FakeClock
 from gateway.config import parse_config
-from gateway.telemetry_hooks import telemetry_for
+from gateway.services import Services
+from gateway.telemetry.hooks import telemetry_for
 
 from .conftest import DEPLOY, ROOT, load_yaml
 
@@ -20,7 +21,7 @@ METRIC = re.compile(r"\bsluice_[a-z_]+\b")
 @pytest.fixture(scope="module")
 def exposed() -> set[str]:
     """Every metric and sample name a running gateway exposes at /metrics."""
-    gw = SimpleNamespace(services={}, config=parse_config({}), clock=FakeClock(), generation=None,
+    gw = SimpleNamespace(services=Services(), config=parse_config({}), clock=FakeClock(), generation=None,
                          virtual_model_names=list)
     metrics = telemetry_for(gw).metrics
     assert metrics is not None
@@ -64,7 +65,7 @@ def test_rule_expressions_use_exposed_metrics(exposed) -> None:
 
 
 def test_slo_bucket_boundary_exists() -> None:
-    from gateway.telemetry_metrics import _LATENCY_BUCKETS
+    from gateway.telemetry.metrics import _LATENCY_BUCKETS
 
     text = (DEPLOY / "prometheus" / "alerts.yml").read_text()
     for le in set(re.findall(r'le="([\d.]+)"', text)):

@@ -158,7 +158,7 @@ def test_every_example_is_marked() -> None:
 
 def test_field_tables_match_the_code() -> None:
     check_field_tables(README, ["prompts.model:PromptSpec", "prompts.model:Message", "prompts.config:PromptsConfig",
-                                "prompts.attestations:Attestation", "gateway.prompts_hook:PromptField"])
+                                "prompts.attestations:Attestation", "gateway.integrations.prompts:PromptField"])
 
 
 def test_label_journal_keys_are_documented() -> None:
@@ -170,7 +170,7 @@ def test_label_journal_keys_are_documented() -> None:
 
 
 def test_cli_options_and_commands_are_documented() -> None:
-    from gateway.cli_prompts import app as composed
+    from gateway.cli.prompts import app as composed
     from prompts.cli import app as leaf
 
     assert undocumented_options(README, composed) == []
@@ -181,6 +181,6 @@ def test_cli_options_and_commands_are_documented() -> None:
 
 
 def test_gateway_error_codes_are_documented() -> None:
-    source = (ROOT / "gateway" / "prompts_hook.py").read_text(encoding="utf-8")
+    source = (ROOT / "gateway" / "integrations" / "prompts.py").read_text(encoding="utf-8")
     codes = set(re.findall(r'code="(\w+)"', source))
     assert codes and [c for c in sorted(codes) if f"`{c}`" not in README.read_text(encoding="utf-8")] == []

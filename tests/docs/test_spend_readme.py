@@ -208,7 +208,7 @@ def test_alert_payload_is_documented(tmp_path: Path) -> None:
 
 def test_refusal_codes_are_documented() -> None:
     text = README.read_text(encoding="utf-8")
-    sources = ["gateway/auth.py", "gateway/spend/hook.py", "gateway/spend/limits.py", "gateway/api/admin.py",
+    sources = ["gateway/spend/auth.py", "gateway/spend/hook.py", "gateway/spend/limits.py", "gateway/api/admin.py",
                "gateway/api/spend.py", "gateway/api/deps.py"]  # deps.py: the admin guard of every /sluice/v1 API
     codes = {c for f in sources if (ROOT / f).exists()
              for c in re.findall(r'code="(\w+)"', (ROOT / f).read_text(encoding="utf-8"))}
@@ -216,6 +216,6 @@ def test_refusal_codes_are_documented() -> None:
 
 
 def test_cli_options_are_documented() -> None:
-    from gateway.cli_spend import keys_app, spend_app, teams_app
+    from gateway.cli.spend import keys_app, spend_app, teams_app
 
     assert [o for app in (keys_app, teams_app, spend_app) for o in undocumented_options(README, app)] == []

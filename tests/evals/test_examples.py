@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway.cli_prompts import app as prompts_app
+from gateway.cli.prompts import app as prompts_app
 from prompts import PromptRegistry, latest_attestation
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -21,11 +21,11 @@ import pytest
 import sqlalchemy as sa
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from gateway import telemetry as tm
 from gateway.app import SluiceApp, create_app
 from gateway.config import Config
 from gateway.mock_upstream import MockUpstream
 from gateway.spend.schema import ledger
+from gateway.telemetry import tracing as tm
 from rag.config import ChunkingConfig, StoreConfig
 from rag.ingest import Ingestor
 from rag.store import ChromaStore

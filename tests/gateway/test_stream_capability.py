@@ -14,13 +14,13 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 
+from gateway.engine.router import Router, stream_capability
+from gateway.engine.streaming import with_counted_usage
 from gateway.errors import UpstreamError, UpstreamRejected
 from gateway.providers import base
 from gateway.providers.base import Provider
 from gateway.providers.mock import MockProvider
-from gateway.router import Router, stream_capability
 from gateway.spend.tokens import count_messages, count_text
-from gateway.streaming import with_counted_usage
 from tests.gateway_fixtures import gateway_client, mock_config, openai_client
 
 MSG = [{"role": "user", "content": "Tell me about rivers and the sea"}]

@@ -1,4 +1,4 @@
-"""Readiness waits for the start-up warm-ups (gateway/warmup.py), not for later ones."""
+"""Readiness waits for the start-up warm-ups (gateway/engine/warmup.py), not for later ones."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from gateway.guardrails_hook import GuardrailsHook
+from gateway.engine.warmup import Warmups
+from gateway.integrations.guardrails import GuardrailsHook
 from gateway.mock_upstream import MockUpstream
-from gateway.warmup import Warmups
 from tests.gateway_fixtures import gateway_client, mock_config
 
 

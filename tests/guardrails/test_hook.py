@@ -10,8 +10,8 @@ import pytest
 
 from gateway.context import Principal, RequestContext
 from gateway.errors import ContentPolicyViolation
-from gateway.guardrails_hook import GuardrailsHook
 from gateway.hooks import StreamFilter
+from gateway.integrations.guardrails import GuardrailsHook
 from guardrails import GuardrailsConfig
 from guardrails.config import PolicyConfig, Rule
 

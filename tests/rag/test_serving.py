@@ -183,7 +183,7 @@ def test_pipeline_config_checked_at_startup(mock: MockUpstream, tmp_path: Path, 
 
 async def test_scan_injection_uses_the_guardrails_classifier_by_default(mock: MockUpstream, corpus: Path,  # noqa: F811
                                                                         hash_embed: HashEmbedder) -> None:
-    from gateway.rag_provider import service_of
+    from gateway.integrations.rag import service_of
 
     app = create_app(_config(mock, corpus, scan_injection=True))
     app.gateway.services.local_embedder = hash_embed
@@ -197,7 +197,7 @@ async def test_scan_injection_uses_the_guardrails_classifier_by_default(mock: Mo
 
 async def test_pipeline_scan_threshold_is_passed_to_the_scanner(mock: MockUpstream, corpus: Path,  # noqa: F811
                                                                 hash_embed: HashEmbedder) -> None:
-    from gateway.rag_provider import service_of
+    from gateway.integrations.rag import service_of
 
     seen: list[float | None] = []
 
@@ -216,7 +216,7 @@ async def test_pipeline_scan_threshold_is_passed_to_the_scanner(mock: MockUpstre
 
 async def test_scanner_and_prompt_services_are_used(mock: MockUpstream, corpus: Path,  # noqa: F811
                                                    hash_embed: HashEmbedder) -> None:
-    from gateway.rag_provider import service_of
+    from gateway.integrations.rag import service_of
 
     rendered: list[str] = []
 
@@ -307,7 +307,7 @@ async def test_bm25_index_is_built_at_start_and_survives_a_reload(mock: MockUpst
                                                                   hash_embed: HashEmbedder) -> None:
     import asyncio
 
-    from gateway.rag_provider import service_of
+    from gateway.integrations.rag import service_of
 
     config = _config(mock, corpus)
     async with _client(config, hash_embed) as (app, client):

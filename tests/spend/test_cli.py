@@ -3,7 +3,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from gateway.cli_spend import keys_app, spend_app, teams_app
+from gateway.cli.spend import keys_app, spend_app, teams_app
 from gateway.spend.ledger import insert_rows
 from gateway.spend.service import SpendService
 from tests.spend.helpers import make_config

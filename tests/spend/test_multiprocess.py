@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from gateway.auth import KeyHasher
+from gateway.spend.auth import KeyHasher
 from gateway.mock_upstream import MockUpstream
 from gateway.spend.db import make_engine, migrate
 from gateway.spend.keystore import KeyStore

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from gateway.auth import KeyAuthenticator, KeyHasher
+from gateway.spend.auth import KeyAuthenticator, KeyHasher
 from gateway.spend.db import downgrade, make_engine, migrate
 from gateway.spend.keystore import KeyStore
 from gateway.spend.ledger import LedgerWriter, insert_rows

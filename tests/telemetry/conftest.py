@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from gateway import telemetry as tm
 from gateway.clock import FakeClock
 from gateway.context import GuardrailOutcome, Principal, RequestContext
 from gateway.errors import AuthenticationError, UpstreamError
 from gateway.hooks import Hook
-from gateway.telemetry_config import TelemetryConfig
+from gateway.telemetry import tracing as tm
+from gateway.telemetry.config import TelemetryConfig
 
 BEARER = "sk-sluice-PLANTEDkey0123456789"
 PROMPT_KEY = "sk-proj-PLANTEDprompt987654321"

@@ -16,11 +16,11 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway import telemetry as tm
 from gateway.app import create_app
 from gateway.config import parse_config
-from gateway.logging_setup import configure_logging
 from gateway.mock_upstream import MockUpstream
+from gateway.telemetry import tracing as tm
+from gateway.telemetry.logs import configure_logging
 
 from .conftest import BEARER, EMAIL, PROMPT_KEY, SECRETS
 

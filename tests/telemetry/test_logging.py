@@ -7,7 +7,7 @@ import logging
 import orjson
 import pytest
 
-from gateway.logging_setup import bind_request, configure_logging, request_id_var, trace_id_var
+from gateway.telemetry.logs import bind_request, configure_logging, request_id_var, trace_id_var
 
 
 @pytest.fixture
@@ -101,11 +101,11 @@ def test_ids_are_left_out_when_unbound(log_stream) -> None:
 
 
 async def test_hooks_log_with_the_request_id_from_the_first_hook_on(log_stream) -> None:
-    from gateway import telemetry as tm
-    from gateway import telemetry_hooks as th
     from gateway.clock import FakeClock
     from gateway.hooks import Hook
-    from gateway.telemetry_config import TelemetryConfig
+    from gateway.telemetry import hooks as th
+    from gateway.telemetry import tracing as tm
+    from gateway.telemetry.config import TelemetryConfig
 
     from .conftest import make_ctx
 
@@ -129,7 +129,7 @@ async def test_hooks_log_with_the_request_id_from_the_first_hook_on(log_stream) 
 
 
 def test_reload_reconfigures_logging_only_where_sluicegate_installed_it(log_stream) -> None:
-    from gateway.logging_setup import _HANDLER_NAME, reconfigure_logging
+    from gateway.telemetry.logs import _HANDLER_NAME, reconfigure_logging
 
     root = logging.getLogger()
     assert reconfigure_logging("WARNING", "text") is True  # a served gateway: level and format change
@@ -152,7 +152,7 @@ class _Stream(io.StringIO):
 
 @pytest.mark.parametrize("tty, looks_like_json", [(True, False), (False, True)])
 def test_auto_format_is_text_on_a_terminal_and_json_elsewhere(tty: bool, looks_like_json: bool) -> None:
-    from gateway.telemetry_config import TelemetryConfig
+    from gateway.telemetry.config import TelemetryConfig
 
     assert TelemetryConfig().log_format == "auto"
     stream = _Stream(tty)

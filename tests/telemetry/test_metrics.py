@@ -5,11 +5,11 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway import telemetry as tm
-from gateway import telemetry_hooks as th
 from gateway.api.metrics import metrics_router
-from gateway.telemetry_config import TelemetryConfig
-from gateway.telemetry_metrics import GatewayMetrics
+from gateway.telemetry import hooks as th
+from gateway.telemetry import tracing as tm
+from gateway.telemetry.config import TelemetryConfig
+from gateway.telemetry.metrics import GatewayMetrics
 
 from .conftest import AuthHook, CacheHook, GuardHook, make_ctx, run_request
 

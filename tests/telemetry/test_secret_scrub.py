@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.secret_scrub import REDACTED, scrub_text, scrub_value
+from gateway.telemetry.scrub import REDACTED, scrub_text, scrub_value
 
 SECRETS = [
     ("Authorization: Bearer abcDEF123456789xyz", "abcDEF123456789xyz"),

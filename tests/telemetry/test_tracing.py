@@ -3,10 +3,10 @@
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from gateway import telemetry as tm
-from gateway import telemetry_export as tx
-from gateway import telemetry_hooks as th
-from gateway.telemetry_config import TelemetryConfig
+from gateway.telemetry import export as tx
+from gateway.telemetry import hooks as th
+from gateway.telemetry import tracing as tm
+from gateway.telemetry.config import TelemetryConfig
 
 from .conftest import SECRETS, AuthHook, CacheHook, GuardHook, SpendHook, all_span_text, make_ctx, run_request
 

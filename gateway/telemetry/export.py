@@ -9,8 +9,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, SpanExportResult
 from opentelemetry.trace import Status
 
-from gateway.secret_scrub import scrub_text, scrub_value
-from gateway.telemetry_config import TelemetryConfig
+from gateway.telemetry.config import TelemetryConfig
+from gateway.telemetry.scrub import scrub_text, scrub_value
 
 
 class ScrubbingExporter(SpanExporter):

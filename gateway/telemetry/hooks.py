@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from gateway.context import RequestContext
 from gateway.hooks import Completion, Hook, HookResult, StreamFilter
-from gateway.telemetry import Telemetry
+from gateway.telemetry.tracing import Telemetry
 
 
 class TelemetryHook(Hook):

@@ -7,7 +7,7 @@
   a request starts; the telemetry hook calls it too, so it holds from the first hook on.
 - `SecretScrubFilter` sits on the handler (handler filters see records from every logger,
   logger filters do not) and rewrites message, arguments, extras and tracebacks through
-  gateway/secret_scrub.py before any formatter runs.
+  gateway/telemetry/scrub.py before any formatter runs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from gateway.secret_scrub import scrub_text, scrub_value
+from gateway.telemetry.scrub import scrub_text, scrub_value
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("sluice_request_id", default=None)
 trace_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("sluice_trace_id", default=None)

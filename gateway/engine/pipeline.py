@@ -12,10 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from gateway.context import RequestContext
-from gateway.errors import SluiceError, UpstreamError
-from gateway.hooks import Hook, StreamFilter
-from gateway.router import Router
-from gateway.streaming import (
+from gateway.engine.router import Router
+from gateway.engine.streaming import (
     SSE_DONE,
     ChunkAggregator,
     completion_to_chunks,
@@ -23,6 +21,8 @@ from gateway.streaming import (
     patch_completion,
     sse,
 )
+from gateway.errors import SluiceError, UpstreamError
+from gateway.hooks import Hook, StreamFilter
 
 log = logging.getLogger("sluice.pipeline")
 R = TypeVar("R")

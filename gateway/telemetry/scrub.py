@@ -1,7 +1,7 @@
 """Scrub credentials and PII out of text before it reaches a log line or an exported span.
 
-Used by the logging filter (gateway/logging_setup.py) and the span exporter wrapper
-(gateway/telemetry.py). It is a last line of defence, so it errs towards over-redaction; the
+Used by the logging filter (gateway/telemetry/logs.py) and the span exporter wrapper
+(gateway/telemetry/tracing.py). It is a last line of defence, so it errs towards over-redaction; the
 guardrails package does the precise, model-based PII work on request content.
 
 Regular expressions rather than detect-secrets here: this runs on every log line, and a handful of

@@ -26,7 +26,7 @@ from rag.retrieval import BM25Cache, Retriever
 from rag.store import ChromaStore, CollectionNotFound, StoreError
 
 if TYPE_CHECKING:
-    from gateway.router import Router
+    from gateway.engine.router import Router
     from gateway.runtime import Gateway
 
 log = logging.getLogger("sluice.rag")

@@ -24,13 +24,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway import telemetry  # --- telemetry: spans/metrics for upstream attempts ---
 from gateway.clock import Clock
 from gateway.config import Config, Deployment, ModelGroup
 from gateway.context import RequestContext
+from gateway.engine.streaming import with_counted_usage
 from gateway.errors import InvalidRequest, NotFound, Overloaded, SluiceError, UpstreamError, UpstreamTimeout
 from gateway.providers.base import Provider
-from gateway.streaming import with_counted_usage
+from gateway.telemetry import tracing as telemetry  # --- telemetry: spans/metrics for upstream attempts ---
 
 log = logging.getLogger("sluice.router")
 

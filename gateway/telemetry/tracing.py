@@ -4,19 +4,19 @@ One `Telemetry` per app instance (own TracerProvider and Prometheus registry; no
 
 Per request: a root span `chat {model}` / `embeddings {model}` (kind SERVER), created lazily by
 the first child span or hook with the request's own start time, and ended by `TelemetryHook`
-(gateway/telemetry_hooks.py) in `finished` with the GenAI attributes (gen_ai.operation.name, gen_ai.request.model,
+(gateway/telemetry/hooks.py) in `finished` with the GenAI attributes (gen_ai.operation.name, gen_ai.request.model,
 gen_ai.response.model, gen_ai.usage.*, gen_ai.provider.name, ...) and sluice.* attributes.
 Children: one span per hook phase (`TracedHook`: auth, guardrails, cache, spend/ledger) and one per
 upstream attempt, which the router opens with the module-level helper:
 
-    from gateway import telemetry
+    from gateway.telemetry import tracing as telemetry
     with telemetry.span(ctx, "upstream.attempt", **{"sluice.deployment": dep_id,
                                                     "server.address": host}) as sp:
         ...
         sp.set("http.response.status_code", status)
 
 `span()` returns a shared no-op object when tracing is off (a dict lookup, no allocation).
-Spans are scrubbed of secrets/PII by the exporter wrapper (gateway/telemetry_export.py) before
+Spans are scrubbed of secrets/PII by the exporter wrapper (gateway/telemetry/export.py) before
 they leave the process; prompt
 and completion text is recorded only when `telemetry.record_content` is on, and then redacted.
 """
@@ -44,11 +44,11 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from gateway.clock import Clock, SystemClock
 from gateway.context import RequestContext
 from gateway.errors import SluiceError
-from gateway.logging_setup import bind_request
-from gateway.secret_scrub import scrub_text
-from gateway.telemetry_config import TelemetryConfig
-from gateway.telemetry_export import ScrubbingExporter, make_exporter
-from gateway.telemetry_metrics import GatewayMetrics, is_unpriced
+from gateway.telemetry.config import TelemetryConfig
+from gateway.telemetry.export import ScrubbingExporter, make_exporter
+from gateway.telemetry.logs import bind_request
+from gateway.telemetry.metrics import GatewayMetrics, is_unpriced
+from gateway.telemetry.scrub import scrub_text
 
 log = logging.getLogger("sluice.telemetry")
 

@@ -1,4 +1,4 @@
-"""`sluice keys ...`, `sluice teams ...`, `sluice spend ...`: Typer apps mounted by gateway/cli.py.
+"""`sluice keys ...`, `sluice teams ...`, `sluice spend ...`: Typer apps mounted by gateway/cli/root.py.
 
 They work on the spend database named by the config (`--config`, or $SLUICE_CONFIG, or the
 embedded default .sluice/spend.db). Key hashing needs the same server secret as the gateway

@@ -97,7 +97,7 @@ def serve(
     if sys.stderr.isatty():
         from importlib.metadata import version
 
-        from gateway import banner
+        from gateway.cli import banner
 
         typer.echo(banner.render(cfg, host or cfg.server.host, port or cfg.server.port, version("sluicegate")), err=True)
     uvicorn.run("gateway.app:app_from_env", factory=True, host=host or cfg.server.host, port=port or cfg.server.port,
@@ -123,13 +123,13 @@ def mock_upstream(
 # --- sub-commands of the other packages -----------------------------------------------------
 # Mounted lazily: only the one being run is imported, so `sluice --help` stays instant.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "prompts": ("gateway.cli_prompts:app", "Versioned prompts: list, show, diff, render, history, promote, rollback."),
+    "prompts": ("gateway.cli.prompts:app", "Versioned prompts: list, show, diff, render, history, promote, rollback."),
     "eval": ("evals.cli:app", "Run evaluation suites (record/replay, reports, baselines, gates)."),
     "guardrails": ("guardrails.cli:app", "Scan text with guardrail policies; measure scanner quality."),
-    "keys": ("gateway.cli_spend:keys_app", "Virtual keys: create (shown once), list, show, revoke, rotate."),
-    "teams": ("gateway.cli_spend:teams_app", "Teams and their budgets."),
-    "spend": ("gateway.cli_spend:spend_app", "Spend reports (table, csv, json, html) and the ledger database."),
-    "rag": ("gateway.cli_rag:app", "RAG: ingest documents into a collection; query a pipeline."),
+    "keys": ("gateway.cli.spend:keys_app", "Virtual keys: create (shown once), list, show, revoke, rotate."),
+    "teams": ("gateway.cli.spend:teams_app", "Teams and their budgets."),
+    "spend": ("gateway.cli.spend:spend_app", "Spend reports (table, csv, json, html) and the ledger database."),
+    "rag": ("gateway.cli.rag:app", "RAG: ingest documents into a collection; query a pipeline."),
 }
 
 

@@ -1,0 +1,5 @@
+"""`python -m gateway.cli` is `sluice`."""
+
+from gateway.cli.root import main
+
+main()
