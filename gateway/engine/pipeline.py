@@ -164,12 +164,7 @@ async def run_retrieval(pipeline: Pipeline, ctx: RequestContext,
     result = await answer(ctx.body)
     completion = completion_of(result)
     if completion is not None:
-        if isinstance(completion.get("usage"), dict):
-            ctx.usage = completion["usage"]
-        ctx.completion = completion
-        for hook in pipeline.hooks:
-            completion = await hook.after(ctx, completion)
-        ctx.completion = completion
+        await pipeline._after(ctx, completion)  # leaves the final completion in ctx.completion
     return result
 
 

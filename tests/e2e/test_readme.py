@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.docs.readme import read_json_docs
 from tests.services import free_port, stop
 
 pytestmark = pytest.mark.slow
@@ -100,20 +101,8 @@ def _run(demo: Demo, lang: str, body: str) -> str:
     return out.stdout
 
 
-def _json_docs(text: str) -> list[dict]:
-    """Consecutive JSON documents, as two curl calls print them (no separator)."""
-    dec, docs, i = json.JSONDecoder(), [], 0
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-            continue
-        doc, i = dec.raw_decode(text, i)
-        docs.append(doc)
-    return docs
-
-
 def _chat_answer(out: str) -> None:
-    (doc,) = _json_docs(out)
+    (doc,) = read_json_docs(out)
     assert doc["object"] == "chat.completion" and doc["choices"][0]["message"]["content"].strip()
 
 
@@ -130,14 +119,14 @@ def _cache(out: str) -> None:
 
 
 def _rag(out: str) -> None:
-    query, chat = _json_docs(out)
+    query, chat = read_json_docs(out)
     assert query["answer"] is None and query["contexts"][0]["source"] == "security.html"
     assert "14 characters" in query["contexts"][0]["text"]
     assert chat["model"] == "rag:handbook" and chat["citations"][0]["source"] == "holidays.md"
 
 
 def _prompt_and_guardrails(out: str) -> None:
-    prompted, refused = _json_docs(out)
+    prompted, refused = read_json_docs(out)
     assert prompted["choices"][0]["message"]["content"].strip()
     assert refused["error"]["code"] == "content_policy_violation"
     assert "AKIA" not in json.dumps(refused)
