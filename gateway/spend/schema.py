@@ -3,6 +3,11 @@
 The database is created and evolved only by the Alembic migrations in migrations/versions/;
 a test checks these definitions and the migrations agree. Times are epoch seconds (float) plus
 a UTC `day` column so reports group by day the same way on SQLite and PostgreSQL.
+
+The column sizes are the bounds of what a row may hold: `text_bounds(table)` reads them (and
+`info["max_chars"]` on unbounded Text columns), and gateway/spend/rows.py truncates every value to
+them before a row reaches the spool, so one table says both what the database takes and what the
+gateway writes.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ ledger = sa.Table(
     "spend_ledger",
     metadata,
     sa.Column("id", _BigId, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(64), nullable=False, unique=True),
+    # the server's id of the row (uuid4 hex, made when the row is built): the spool replay's dedupe key
+    sa.Column("row_id", sa.String(64), nullable=False),
+    # the request's id as the client sent it (x-request-id) or the server made it: not unique, never a key
+    sa.Column("request_id", sa.String(64), nullable=False),
     sa.Column("ts", sa.Float, nullable=False),
     sa.Column("day", sa.String(10), nullable=False),
     sa.Column("route", sa.String(32), nullable=False),
@@ -31,7 +39,7 @@ ledger = sa.Table(
     sa.Column("served_model", sa.String(256)),
     sa.Column("prompt_ref", sa.String(256)),
     sa.Column("rag_pipeline", sa.String(256)),
-    sa.Column("tags", sa.Text),
+    sa.Column("tags", sa.Text, info={"max_chars": 2048}),
     sa.Column("stream", sa.Boolean, nullable=False, default=False),
     sa.Column("prompt_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("completion_tokens", sa.Integer, nullable=False, default=0),
@@ -48,12 +56,40 @@ ledger = sa.Table(
     sa.Column("cost_saved_usd", sa.Float),
     sa.Column("guardrail", sa.String(16)),
     sa.Column("client_disconnected", sa.Boolean, nullable=False, default=False),
+    sa.Index("ux_spend_ledger_row_id", "row_id", unique=True),
+    sa.Index("ix_spend_ledger_request_id", "request_id"),
     sa.Index("ix_spend_ledger_ts", "ts"),
     sa.Index("ix_spend_ledger_day", "day"),
     sa.Index("ix_spend_ledger_team_ts", "team_id", "ts"),
     sa.Index("ix_spend_ledger_key_ts", "key_id", "ts"),
     sa.Index("ix_spend_ledger_model_ts", "requested_model", "ts"),
 )
+
+# Rows the database refused however often they were retried (a constraint or a value it cannot
+# store), and spool lines that are not rows (corrupt, or torn by a crash mid-write): set aside here
+# so they never block the rows after them. `payload` is the row as JSON (or the line as read).
+ledger_dead_letters = sa.Table(
+    "spend_ledger_dead_letters",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("row_id", sa.String(64), nullable=False),  # the row's id; sha256 of the line if it has none
+    sa.Column("ts", sa.Float, nullable=False),  # when it was set aside
+    sa.Column("reason", sa.String(512), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False, info={"max_chars": 1 << 20}),
+    sa.Index("ux_spend_ledger_dead_letters_row_id", "row_id", unique=True),
+)
+
+
+def text_bounds(table: sa.Table) -> dict[str, int]:
+    """The most characters each text column of `table` may hold: its String length, else info["max_chars"]."""
+    out: dict[str, int] = {}
+    for c in table.columns:
+        if isinstance(c.type, sa.String):
+            n = c.type.length or c.info.get("max_chars")
+            if n:
+                out[str(c.name)] = int(n)
+    return out
+
 
 teams = sa.Table(
     "teams",

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from gateway.spend.auth import KeyAuthenticator, KeyHasher
 from gateway.clock import Clock, SystemClock
 from gateway.errors import ConfigError
 from gateway.spend.alerts import BudgetAlerter
+from gateway.spend.auth import KeyAuthenticator, KeyHasher
 from gateway.spend.budgets import BudgetEnforcer
 from gateway.spend.db import database_url, make_engine, migrate
 from gateway.spend.keystore import KeyStore

@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def row(request_id: str, *, ts: float = 1_760_000_000.0, cost: float | None = 0.001, **kw):
+    """A complete ledger row; its row_id (the dedupe key) follows the request id unless given."""
     base = {
-        "request_id": request_id, "ts": ts, "day": "2025-10-09", "route": "chat.completions", "key_id": "k1",
+        "row_id": f"row-{request_id}", "request_id": request_id, "ts": ts, "day": "2025-10-09", "route": "chat.completions", "key_id": "k1",
         "team_id": "t1", "user_id": None, "requested_model": "gpt-4o", "model_group": "gpt-4o",
         "served_deployment": "d", "served_provider": "openai", "served_model": "gpt-4o", "prompt_ref": None,
         "rag_pipeline": None, "tags": None, "stream": False, "prompt_tokens": 10, "completion_tokens": 5,
@@ -47,7 +48,7 @@ def test_sqlite_uses_wal(engine):
         assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
-def test_insert_is_idempotent_on_request_id(engine):
+def test_insert_is_idempotent_on_row_id(engine):
     assert insert_rows(engine, [row("a"), row("b")]) == 2
     assert insert_rows(engine, [row("a"), row("c")]) == 1
     assert count(engine) == 3

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from gateway.spend.auth import KeyHasher
 from gateway.mock_upstream import MockUpstream
+from gateway.spend.auth import KeyHasher
 from gateway.spend.db import make_engine, migrate
 from gateway.spend.keystore import KeyStore
 from gateway.spend.schema import ledger
