@@ -6,6 +6,8 @@ is a field every capability can see.
 
 from __future__ import annotations
 
+import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,6 +19,19 @@ ROUTE_KINDS: dict[str, RouteKind] = {
     "embeddings": "embeddings",
     "rag.query": "retrieval",
 }
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id_from(headers: dict[str, str]) -> str:
+    """The client's `x-request-id` when it is a plain id (letters, digits, `._:-`, at most 64
+    characters), else a new one: the id is echoed in a header, logged and stored in the ledger, so
+    it must not carry a newline, a secret-sized blob or anything a log or header would misread."""
+    given = headers.get("x-request-id")
+    if given and _REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
 
 
 @dataclass(slots=True)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gateway.context import RequestContext
+from gateway.context import RequestContext, request_id_from
 from gateway.engine.pipeline import run_embeddings, run_finished
 from gateway.engine.validation import validate_chat, validate_embeddings
 from gateway.errors import InvalidRequest, MethodNotAllowed, PayloadTooLarge, SluiceError
@@ -93,7 +92,7 @@ class FastEndpoint:
         assert gen is not None
         clock = gw.clock
         headers = _headers(scope)
-        ctx = RequestContext(request_id=headers.get("x-request-id") or uuid.uuid4().hex, route=self.kind,
+        ctx = RequestContext(request_id=request_id_from(headers), route=self.kind,
                              body={}, headers=headers, started_mono=clock.monotonic(), started_wall=clock.time())
         task = asyncio.current_task()
         state = {"done": False, "disconnected": False, "response_started": False}

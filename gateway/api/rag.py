@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.schemas import error_responses
-from gateway.context import RequestContext
+from gateway.context import RequestContext, request_id_from
 from gateway.engine.pipeline import run_finished, run_retrieval
 from gateway.errors import NotFound, SluiceError
 
@@ -61,8 +60,8 @@ async def query(pipeline: str, body: RagQuery, request: Request) -> RagQueryResp
                        code="rag_pipeline_not_found")
     clock = gw.clock
     gen = gw.generation
-    ctx = RequestContext(request_id=request.headers.get("x-request-id") or uuid.uuid4().hex, route="rag.query",
-                         body=body.model_dump(), headers={k.lower(): v for k, v in request.headers.items()},
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    ctx = RequestContext(request_id=request_id_from(headers), route="rag.query", body=body.model_dump(), headers=headers,
                          started_mono=clock.monotonic(), started_wall=clock.time(), rag_pipeline=pipeline,
                          requested_model=f"rag:{pipeline}")
     # The same stages as /v1/chat/completions (keys, allow-lists, limits, budgets, guardrails on the

@@ -225,3 +225,28 @@ async def test_a_key_sees_only_the_models_it_may_call(setup: Config) -> None:
         assert (await client.get("/v1/models/mock-chat", headers=limited)).status_code == 404
         everything = {m["id"] for m in (await client.get("/v1/models", headers=ADMIN)).json()["data"]}
         assert {"mock-chat", "mock-embed", "rag:handbook"} <= everything
+
+
+@pytest.mark.parametrize("given, kept", [
+    ("req-123_abc.DEF:9", True),
+    ("ghp_" + "a" * 36 + "\r\nx-injected: 1", False),  # a header-splitting, secret-shaped value
+    ("x" * 65, False),  # longer than the ledger column
+    ("id with spaces", False),
+])
+async def test_a_client_request_id_is_kept_only_when_it_is_a_plain_id(
+        setup: Config, given: str, kept: bool) -> None:
+    async with _running(setup) as (app, client):
+        headers = {**(await _key(client, models=["mock-chat", "rag:handbook"])), "x-request-id": given}
+        for route in (MATRIX[0], MATRIX[-1]):  # the fast chat route and the RAG query API
+            r = await client.post(_url(route), json=route.request("rivers"), headers=headers)
+            assert r.status_code == 200, r.text
+            echoed = r.headers["x-request-id"] if "x-request-id" in r.headers else None
+            if route.name == "chat":
+                assert (echoed == given) is kept and echoed and len(echoed) <= 64 and "\n" not in echoed
+        svc = app.gateway.services.spend
+        assert svc is not None
+        await svc.writer.flush()
+        with svc.engine.connect() as c:
+            ids = [r.request_id for r in c.execute(sa.select(ledger.c.request_id))]
+    assert len(ids) == 2 and all(len(i) <= 64 and "\n" not in i for i in ids)
+    assert all(i == given for i in ids) is kept
