@@ -73,3 +73,9 @@ def test_install_files_name_no_package_index() -> None:
                   if not re.match(r"[a-z+]+://(127\.0\.0\.1|localhost|0\.0\.0\.0)[:/]", u)]
         assert not remote, (path, remote)
     assert "--require-hashes -r requirements-bootstrap.txt" in (ROOT / "Makefile").read_text()
+
+
+def test_the_readme_table_gives_each_files_sha256() -> None:
+    listed = dict(line.split(maxsplit=1)[::-1] for line in (DATASETS / "SHA256SUMS").read_text().splitlines())
+    table = dict(re.findall(r"^\| ([\w/.\-]+) \|.*\| `([0-9a-f]{64})` \|$", (DATASETS / "README.md").read_text(), re.MULTILINE))
+    assert {f"./{k}": v for k, v in table.items()} == listed
