@@ -1,7 +1,8 @@
 """The pipeline's extension points. Auth, prompts, guardrails, cache, spend and telemetry are hooks.
 
-Order is fixed by the composition root (gateway/app.py): auth -> prompt rendering -> input
-guardrails -> cache lookup -> [router / upstream] -> output guardrails -> cache store -> spend.
+Order is each stage's `Slot` (gateway/capability.py), contributed by the capabilities in
+gateway/composition.py: auth -> prompt rendering -> input guardrails -> cache lookup ->
+[router / upstream] -> output guardrails -> cache store -> spend.
 Streaming and non-streaming requests go through the same hooks:
 
 - `before(ctx)` runs before the upstream call. It may rewrite `ctx.body`, raise a SluiceError

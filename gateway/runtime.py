@@ -133,6 +133,9 @@ class Gateway:
         except (ConfigError, ValueError, OSError) as exc:
             log.error("config reload rejected, still serving the previous config: %s", exc)
             return False
+        except Exception:  # a bug in a build must not end the file watch or the SIGHUP handler
+            log.exception("config reload failed unexpectedly, still serving the previous config")
+            return False
         old, self.generation = self.generation, new
         log.info("config reloaded: %d model groups", len(config.models))
         if old is not None:

@@ -1,8 +1,9 @@
 """The request pipeline: hooks around the router, the same for streamed and whole responses.
 
 `Pipeline.chat(ctx)` returns either a completion dict or an async iterator of SSE byte frames;
-`Pipeline.embeddings(ctx)` returns a dict. `Pipeline.finished(ctx)` runs the hooks' after-response
-work. One Pipeline is one config generation: a reload builds a new one and swaps it atomically.
+`run_embeddings` returns a dict; `run_retrieval` serves the RAG query API; `run_finished` runs the
+hooks' after-response work. One Pipeline is one config generation: a reload builds a new one and
+swaps it atomically.
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ def spend_service(gateway: Any, config: Any = None) -> SpendService:
     """The gateway's one SpendService (it outlives config reloads), created and opened on first use
     from `config` (the generation being built; default the current one)."""
     svc: SpendService | None = gateway.services.spend
-    if svc is None:
+    if svc is None or not svc.started:  # none yet, or closed when a reload turned keys and spend off
         svc = SpendService(config if config is not None else gateway.config, clock=gateway.clock)
         svc.open()
         gateway.services.spend = svc

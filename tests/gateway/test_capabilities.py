@@ -148,3 +148,56 @@ async def test_with_auth_on_and_the_ledger_off_budgets_are_still_settled(
         key = {"authorization": f"Bearer {r.json()['key']}"}
         codes = [(await client.post("/v1/chat/completions", json=chat, headers=key)).status_code for _ in range(10)]
     assert codes == [200] * 10  # ~$0.00003 each against $0.001; each reserved ~$0.00027 up front
+
+
+async def test_spend_turned_off_and_on_again_by_reload_keeps_writing_the_ledger(
+        mock: MockUpstream, tmp_path: Path) -> None:  # noqa: F811
+    """The last generation using the spend service closes it; a later reload that turns spend on
+    again must get an open one (the closed one refused every row: 'record() before open()')."""
+    import asyncio
+
+    import sqlalchemy as sa
+
+    from gateway.spend.schema import ledger
+
+    spend = {"ledger": {"path": str(tmp_path / "spend.db"), "spool_dir": str(tmp_path / "spool")}}
+    on = _cfg(mock, tmp_path, spend=spend, server={"drain_timeout_s": 0})
+    off = _cfg(mock, tmp_path, server={"drain_timeout_s": 0})
+    chat = {"model": "mock-chat", "messages": [{"role": "user", "content": "hi"}]}
+    async with gateway_client(on) as (app, client):
+        first = app.gateway.services.spend
+        assert first is not None and first.started
+        assert await app.gateway.reload(off) is True
+        for _ in range(200):  # the spend generation retires (drain 0 s) and closes the service
+            await asyncio.sleep(0.02)
+            if not first.started:
+                break
+        assert not first.started
+        assert await app.gateway.reload(on) is True
+        r = await client.post("/v1/chat/completions", json=chat, headers={"x-request-id": "after-reload"})
+        assert r.status_code == 200
+        svc = app.gateway.services.spend
+        assert svc is not None and svc.started
+        await svc.writer.flush()
+        with svc.engine.connect() as c:
+            ids = [row.request_id for row in c.execute(sa.select(ledger.c.request_id))]
+    assert "after-reload" in ids
+
+
+async def test_a_reload_that_fails_unexpectedly_keeps_serving_and_watching(
+        mock: MockUpstream, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    """Only config errors used to be caught: any other exception from a build escaped reload()
+    and ended the config-file watch (and the SIGHUP task) for good."""
+    async with gateway_client(_cfg(mock, tmp_path)) as (app, _client):
+        gen = app.gateway.generation
+        real = app.gateway._build_generation
+
+        async def broken(gateway: Any, config: Config) -> Any:
+            raise RuntimeError("a bug while building")
+
+        app.gateway._build_generation = broken
+        with caplog.at_level(logging.ERROR, logger="sluice.runtime"):
+            assert await app.gateway.reload(_cfg(mock, tmp_path)) is False
+        assert app.gateway.generation is gen and "still serving the previous config" in caplog.text
+        app.gateway._build_generation = real
+        assert await app.gateway.reload(_cfg(mock, tmp_path)) is True
