@@ -286,7 +286,9 @@ async def test_an_unauthenticated_request_with_huge_fields_cannot_stall_paid_row
         assert svc.writer.backlog_bytes == 0
     assert sorted(r["request_id"] for r in got if r["status_code"] == 200) == sorted(f"paid-{i}" for i in range(20))
     (attack,) = [r for r in got if r["status_code"] == 401]
-    assert len(attack["request_id"]) == 64 and len(attack["requested_model"]) == 256
+    # the 200-character id is replaced at the edge (gateway.context.request_id_from); the model is bounded here
+    assert attack["request_id"] != "r" * 200 and len(attack["request_id"]) <= 64
+    assert len(attack["requested_model"]) == 256
 
 
 def test_the_readme_documents_the_bounds_the_gateway_applies():
