@@ -55,6 +55,14 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
+PERIODS = ("day", "month")  # what the budget counters enforce (the admin API accepts the same)
+
+
+def _check_period(period: str | None) -> None:
+    if period is not None and period not in PERIODS:
+        raise _fail(ValueError(f"--period must be day or month, not {period!r}"))
+
+
 def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M") if ts else "-"
 
@@ -155,6 +163,7 @@ def teams_create(name: str, budget: float = typer.Option(None, min=0, help="USD 
                  period: str = typer.Option("month", help="day or month"), config: Path = ConfigOpt) -> None:
     from gateway.spend.keystore import StoreError
 
+    _check_period(period)
     try:
         t = _store(config).create_team(name, budget_usd=budget, budget_period=period if budget is not None else None,  # type: ignore[arg-type]
                                        actor="cli")
@@ -180,6 +189,7 @@ def teams_update(team: str, budget: float = typer.Option(None, min=0), period: s
                  config: Path = ConfigOpt) -> None:
     from gateway.spend.keystore import StoreError
 
+    _check_period(period)
     changes: dict[str, Any] = {}
     if budget is not None:
         changes["budget_usd"] = budget
@@ -225,6 +235,7 @@ def spend_report(
         raise _fail(exc) from None
     text = to_table(grouped(svc.engine, q), q.by) if fmt == "table" else run_report(svc, q, fmt)[0]
     if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out}", err=True)
     else:

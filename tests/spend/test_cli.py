@@ -80,3 +80,20 @@ def test_report_formats_agree(cfg_file, tmp_path):
     assert r.exit_code == 1 and "choose from" in r.output
     r = run("spend", "report", "--from", "yesterday", "-c", cfg_file)
     assert r.exit_code == 1 and "YYYY-MM-DD" in r.output
+
+
+def test_a_team_budget_period_other_than_day_or_month_is_refused(cfg_file):
+    """`week` used to be stored and then enforced monthly (anything but `day` counts as a month)."""
+    r = run("teams", "create", "ml", "--budget", "20", "--period", "week", "-c", cfg_file)
+    assert r.exit_code == 1 and "--period must be day or month" in r.output
+    assert run("teams", "create", "ml", "--budget", "20", "-c", cfg_file).exit_code == 0
+    r = run("teams", "update", "ml", "--period", "fortnight", "-c", cfg_file)
+    assert r.exit_code == 1 and "--period must be day or month" in r.output
+    assert "/month" in run("teams", "list", "-c", cfg_file).stdout
+
+
+def test_report_out_creates_its_folder(cfg_file, tmp_path):
+    out = tmp_path / "reports" / "2026-12" / "spend.csv"
+    r = run("spend", "report", "--format", "csv", "--out", out, "-c", cfg_file)
+    assert r.exit_code == 0, r.output
+    assert out.read_text(encoding="utf-8").splitlines()[0].startswith("team")
