@@ -35,14 +35,6 @@ def count(engine) -> int:
         return c.execute(sa.select(sa.func.count()).select_from(ledger)).scalar_one()
 
 
-@pytest.fixture
-def engine(tmp_path):
-    e = make_engine(f"sqlite:///{tmp_path / 'l.db'}")
-    migrate(e)
-    yield e
-    e.dispose()
-
-
 def test_sqlite_uses_wal(engine):
     with engine.connect() as c:
         assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

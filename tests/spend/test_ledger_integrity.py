@@ -35,14 +35,6 @@ ADMIN = {"authorization": f"Bearer {MASTER}"}
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Tell me about rivers"}]}
 
 
-@pytest.fixture
-def engine(tmp_path):
-    e = make_engine(f"sqlite:///{tmp_path / 'l.db'}")
-    migrate(e)
-    yield e
-    e.dispose()
-
-
 def paid_row(request_id: str, *, model: str = "gpt-4o", **kw):
     """A row as the spend hook builds it (server-side fields filled by ledger_row)."""
     ctx = make_ctx(model=model, request_id=request_id)
