@@ -69,7 +69,8 @@ class RequestContext:
     tags: list[str] = field(default_factory=list)
     # filled along the way
     prompt_ref: str | None = None  # "name@version" when a registered prompt was rendered
-    prompt_hash: str | None = None
+    prompt_hash: str | None = None  # sha256 of the served release's content (what the ledger joins on)
+    prompt_forced: bool = False  # the served release was promoted with --force (marked in header and ledger)
     rag_pipeline: str | None = None
     model_group: str | None = None
     served_deployment: str | None = None
