@@ -32,14 +32,28 @@ class LiteLLMProvider(Provider):
         prefix = "anthropic/" if deployment.provider == "anthropic" else ""
         self.model = deployment.model if deployment.model.startswith(prefix) else prefix + deployment.model
         self._litellm: Any = None
+        self._client: Any = None
 
     async def start(self) -> None:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the price map
         self._litellm = await asyncio.to_thread(_import_litellm)
+        # litellm's shared httpx client follows redirects, and httpx drops only `Authorization` on
+        # a cross-origin hop, so Anthropic's `x-api-key` and the body would reach the new origin.
+        # Our own client never follows: a 3xx becomes an upstream error (see _map).
+        from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
+
+        self._client = AsyncHTTPHandler(timeout=self.deployment.timeout_s, follow_redirects=False)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     def _kwargs(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         kw: dict[str, Any] = {k: body[k] for k in _PASSTHROUGH if k in body}
         kw.update(model=self.model, messages=body["messages"], timeout=timeout, num_retries=0)
+        if self._client is not None:
+            kw["client"] = self._client
         if self.deployment.api_base:
             kw["api_base"] = self.deployment.api_base
         key = self.deployment.api_key()
@@ -50,11 +64,15 @@ class LiteLLMProvider(Provider):
         return kw
 
     def _map(self, exc: Exception) -> UpstreamError:
-        status = getattr(exc, "status_code", None)
+        status = _redirect_status(exc) or getattr(exc, "status_code", None)
         if isinstance(exc, self._litellm.Timeout):
             return UpstreamTimeout(f"upstream did not answer in time ({type(exc).__name__})")
         if isinstance(exc, self._litellm.APIConnectionError) and status in (None, 500):
             return UpstreamError(f"cannot reach upstream: {type(exc).__name__}")
+        if isinstance(status, int) and 300 <= status < 400:
+            return UpstreamError(f"deployment {self.deployment.id} answered with a redirect (HTTP {status}); "
+                                 "redirects are not followed: set its api_base to the final URL",
+                                 upstream_status=status, retryable=True, code="upstream_redirect")
         if status in (400, 404, 422):
             return UpstreamRejected(f"the upstream model rejected the request: {getattr(exc, 'message', '')[:300]}",
                                     upstream_status=status)
@@ -86,6 +104,21 @@ class LiteLLMProvider(Provider):
                 yield data
         except openai.OpenAIError as exc:
             raise self._map(exc) from None
+
+
+def _redirect_status(exc: BaseException) -> int | None:
+    """The 3xx an unfollowed redirect ended in. litellm reports it as a connection error with an
+    empty message; the httpx status error is further down the exception chain."""
+    import httpx
+
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, httpx.HTTPStatusError) and seen.response.is_redirect:
+            return seen.response.status_code
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _import_litellm() -> Any:

@@ -39,6 +39,12 @@ def upstream_error(status: int, raw: bytes, headers: Any, deployment_id: str) ->
     except orjson.JSONDecodeError:
         pass
     retryable = status in RETRYABLE_STATUS
+    if 300 <= status < 400:
+        # Never followed (allow_redirects=False): a redirect would re-send the body and the
+        # provider key to whatever origin the upstream names. Retryable: another deployment may serve.
+        return UpstreamError(f"deployment {deployment_id} answered with a redirect (HTTP {status}); redirects "
+                             "are not followed: set its api_base to the final URL", upstream_status=status,
+                             retryable=True, code="upstream_redirect")
     if status in (400, 404, 413, 422):
         return UpstreamRejected(f"the upstream model rejected the request: {detail or f'HTTP {status}'}",
                                 upstream_status=status)
@@ -81,10 +87,10 @@ class OpenAICompatProvider(Provider):
     async def _post_json(self, url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         session = get_session(self.shared)
         try:
-            async with session.post(url, data=self._body(body), headers=self.headers,
+            async with session.post(url, data=self._body(body), headers=self.headers, allow_redirects=False,
                                     timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
                 raw = await resp.read()
-                if resp.status >= 400:
+                if resp.status >= 300:
                     raise upstream_error(resp.status, raw, resp.headers, self.deployment.id or "")
         except TimeoutError:
             raise UpstreamTimeout(f"upstream did not answer within {timeout:.1f}s") from None
@@ -104,8 +110,8 @@ class OpenAICompatProvider(Provider):
         req_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         try:
             async with session.post(self.chat_url, data=self._body(body), headers=self.headers,
-                                    timeout=req_timeout) as resp:
-                if resp.status >= 400:
+                                    allow_redirects=False, timeout=req_timeout) as resp:
+                if resp.status >= 300:
                     raw = await resp.read()
                     raise upstream_error(resp.status, raw, resp.headers, self.deployment.id or "")
                 buf = b""
