@@ -105,6 +105,35 @@ class RouterConfig(StrictModel):
     ewma_alpha: float = Field(default=0.2, gt=0, le=1)
 
 
+class MetricsAccess(StrictModel):
+    """Who may read GET /metrics. With auth off it is open on the main port (as every route is);
+    with auth on it needs `Authorization: Bearer <token>`: the token from `token_env`, or the
+    master key when no token is configured. `port` moves it to a listener of its own."""
+
+    token_env: str | None = Field(default=None, description="env var holding the scrapers' bearer token")
+    public: bool = Field(default=False, description="no token even with auth on (the network restricts it)")
+    port: int | None = Field(default=None, ge=0, le=65535, description="serve /metrics only on this port")
+    host: str = Field(default="127.0.0.1", description="bind address of the metrics listener")
+
+
+class CorsConfig(StrictModel):
+    """Starlette's CORSMiddleware over every route; off until an origin is allowed."""
+
+    allow_origins: list[str] = Field(default_factory=list, description='exact origins, or ["*"]')
+    allow_origin_regex: str | None = None
+    allow_methods: list[str] = Field(default_factory=lambda: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"])
+    allow_headers: list[str] = Field(default_factory=lambda: ["authorization", "content-type", "x-request-id",
+                                                              "x-sluice-cache", "openai-organization"])
+    expose_headers: list[str] = Field(default_factory=lambda: ["x-request-id", "x-sluice-model", "x-sluice-attempts",
+                                                               "x-sluice-cost-usd", "retry-after"])
+    allow_credentials: bool = False
+    max_age_s: int = Field(default=600, ge=0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.allow_origins or self.allow_origin_regex)
+
+
 class ServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=4000, ge=0, le=65535)
@@ -112,6 +141,17 @@ class ServerConfig(StrictModel):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     drain_timeout_s: float = Field(default=30.0, ge=0)
     reload_watch: bool = Field(default=True, description="reload the config when the file changes")
+    # Slow clients (gateway/http_server.py), in the manner of Apache's mod_reqtimeout.
+    header_timeout_s: float = Field(default=10.0, gt=0, description="the request line and headers must arrive "
+                                    "within this, from the connection's opening or a keep-alive request's first byte")
+    body_timeout_s: float = Field(default=20.0, gt=0, description="time allowed for the body after the headers, "
+                                  "extended by one second per min_body_rate_bytes_s bytes received")
+    min_body_rate_bytes_s: int = Field(default=500, ge=0, description="0: no extension; the body gets body_timeout_s")
+    body_max_s: float = Field(default=300.0, gt=0, description="the body's deadline never extends past this")
+    docs: bool | None = Field(default=None, description="serve /openapi.json, /docs and /redoc; "
+                              "null: only while auth is off")
+    metrics: MetricsAccess = Field(default_factory=MetricsAccess)
+    cors: CorsConfig = Field(default_factory=CorsConfig)
 
 
 class Config(StrictModel):

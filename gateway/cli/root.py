@@ -100,8 +100,11 @@ def serve(
         from gateway.cli import banner
 
         typer.echo(banner.render(cfg, host or cfg.server.host, port or cfg.server.port, version("sluicegate")), err=True)
+    from gateway.http_server import protocol_for
+
     uvicorn.run("gateway.app:app_from_env", factory=True, host=host or cfg.server.host, port=port or cfg.server.port,
-                workers=n if n > 1 else None, loop="uvloop", http="httptools", lifespan="on",
+                workers=n if n > 1 else None, loop="uvloop", lifespan="on",
+                http=protocol_for(cfg.server),  # httptools with header and body read deadlines
                 timeout_graceful_shutdown=int(cfg.server.drain_timeout_s) or None, log_level=log_level,
                 access_log=False, server_header=False,
                 log_config=None)  # uvicorn's own records go through our JSON, secret-scrubbing handler
