@@ -23,6 +23,7 @@ from gateway import __version__
 from gateway.api.openai_fast import FastEndpoint
 from gateway.clock import Clock
 from gateway.config import Config, load_config
+from gateway.echo import clip
 from gateway.errors import SluiceError
 from gateway.runtime import Gateway
 
@@ -79,14 +80,21 @@ def _install_error_handlers(api: FastAPI) -> None:
     async def _sluice(_: Request, exc: SluiceError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
+    @api.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not the client's fault: OpenAI-shaped like every other error (Starlette's default is
+        # plain text), no traceback in the body; Starlette re-raises it, so the server logs it.
+        return _error_json(500, f"the gateway failed to handle {request.method} {clip(request.url.path)}; "
+                                "the error is in its log", "api_error", "internal_error")
+
     @api.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            return _error_json(404, f"{request.method} {request.url.path} is not a route of this gateway "
+            return _error_json(404, f"{request.method} {clip(request.url.path)} is not a route of this gateway "
                                     "(OpenAI routes served: /v1/chat/completions, /v1/embeddings, /v1/models)",
                                "invalid_request_error", "unknown_route")
         if exc.status_code == 405:
-            return _error_json(405, f"{request.url.path} does not accept {request.method}",
+            return _error_json(405, f"{clip(request.url.path)} does not accept {request.method}",
                                "invalid_request_error", "method_not_allowed")
         kind = "invalid_request_error" if exc.status_code < 500 else "api_error"
         return _error_json(exc.status_code, str(exc.detail), kind, f"http_{exc.status_code}")

@@ -8,7 +8,7 @@ A key's plaintext is in the response to create/rotate only; it is never stored o
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -21,29 +21,40 @@ from gateway.spend.service import SpendService, spend_service
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: Python's JSON parser accepts `Infinity` and `NaN`, which the database
+    # would store and no JSON response could carry back.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# Bounds the database and the JSON responses can hold: an unbounded int overflows SQLite's
+# INTEGER, and an expiry past year 9999 is not a date. Checked before anything is written.
+_MAX_RATE = 2**31 - 1
+_MAX_USD = 1e12
+_MAX_EXPIRY_DAYS = 36_500  # 100 years
+_Text = Annotated[str, Field(max_length=256)]
 
 
 class KeyCreate(_Body):
-    name: str | None = None
-    team: str | None = Field(default=None, description="team id or name")
-    user: str | None = None
-    models: list[str] | None = Field(default=None, description="allowed model names or glob patterns; null: all")
-    rpm: int | None = Field(default=None, gt=0)
-    tpm: int | None = Field(default=None, gt=0)
-    budget_usd: float | None = Field(default=None, ge=0)
+    name: _Text | None = None
+    team: _Text | None = Field(default=None, description="team id or name")
+    user: _Text | None = None
+    models: list[_Text] | None = Field(default=None, max_length=1000,
+                                       description="allowed model names or glob patterns; null: all")
+    rpm: int | None = Field(default=None, gt=0, le=_MAX_RATE)
+    tpm: int | None = Field(default=None, gt=0, le=_MAX_RATE)
+    budget_usd: float | None = Field(default=None, ge=0, le=_MAX_USD)
     budget_period: Literal["day", "month"] | None = None
-    expires_in_days: float | None = Field(default=None, gt=0)
+    expires_in_days: float | None = Field(default=None, gt=0, le=_MAX_EXPIRY_DAYS)
 
 
 class TeamCreate(_Body):
     name: str = Field(min_length=1, max_length=128)
-    budget_usd: float | None = Field(default=None, ge=0)
+    budget_usd: float | None = Field(default=None, ge=0, le=_MAX_USD)
     budget_period: Literal["day", "month"] | None = None
 
 
 class TeamUpdate(_Body):
-    budget_usd: float | None = Field(default=None, ge=0)
+    budget_usd: float | None = Field(default=None, ge=0, le=_MAX_USD)
     budget_period: Literal["day", "month"] | None = None
 
 
@@ -130,6 +141,8 @@ def build_admin_router(gateway: Any) -> APIRouter:
     @r.patch("/teams/{team_id}")
     async def update_team(team_id: str, body: TeamUpdate, svc: SpendService = Depends(admin_spend)) -> dict[str, Any]:
         changes = body.model_dump(exclude_unset=True)
+        if not changes:  # nothing to change: answer the team as it is (an UPDATE with no columns is invalid SQL)
+            return await show_team(team_id, svc)
         t = await asyncio.to_thread(_store_call, svc.store.update_team, team_id, actor="master", **changes)
         svc.authenticator.invalidate()
         return vars_of(t)

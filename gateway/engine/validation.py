@@ -9,6 +9,12 @@ from typing import Any
 from gateway.errors import InvalidRequest
 
 MAX_TOKENS = 2**31 - 1
+# How deep a request body may nest. orjson refuses to serialise past 254 levels, so a deeper body
+# would fail later, when it is forwarded or hashed for the cache (a 500); JSON schemas in tools and
+# response_format stay far below this.
+MAX_DEPTH = 100
+# Model names are echoed in errors, logs, spans and ledger rows; real ones are a few dozen characters.
+MAX_MODEL_CHARS = 256
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
@@ -19,6 +25,27 @@ def _is_num(v: Any) -> bool:
 def _is_int(v: Any) -> bool:
     # JSON Schema's integer includes 6.0; an integral float is accepted as the integer it is
     return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """True when `value` nests more than `limit` containers deep. Iterative (a recursive walk would
+    hit Python's own recursion limit on exactly the bodies it is meant to refuse)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(v, dict):
+            stack.extend((c, depth + 1) for c in v.values() if isinstance(c, (dict, list)))
+        elif isinstance(v, list):
+            stack.extend((c, depth + 1) for c in v if isinstance(c, (dict, list)))
+    return False
+
+
+def _check_depth(body: dict[str, Any]) -> None:
+    if _too_deep(body, MAX_DEPTH):
+        raise InvalidRequest(f"the request body nests deeper than {MAX_DEPTH} levels; flatten it",
+                             code="body_too_deep")
 
 
 def _bad(param: str, what: str) -> InvalidRequest:
@@ -51,11 +78,14 @@ def _model(body: dict[str, Any], *, required: bool) -> None:
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required: a model name from GET /v1/models", param="model",
                              code="missing_model" if model is None else "invalid_value")
+    if len(model) > MAX_MODEL_CHARS:
+        raise _bad("model", f"must be at most {MAX_MODEL_CHARS} characters: a model name from GET /v1/models")
 
 
 def validate_chat(body: Any) -> None:
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object", code="invalid_body")
+    _check_depth(body)
     has_prompt = body.get("prompt") is not None
     model = body.get("model")
     has_prompt = has_prompt or (isinstance(model, str) and model.startswith("prompt:"))
@@ -72,7 +102,7 @@ def validate_chat(body: Any) -> None:
             if not isinstance(m, dict):
                 raise _bad(p, "must be an object with 'role' and 'content'")
             role = m.get("role")
-            if role not in _ROLES:
+            if not isinstance(role, str) or role not in _ROLES:  # an object or list is unhashable
                 raise _bad(f"{p}.role", f"must be one of {', '.join(sorted(_ROLES))}")
             content = m.get("content")
             if content is None:
@@ -143,6 +173,7 @@ def validate_chat(body: Any) -> None:
 def validate_embeddings(body: Any) -> None:
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object", code="invalid_body")
+    _check_depth(body)
     _model(body, required=True)
     inp = body.get("input")
     if inp is None:

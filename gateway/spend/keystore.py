@@ -7,6 +7,7 @@ Synchronous (SQLAlchemy Core): the admin API calls it through a thread, the CLI 
 
 from __future__ import annotations
 
+import math
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -73,6 +74,23 @@ def _team_from_row(r: Any) -> Team:
     m = r._mapping
     return Team(id=m["id"], name=m["name"], budget_usd=m["budget_usd"], budget_period=m["budget_period"],
                 created_at=m["created_at"])
+
+
+# What a key row can hold and a JSON response can carry back: the row and its plaintext are one
+# unit, so a value that would fail after the insert (an infinite expiry, an int past SQLite's
+# 64-bit INTEGER) is refused before it.
+_MAX_INT = 2**63 - 1
+
+
+def _check_key_values(*, rpm: int | None, tpm: int | None, budget_usd: float | None,
+                      expires_at: float | None) -> None:
+    for name, n in (("rpm", rpm), ("tpm", tpm)):
+        if n is not None and not 0 < n <= _MAX_INT:
+            raise StoreError(f"{name} must be a positive integer of at most {_MAX_INT}")
+    if budget_usd is not None and not (math.isfinite(budget_usd) and budget_usd >= 0):
+        raise StoreError("budget_usd must be a finite number of dollars, 0 or more")
+    if expires_at is not None and not math.isfinite(expires_at):
+        raise StoreError("the expiry must be a finite time; give a number of days")
 
 
 def new_plaintext_key() -> str:
@@ -146,6 +164,7 @@ class KeyStore:
         _rotated_from: str | None = None,
     ) -> tuple[KeyRecord, str]:
         """Returns the record and the plaintext key, which is never stored or shown again."""
+        _check_key_values(rpm=rpm, tpm=tpm, budget_usd=budget_usd, expires_at=expires_at)
         if team_id is not None:
             team = self.get_team(team_id)
             if team is None:
