@@ -38,8 +38,16 @@ class SluiceApp:
         chat = FastEndpoint(gateway, "chat.completions")
         emb = FastEndpoint(gateway, "embeddings")
         self.fast = {"/v1/chat/completions": chat, "/v1/embeddings": emb}
+        # CORS wraps the fast paths too (browsers call /v1/chat/completions); None costs nothing.
+        self._cors = _cors(gateway.config.server.cors, self._dispatch)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self._cors is not None:
+            await self._cors(scope, receive, send)
+            return
+        await self._dispatch(scope, receive, send)
+
+    async def _dispatch(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             endpoint = self.fast.get(scope["path"])
             if endpoint is not None:
@@ -52,6 +60,9 @@ class SluiceApp:
         """Start and stop the gateway (what the ASGI lifespan does; tests use it directly)."""
         gw = self.gateway
         await gw.start()
+        from gateway.api.metrics import MetricsListener
+
+        listener: MetricsListener | None = None
         watcher = None
         if gw.config_path is not None:
             if gw.config.server.reload_watch:
@@ -59,15 +70,30 @@ class SluiceApp:
             with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
                 asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(gw.reload()))
         try:
+            listener = await MetricsListener.start(self.api, gw.config.server)  # None unless server.metrics.port
             yield self
         finally:
             gw.draining = True
             if watcher is not None:
                 watcher.cancel()
+            if listener is not None:
+                await listener.aclose()
             await gw.aclose()
 
     def openapi(self) -> dict[str, Any]:
         return self.api.openapi()
+
+
+def _cors(cfg: Any, app: Any) -> Any:
+    """Starlette's CORSMiddleware around `app`, or None when no origin is allowed (the default)."""
+    if not cfg.enabled:
+        return None
+    from starlette.middleware.cors import CORSMiddleware
+
+    return CORSMiddleware(app, allow_origins=cfg.allow_origins, allow_origin_regex=cfg.allow_origin_regex,
+                          allow_methods=cfg.allow_methods, allow_headers=cfg.allow_headers,
+                          expose_headers=cfg.expose_headers, allow_credentials=cfg.allow_credentials,
+                          max_age=cfg.max_age_s)
 
 
 def _error_json(status: int, message: str, type_: str, code: str, param: str | None = None) -> JSONResponse:
@@ -151,9 +177,14 @@ def create_app(config: Config, *, clock: Clock | None = None, config_path: str |
         async with holder["app"].lifespan():
             yield
 
+    # The OpenAPI document and its UIs list every admin route: off by default once keys guard them.
+    docs = config.server.docs if config.server.docs is not None else not config.auth.enabled
     api = FastAPI(title="sluicegate", version=__version__, lifespan=lifespan,
+                  openapi_url="/openapi.json" if docs else None, docs_url="/docs" if docs else None,
+                  redoc_url="/redoc" if docs else None,
                   description="OpenAI-compatible LLM gateway: routing, caching, spend, guardrails, RAG, prompts.")
     api.state.gateway = gateway
+    api.state.server_config = config.server  # restart-only: /metrics access is decided by the start config
     _install_error_handlers(api)
     api.include_router(openai_router)
     for r in admin_routers(gateway):  # mounted once; each resolves the live generation

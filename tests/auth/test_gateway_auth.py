@@ -213,6 +213,6 @@ async def test_budget_use_is_exported_as_a_gauge(tmp_path, m):
         r = await client.post("/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {key}"})
         assert r.status_code == 200
         cost = float(r.headers["x-sluice-cost-usd"])
-        lines = [x for x in (await client.get("/metrics")).text.splitlines()
+        lines = [x for x in (await client.get("/metrics", headers=ADMIN)).text.splitlines()
                  if x.startswith("sluice_budget_utilization_ratio{") and 'scope="key"' in x]
     assert len(lines) == 1 and float(lines[0].split()[-1]) == pytest.approx(cost / 1.0)

@@ -329,7 +329,8 @@ def _served_counter(cluster: Cluster) -> float:
 
     total = 0.0
     for inst in cluster.instances:
-        for fam in text_string_to_metric_families(httpx.get(f"{inst.url}/metrics", timeout=10).text):
+        for fam in text_string_to_metric_families(httpx.get(f"{inst.url}/metrics", timeout=10,
+                                                                   headers={"authorization": f"Bearer {MASTER}"}).text):
             total += sum(s.value for s in fam.samples if s.name == "sluice_requests_total"
                          and s.labels.get("model") == "gpt" and s.labels.get("status") == "200")
     return total
