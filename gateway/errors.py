@@ -15,7 +15,9 @@
         ├── UpstreamTimeout (504)
         └── UpstreamRejected (400 invalid_request_error; the upstream refused the client's request)
 
-Messages say what to fix. Bodies never carry tracebacks or offending user text.
+Messages say what to fix. Bodies never carry tracebacks or offending user text; a message that
+echoes a client's value is clipped (gateway/echo.py), and an upstream's error text is scrubbed of
+credentials before it can reach the client (an echoing upstream repeats the keys it was sent).
 An error's status and type come from its class: raise the class that means it, never assign
 `status` or `type` on an instance afterwards.
 """
@@ -25,6 +27,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+
+from gateway.echo import clip
+
+# An error message names the value it refuses; past this it is clipped with a marker.
+MAX_MESSAGE_CHARS = 2048
 
 
 class SluiceError(Exception):
@@ -41,6 +48,7 @@ class SluiceError(Exception):
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
+        message = clip(message, MAX_MESSAGE_CHARS)
         super().__init__(message)
         self.message = message
         self.param = param
@@ -137,7 +145,11 @@ class UpstreamError(SluiceError):
         retry_after_s: float | None = None,
         **kw: Any,
     ) -> None:
-        super().__init__(message, **kw)
+        # Here, not at the call sites: every provider quotes upstream text into these messages.
+        # Imported late: the scrubber loads detect-secrets, which only a serving gateway needs.
+        from gateway.telemetry.scrub import scrub_text
+
+        super().__init__(scrub_text(message), **kw)
         self.upstream_status = upstream_status
         self.retryable = retryable
         self.retry_after_s = retry_after_s
