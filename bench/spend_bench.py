@@ -50,7 +50,7 @@ def cpu() -> float:
 
 async def bench_hooks(tmp: Path, n: int) -> None:
     from gateway.context import RequestContext
-    from gateway.spend.hook import AuthLimitsHook, SpendHook
+    from gateway.spend.hook import AdmissionHook, AuthHook, SpendHook
     from gateway.spend.service import SpendService
     from tests.spend.helpers import make_config, usage
 
@@ -61,7 +61,7 @@ async def bench_hooks(tmp: Path, n: int) -> None:
     await svc.start()
     team = svc.store.create_team("bench", budget_usd=1e9)
     _, key = svc.store.create_key(team_id=team.id, rpm=10**9, tpm=10**12, budget_usd=1e9, budget_period="day")
-    auth, spend = AuthLimitsHook(svc), SpendHook(svc)
+    auth, admission, spend = AuthHook(svc), AdmissionHook(svc), SpendHook(svc)
     headers = {"authorization": f"Bearer {key}"}
     body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Tell me about rivers " * 5}]}
     completion = {"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}],
@@ -78,6 +78,7 @@ async def bench_hooks(tmp: Path, n: int) -> None:
     async def full() -> None:
         c = ctx()
         await auth.before(c)
+        await admission.before(c)
         await spend.after(c, completion)
         c.ended_mono = time.monotonic()
         await spend.finished(c)
@@ -91,6 +92,14 @@ async def bench_hooks(tmp: Path, n: int) -> None:
         for _ in range(n):
             await fn()
         results[name] = (cpu() - t) / n * 1e6
+    # what the worst-case reservation itself costs (issue 15: <= 0.05 ms): resolving the route and
+    # bounding the request over the deployments it may reach, the work admission adds per request
+    route = admission._route("gpt-4o", body)
+    groups = [g for chain in route.chains for g in chain]
+    t = cpu()
+    for _ in range(n):
+        admission.worst.bound(admission._route("gpt-4o", body), groups, body, chat=True)
+    worst_us = (cpu() - t) / n * 1e6
     await svc.aclose()
     base = results["baseline (context only)"]
     print(f"\n[1] hook CPU per request, {n} requests, in-process (memory counters, SQLite ledger)")
@@ -98,6 +107,7 @@ async def bench_hooks(tmp: Path, n: int) -> None:
         print(f"    {name:<36} {us:8.1f} µs CPU/request   x{us / base:5.1f} of baseline")
     print(f"    added by spend/auth: {results['auth+limits+budgets+spend hooks'] - base:.1f} µs CPU/request "
           "(includes the background ledger writer's inserts, which run in this process)")
+    print(f"    of which the worst-case reservation (route + bound): {worst_us:.1f} µs CPU/request")
 
 
 async def bench_app(tmp: Path, n: int) -> None:

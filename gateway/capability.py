@@ -31,8 +31,9 @@ class Slot(IntEnum):
     """Where a stage runs. `before` runs in this order; `after` and `finished` too, so the ledger
     (last) sees what output guardrails and the cache did."""
 
-    AUTH = 10  # keys, allow-lists, rate limits, budgets
+    AUTH = 10  # who is calling: the virtual key
     PROMPTS = 20  # a registered prompt rendered into the request
+    ADMISSION = 25  # allow-lists, rate limits, budgets: on the model the request resolved to
     GUARDRAILS = 30  # input scanners before, output scanners after
     CACHE = 40  # lookup before the upstream, store after
     LEDGER = 80  # pricing and the spend ledger

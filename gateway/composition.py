@@ -37,14 +37,15 @@ class SpendCapability(Capability):
         config = b.config
         if not (config.auth.enabled or config.spend.enabled):
             return
-        from gateway.spend.hook import AuthLimitsHook, SpendHook
+        from gateway.spend.hook import AdmissionHook, AuthHook, SpendHook
         from gateway.spend.service import spend_service
 
         spend = spend_service(b.gateway, config)
         spend.reconfigure(config)
         spend.ensure_running()
         if config.auth.enabled:
-            b.add(Slot.AUTH, AuthLimitsHook(spend))
+            b.add(Slot.AUTH, AuthHook(spend))
+            b.add(Slot.ADMISSION, AdmissionHook(spend))
         # Pricing settles what auth reserved against budgets and rate limits, so it runs whenever
         # auth does; the ledger rows are written only with spend.enabled (SpendHook.finished).
         b.add(Slot.LEDGER, SpendHook(spend))

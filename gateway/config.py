@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gateway.cache.config import CacheConfig
 from gateway.errors import ConfigError
 from gateway.spend.config import AuthConfig, SpendConfig
+from gateway.spend.config import ModelPrice as Price  # a deployment's `price`: the same fields as spend.prices
 from gateway.telemetry.config import TelemetryConfig
 from guardrails.config import GuardrailsConfig
 from prompts.config import PromptsConfig
@@ -25,15 +26,6 @@ from rag.config import RagConfig
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
-
-
-class Price(StrictModel):
-    """USD per million tokens. Overrides or extends litellm's bundled price table."""
-
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
-    cached_input_per_mtok: float | None = Field(default=None, ge=0)
-    reasoning_per_mtok: float | None = Field(default=None, ge=0)
 
 
 class Deployment(StrictModel):

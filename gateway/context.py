@@ -73,6 +73,9 @@ class RequestContext:
     prompt_forced: bool = False  # the served release was promoted with --force (marked in header and ledger)
     rag_pipeline: str | None = None
     model_group: str | None = None
+    # the model groups this request may be served by (admission: allow-list and unpriced policy);
+    # None: any. The router skips fallback groups outside it.
+    groups_allowed: frozenset[str] | None = None
     served_deployment: str | None = None
     served_provider: str | None = None
     served_model: str | None = None

@@ -255,6 +255,8 @@ class Router:
         deadline = ctx.started_mono + self.policy.total_deadline_s
         last: SluiceError | None = None
         for g in self._chain(group):
+            if ctx.groups_allowed is not None and g.name not in ctx.groups_allowed:
+                continue  # the key may not use this fallback, or it is unpriced under a budget
             if stream and not self.can_stream[g.name]:
                 continue  # a fallback group that cannot stream is skipped for streams
             exclude: set[str] = set()

@@ -3,7 +3,7 @@
 gateway.config imports this package's config module, so nothing heavy is imported here.
 Modules: config (AuthConfig, SpendConfig), pricing, tokens, schema + migrations/ + db, ledger
 (spooled writer), rows, keystore, limits (memory/Redis counters, RPM/TPM), budgets, alerts,
-reports + reports_render, service (SpendService), hook (AuthLimitsHook, SpendHook).
+reports + reports_render, service (SpendService), reserve (a request's worst case), hook (AuthHook, AdmissionHook, SpendHook).
 """
 
 from gateway.spend.config import AuthConfig, SpendConfig

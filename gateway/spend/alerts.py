@@ -40,13 +40,22 @@ class BudgetAlerter:
         self.webhook_timeout_s = webhook_timeout_s
         self.clock = clock or SystemClock()
         self.sent: list[dict[str, Any]] = []  # alerts this process sent (for tests and /metrics)
+        self._claimed: set[tuple[str, str, str, float]] = set()  # marks this process knows are taken
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, b: Budget, period: str, before: float, after: float, resets_at: float) -> None:
+        """Every threshold the settled spend has reached gets its alert once, however it got there:
+        one big request past several thresholds at once, a spend already past one when this process
+        started, or a charge that exactly matched its reservation."""
         for t in self.thresholds:
             mark = t * b.limit_usd
-            if before < mark <= after and await asyncio.to_thread(_claim, self.engine, b, period, t,
-                                                                   self.clock.time()):
+            seen = (b.scope, b.scope_id, period, t)
+            if mark > after or seen in self._claimed:
+                continue
+            self._claimed.add(seen)
+            if len(self._claimed) > 100_000:
+                self._claimed.clear()
+            if await asyncio.to_thread(_claim, self.engine, b, period, t, self.clock.time()):
                 alert = {
                     "type": "budget_threshold", "scope": b.scope, "id": b.scope_id, "budget": b.label,
                     "period": period, "threshold": t, "limit_usd": b.limit_usd, "spent_usd": round(after, 6),

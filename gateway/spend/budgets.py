@@ -65,7 +65,6 @@ class BudgetEnforcer:
         self.clock = clock or SystemClock()
         self.listeners: list[AlertFn] = [on_spend] if on_spend is not None else []
         self._seeded: set[str] = set()
-        self._avg: dict[str, float] = {}  # recent cost per request, per key: what to reserve
 
     def add_listener(self, fn: AlertFn) -> None:
         """Also call `fn(budget, period, before, after, period_end)` on every charge (once per fn)."""
@@ -81,6 +80,8 @@ class BudgetEnforcer:
                 seed = await asyncio.to_thread(ledger_spend, self.engine, b, start, end)
             ttl = int(end - self.clock.time()) + 86_400
             await self.counters.set_if_absent(key, round(seed * NANO), ttl)
+            # settled spend only (no reservations): what alerts compare with their thresholds
+            await self.counters.set_if_absent(key + ":settled", round(seed * NANO), ttl)
             self._seeded.add(key)
         return key, pid, start, end
 
@@ -88,22 +89,13 @@ class BudgetEnforcer:
         key, *_ = await self._counter_key(b)
         return (await self.counters.get(key) or 0) / NANO
 
-    def estimate(self, owner: str) -> float:
-        """What to reserve for a request of `owner` (a key id): its recent average cost."""
-        return self._avg.get(owner, 0.0)
-
-    def observe(self, owner: str, cost_usd: float) -> None:
-        prev = self._avg.get(owner)
-        self._avg[owner] = cost_usd if prev is None else 0.8 * prev + 0.2 * cost_usd
-        if len(self._avg) > 100_000:
-            self._avg.clear()
-
     async def admit(self, budgets: list[Budget], reserve_usd: float = 0.0) -> list[Reservation]:
-        """Admit a request while every budget's committed spend (spent + in flight) is under its limit.
+        """Admit a request only if its worst-case cost fits in every budget beside what is spent and
+        held for requests in flight: committed + reserve <= limit.
 
-        Atomically adds `reserve_usd` (the request's expected cost) to each budget's counter, so
-        concurrent requests, in any process sharing the counters, see each other's reservations:
-        only the request admitted just below the limit can overshoot it. Raises QuotaExceeded.
+        Atomically adds `reserve_usd` (the request's worst case, gateway/spend/reserve.py) to each
+        budget's counter, so concurrent requests, in any process sharing the counters, see each
+        other's reservations and together never commit more than the budget. Raises QuotaExceeded.
         """
         held: list[Reservation] = []
         amount = max(0, round(reserve_usd * NANO))
@@ -111,21 +103,33 @@ class BudgetEnforcer:
             key, pid, _, end = await self._counter_key(b)
             limit = round(b.limit_usd * NANO)
             ttl = int(end - self.clock.time()) + 86_400
-            # admitted iff current < limit: try_add checks current + amount <= limit - 1 + amount
-            ok, cur = await self.counters.try_add(key, amount, limit - 1 + amount, ttl)
+            # a request that reserves nothing still needs the budget not to be spent: committed < limit
+            ok, cur = await self.counters.try_add(key, amount, limit if amount else limit - 1, ttl)
             if not ok:
                 for r in held:  # give back what the other budgets reserved
                     await self.counters.add(r.key, -r.amount, ttl)
-                used = cur / NANO
-                resets = dt.datetime.fromtimestamp(end, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                raise QuotaExceeded(
-                    f"the {_ADJ.get(b.period, b.period)} budget of {b.label} is spent (${used:.6g} of "
-                    f"${b.limit_usd:.6g} for {pid}); it resets at {resets}. Ask an admin to raise it.",
-                    extra={"budget": {"scope": b.scope, "id": b.scope_id, "period": pid,
-                                      "limit_usd": b.limit_usd, "spent_usd": round(used, 6), "resets_at": resets}},
-                )
+                raise self._refusal(b, pid, end, cur, amount)
             held.append(Reservation(b, key, pid, end, amount))
         return held
+
+    @staticmethod
+    def _refusal(b: Budget, pid: str, end: float, committed: int, amount: int) -> QuotaExceeded:
+        used = committed / NANO
+        resets = dt.datetime.fromtimestamp(end, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        adj = _ADJ.get(b.period, b.period)
+        extra = {"budget": {"scope": b.scope, "id": b.scope_id, "period": pid, "limit_usd": b.limit_usd,
+                            "spent_usd": round(used, 6), "request_max_usd": round(amount / NANO, 6),
+                            "resets_at": resets}}
+        if committed < round(b.limit_usd * NANO):
+            left = b.limit_usd - used
+            return QuotaExceeded(
+                f"this request could cost up to ${amount / NANO:.6g} (its prompt plus max_tokens of output), "
+                f"more than the ${left:.6g} left of the {adj} budget of {b.label} (${b.limit_usd:.6g} for {pid}, "
+                f"counting requests in flight); lower max_tokens, or wait for the budget to reset at {resets}.",
+                extra=extra)
+        return QuotaExceeded(
+            f"the {adj} budget of {b.label} is spent (${used:.6g} of ${b.limit_usd:.6g} for {pid}, counting "
+            f"requests in flight); it resets at {resets}. Ask an admin to raise it.", extra=extra)
 
     async def check(self, budgets: list[Budget]) -> None:
         """Refuse when a budget is spent (no reservation)."""
@@ -143,15 +147,16 @@ class BudgetEnforcer:
         return out
 
     async def settle(self, held: list[Reservation], cost_usd: float) -> None:
-        """Replace each reservation with the real cost (charged to the period the request started in)."""
+        """Replace each reservation with the real cost (charged to the period the request started in),
+        and tell the listeners (alerts) the settled spend before and after it."""
         cost = max(0, round(cost_usd * NANO))
         for r in held:
-            delta = cost - r.amount
-            if delta == 0:
-                continue
             ttl = int(r.end - self.clock.time()) + 86_400
-            after = await self.counters.add(r.key, delta, ttl)
+            delta = cost - r.amount
+            if delta:
+                await self.counters.add(r.key, delta, ttl)
             if cost > 0:
+                after = await self.counters.add(r.key + ":settled", cost, ttl)
                 for listener in self.listeners:
                     await listener(r.budget, r.period, (after - cost) / NANO, after / NANO, r.end)
 

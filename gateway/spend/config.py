@@ -15,12 +15,23 @@ class _Strict(BaseModel):
 
 
 class ModelPrice(_Strict):
-    """USD per million tokens (same fields as gateway.config.Price, which cannot be imported here)."""
+    """USD per million tokens, per token class (also a deployment's `price`).
+
+    A rate left unset is taken from litellm's table when the model is there; otherwise tokens of
+    that class are charged at the plain input (or output) rate and the row is marked partially priced.
+    """
 
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
-    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0, description="cache reads")
+    cache_write_per_mtok: float | None = Field(default=None, ge=0, description="cache writes (Anthropic)")
     reasoning_per_mtok: float | None = Field(default=None, ge=0)
+    input_audio_per_mtok: float | None = Field(default=None, ge=0)
+    output_audio_per_mtok: float | None = Field(default=None, ge=0)
+    input_image_per_mtok: float | None = Field(default=None, ge=0)
+    output_image_per_mtok: float | None = Field(default=None, ge=0)
+    max_output_tokens: int | None = Field(default=None, gt=0, description="the model's output limit: what a "
+                                          "budget reserves for a request that sets no max_tokens")
 
 
 class CountersConfig(_Strict):
@@ -78,6 +89,9 @@ class SpendConfig(_Strict):
     )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     tags_header: str = Field(default="x-sluice-tags", description="comma-separated tags for the ledger row")
+    reserve_max_output_tokens: int = Field(
+        default=4096, gt=0, description="what a budget or TPM limit reserves for the output of a request that "
+        "sets no max_tokens, when the price table does not know the model's output limit")
     unpriced_with_budget: Literal["block", "allow"] = Field(
         default="block",
         description="a key or team with a budget asking for a model that has an unpriced deployment: refuse "

@@ -1,8 +1,8 @@
 """The two pipeline hooks of gateway/spend.
 
-AuthLimitsHook (first): verify the virtual key, fill ctx.principal, check the model is allowed,
-the budgets are not spent and the RPM/TPM limits admit the request (reserving its estimated
-prompt tokens).
+AuthHook (first): verify the virtual key, fill ctx.principal.
+AdmissionHook (after prompts are rendered): the allow-list over every group the request may reach,
+the RPM/TPM limits and the budgets, reserving the request's worst case (gateway/spend/reserve.py).
 SpendHook (last): price the usage, put the cost in headers (whole responses) or in a `sluice`
 extension field beside `usage` in the final chunk (streams), and after the response charge the
 budgets, correct the TPM reservation and spool the ledger row.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.context import Principal, RequestContext
 from gateway.errors import PermissionDenied
@@ -23,7 +23,11 @@ from gateway.spend.keystore import KeyRecord
 from gateway.spend.pricing import Usage, cost_usd
 from gateway.spend.rows import ledger_row
 from gateway.spend.service import SpendService
-from gateway.spend.tokens import count_messages, count_text, estimate_prompt_tokens
+from gateway.spend.reserve import Route, WorstCase, route_of
+from gateway.spend.tokens import count_messages, count_text
+
+if TYPE_CHECKING:
+    from gateway.config import ModelGroup
 
 log = logging.getLogger("sluice.spend")
 
@@ -68,7 +72,9 @@ def _state(ctx: RequestContext) -> _State:
     return st  # type: ignore[no-any-return]
 
 
-class AuthLimitsHook(Hook):
+class AuthHook(Hook):
+    """Who is calling: verifies the virtual key (first stage, before any work)."""
+
     name = "auth"
 
     def __init__(self, service: SpendService) -> None:
@@ -76,69 +82,96 @@ class AuthLimitsHook(Hook):
 
     async def before(self, ctx: RequestContext) -> None:
         self.svc.ensure_running()
-        return await self._before(ctx)
-
-    def _refuse_unpriced(self, model: str, budgets: list[Budget]) -> None:
-        """A budget is only as good as the prices behind it: a deployment without one would be served
-        uncounted (LiteLLM charges such requests $0 and the budget silently leaks)."""
-        if self.svc.config.spend.unpriced_with_budget == "allow":
-            return
-        group = self.svc.config.group(model)
-        if group is None:  # rag:/prompt: models resolve later; their generation is billed when priced
-            return
-        for d in group.deployments:
-            if self.svc.prices.lookup(d.model, d.provider, self.svc.deployment_prices.get(d.id or "")) is None:
-                raise PermissionDenied(
-                    f"model {model!r} has a deployment without a price ({d.provider}/{d.model}), so the "
-                    f"{budgets[0].label} budget could not count its spend; an admin must add the price under "
-                    "spend.prices or the deployment's `price` (or set spend.unpriced_with_budget: allow)",
-                    code="model_unpriced", param="model")
-
-    def _upfront_cost(self, ctx: RequestContext, model: str) -> float:
-        """What to reserve for an owner with no cost history yet (e.g. its first request in this
-        process): the priciest deployment of the model group at the estimated prompt size plus
-        max_tokens (256 when unset). Without it, first requests of several processes near the
-        limit would reserve nothing and could overshoot the budget by more than one request."""
-        group = self.svc.config.group(model)
-        if group is None:
-            return 0.0
-        usage = Usage(prompt=estimate_prompt_tokens(ctx.body), completion=_max_completion(ctx.body))
-        best = 0.0
-        for d in group.deployments:
-            price = self.svc.prices.lookup(d.model, d.provider, self.svc.deployment_prices.get(d.id or ""))
-            if price is not None:
-                best = max(best, cost_usd(usage, price))
-        return best
-
-    async def _before(self, ctx: RequestContext) -> None:
         if not self.svc.config.auth.enabled:
             if ctx.principal is None:
                 ctx.principal = Principal()
             return
         principal, rec = await self.svc.authenticator.authenticate(ctx.headers)
         ctx.principal = principal
-        if rec is None:  # the master key: admin, no limits
-            return
-        st = _state(ctx)
-        st.record = rec
-        model = ctx.requested_model or str(ctx.body.get("model") or "")
+        if rec is not None:  # None: the master key (admin, no limits)
+            _state(ctx).record = rec
+
+
+class AdmissionHook(Hook):
+    """Allow-lists, rate limits and budgets, on what the request resolved to (after a `prompt:` was
+    rendered): every model group it may reach, primary and fallbacks, and its worst-case cost and
+    tokens there (gateway/spend/reserve.py), held until the response settles them."""
+
+    name = "admission"
+
+    def __init__(self, service: SpendService) -> None:
+        self.svc = service
+        cfg = service.config
+        self.worst = WorstCase(service.prices, service.deployment_prices, cfg.spend.reserve_max_output_tokens)
+        self._routes: dict[str, Route] = {}  # per model name (a hook lives for one config generation)
+
+    def _route(self, model: str, body: dict[str, Any]) -> Route:
+        if model.startswith("rag:"):  # its context depends on the request's top_k
+            return route_of(self.svc.config, model, body)
+        route = self._routes.get(model)
+        if route is None:
+            route = route_of(self.svc.config, model, body)
+            if len(self._routes) < 10_000:  # names are client input: only known ones resolve to groups
+                self._routes[model] = route
+        return route
+
+    def _permitted(self, ctx: RequestContext, rec: KeyRecord, model: str, route: Route,
+                   budgets: list[Budget]) -> list[ModelGroup]:
+        """The groups the request may be served by. The model asked for, and the primary group of
+        each upstream call it makes, must be allowed (403); a fallback the key may not use, or one
+        without a price under a budget, is skipped by the router."""
         if not model_allowed(model, rec.allowed_models):
             raise PermissionDenied(f"key {rec.id} may not use model {model!r}; allowed: "
                                    f"{', '.join(rec.allowed_models or [])}", code="model_not_allowed", param="model")
+        refuse_unpriced = bool(budgets) and self.svc.config.spend.unpriced_with_budget != "allow"
+        out: list[ModelGroup] = []
+        for chain in (*route.chains, *route.embedding_chains):
+            for i, g in enumerate(chain):
+                if not model_allowed(g.name, rec.allowed_models):
+                    if i == 0:
+                        raise PermissionDenied(
+                            f"key {rec.id} may not use model {g.name!r}, which {model!r} is served by; allowed: "
+                            f"{', '.join(rec.allowed_models or [])}", code="model_not_allowed", param="model")
+                    continue
+                unpriced = self._unpriced(g) if refuse_unpriced else None
+                if unpriced is not None:
+                    if i == 0:
+                        via = "" if g.name == model else f" (which serves {model!r})"
+                        raise PermissionDenied(
+                            f"model {g.name!r}{via} has a deployment without a price ({unpriced}), so the "
+                            f"{budgets[0].label} budget could not count its spend; an admin must add the price "
+                            "under spend.prices or the deployment's `price` (or set spend.unpriced_with_budget: "
+                            "allow)", code="model_unpriced", param="model")
+                    continue
+                out.append(g)
+        return out
+
+    def _unpriced(self, g: ModelGroup) -> str | None:
+        for i, d in enumerate(g.deployments):
+            if self.worst.price_of(g, i) is None:
+                return f"{d.provider}/{d.model}"
+        return None
+
+    async def before(self, ctx: RequestContext) -> None:
+        st = _state(ctx)
+        rec = st.record
+        if rec is None:
+            return
+        model = ctx.requested_model or str(ctx.body.get("model") or "")
+        route = self._route(model, ctx.body)
         st.budgets = budgets_for(rec)
-        if st.budgets:
-            self._refuse_unpriced(model, st.budgets)
-            reserve = self.svc.budgets.estimate(rec.id) or self._upfront_cost(ctx, model)
-            st.held = await self.svc.budgets.admit(st.budgets, reserve)
+        permitted = self._permitted(ctx, rec, model, route, st.budgets)
+        if route.chains or route.embedding_chains:
+            ctx.groups_allowed = frozenset(g.name for g in permitted)
+        if not (st.budgets or rec.tpm is not None or rec.rpm is not None):
+            return
+        chat = ctx.kind == "chat" or (ctx.kind == "retrieval" and ctx.body.get("generate") is not False)
+        usd, tokens = self.worst.bound(route, permitted, ctx.body, chat=chat)
         if rec.rpm is not None or rec.tpm is not None:
-            st.estimate = estimate_prompt_tokens(ctx.body) if rec.tpm is not None else 0
+            st.estimate = tokens if rec.tpm is not None else 0
             st.reservation = await self.svc.limiter.check(rec.id, rpm=rec.rpm, tpm=rec.tpm, tokens=st.estimate)
-        return
-
-
-def _max_completion(body: dict[str, Any]) -> int:
-    n = body.get("max_completion_tokens") or body.get("max_tokens")
-    return n if isinstance(n, int) and n > 0 else 256
+        if st.budgets:  # a refusal here leaves the TPM reservation to `finished`, which settles it to 0
+            st.held = await self.svc.budgets.admit(st.budgets, usd)
 
 
 class _SpendStream(StreamFilter):
@@ -187,11 +220,31 @@ class _SpendStream(StreamFilter):
         return [out]
 
 
+class _AuditSampler:
+    """Logs refused unauthenticated requests at most once per `every_s`, with how many it skipped."""
+
+    def __init__(self, clock: Any, every_s: float = 10.0) -> None:
+        self.clock, self.every_s = clock, every_s
+        self.next_at = 0.0
+        self.skipped = 0
+
+    def note(self, ctx: RequestContext) -> None:
+        now = self.clock.monotonic()
+        if now < self.next_at:
+            self.skipped += 1
+            return
+        more = f" (and {self.skipped} more since the last such line)" if self.skipped else ""
+        log.warning("refused an unauthenticated request: route %s, status %s, code %s, request id %s%s",
+                    ctx.route, ctx.status_code, ctx.error_code, ctx.request_id, more)
+        self.next_at, self.skipped = now + self.every_s, 0
+
+
 class SpendHook(Hook):
     name = "spend"
 
     def __init__(self, service: SpendService) -> None:
         self.svc = service
+        self.unauthenticated = _AuditSampler(service.clock)
         service.acquire()
 
     async def aclose(self) -> None:
@@ -277,6 +330,11 @@ class SpendHook(Hook):
         return _SpendStream(self, ctx)
 
     async def finished(self, ctx: RequestContext) -> None:
+        if ctx.principal is None and self.svc.config.auth.enabled:
+            # Refused before it was known who sent it: no key to charge, so no ledger row (anyone can
+            # send these, as many as they like); sluice_requests{status="401"} counts them.
+            self.unauthenticated.note(ctx)
+            return
         st = _state(ctx)
         if not st.priced:
             # Cut short (client disconnect) or failed before pricing: bill what was produced.
@@ -291,8 +349,6 @@ class SpendHook(Hook):
             await self.svc.limiter.reconcile(st.reservation, st.estimate, usage.total)
         if st.held:  # replace the reservation with the real cost (0 for a failed request)
             await self.svc.budgets.settle(st.held, st.cost or 0.0)
-            if st.cost and st.record is not None:
-                self.svc.budgets.observe(st.record.id, st.cost)
         if self.svc.config.spend.enabled:
             tags_header = ctx.headers.get(self.svc.config.spend.tags_header)
             if tags_header and not ctx.tags:

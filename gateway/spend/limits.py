@@ -13,7 +13,7 @@ import math
 from typing import Any, Protocol
 
 from gateway.clock import Clock, SystemClock
-from gateway.errors import RateLimited
+from gateway.errors import InvalidRequest, RateLimited
 
 WINDOW_S = 60
 
@@ -131,9 +131,9 @@ class RedisCounters:
 class RateLimiter:
     """Requests-per-minute and tokens-per-minute per key.
 
-    TPM: before the call, the prompt-token estimate is reserved (admitted only if it fits);
-    after the call, the reservation is corrected to the real usage (`reconcile`). A window can
-    therefore overshoot by at most one request's completion tokens, never undershoot.
+    TPM: before the call, the request's worst case (prompt bound plus max output,
+    gateway/spend/reserve.py) is reserved, admitted only if it fits; after the call, the
+    reservation is corrected to the real usage (`reconcile`). So a window never overshoots.
     """
 
     def __init__(self, counters: Counters, clock: Clock | None = None) -> None:
@@ -148,6 +148,10 @@ class RateLimiter:
     async def check(self, key_id: str, *, rpm: int | None, tpm: int | None, tokens: int) -> str | None:
         """Raise RateLimited, or return the TPM counter key holding this request's reservation."""
         w, left = self._window()
+        if tpm is not None and tokens > tpm:  # no window can admit it: a retry would never help (so not 429)
+            raise InvalidRequest(f"this request may use up to {tokens} tokens (its prompt plus max_tokens of output), "
+                                 f"more than key {key_id}'s limit of {tpm} tokens per minute; set max_tokens lower "
+                                 "or shorten the prompt", param="max_tokens", code="request_exceeds_tpm")
         if rpm is not None:
             ok, cur = await self.counters.try_add(f"rpm:{key_id}:{w}", 1, rpm, WINDOW_S * 2)
             if not ok:

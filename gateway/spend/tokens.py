@@ -74,22 +74,3 @@ def count_messages(messages: list[dict[str, Any]] | None, model: str | None = No
         if m.get("name"):
             n += 1 + len(enc.encode(str(m["name"]), disallowed_special=()))
     return n
-
-
-def estimate_prompt_tokens(body: dict[str, Any]) -> int:
-    """Cheap estimate for TPM reservation on the hot path: ~4 characters per token, no tokenizer.
-
-    The reservation is reconciled with the real usage after the response, so it need not be exact.
-    """
-    chars = 0
-    msgs = body.get("messages")
-    if isinstance(msgs, list):
-        for m in msgs:
-            if isinstance(m, dict):
-                chars += len(_content_text(m.get("content"))) + 16
-    inp = body.get("input")
-    if isinstance(inp, str):
-        chars += len(inp)
-    elif isinstance(inp, list):
-        chars += sum(len(x) if isinstance(x, str) else 4 * len(x) if isinstance(x, list) else 0 for x in inp)
-    return max(1, (chars + 3) // 4)

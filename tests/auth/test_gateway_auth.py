@@ -3,6 +3,7 @@ import pytest
 
 from gateway.clock import FakeClock
 from gateway.mock_upstream import MockUpstream
+from gateway.spend.reserve import prompt_bound
 from tests.spend.gw import gateway_config, running
 
 MASTER = "master-key-for-tests"
@@ -130,14 +131,17 @@ async def test_rpm_429_exact_with_retry_after(tmp_path, m):
 async def test_tpm_counts_real_usage(tmp_path, m):
     clock = FakeClock(wall=1_763_942_400.0 + 10)
     async with running(cfg(tmp_path, m), clock=clock) as (_app, client):
-        probe = await client.post("/v1/chat/completions", json=CHAT, headers=ADMIN)
+        body = {**CHAT, "max_tokens": 30}
+        probe = await client.post("/v1/chat/completions", json=body, headers=ADMIN)
         per_request = probe.json()["usage"]["total_tokens"]
-        key = (await new_key(client, tpm=per_request * 4))["key"]
+        worst = prompt_bound(body) + 30  # what each request reserves until its real usage settles it
+        assert worst > per_request
+        key = (await new_key(client, tpm=per_request * 3 + worst))["key"]
         h = {"authorization": f"Bearer {key}"}
         codes = []
         for _ in range(6):
-            codes.append((await client.post("/v1/chat/completions", json=CHAT, headers=h)).status_code)
-        # exactly 4 requests' worth of real tokens fit (not 60-90% of the limit)
+            codes.append((await client.post("/v1/chat/completions", json=body, headers=h)).status_code)
+        # the window holds real usage once settled: the 4th request's worst case still fits, the 5th's not
         assert codes == [200, 200, 200, 200, 429, 429]
 
 
@@ -146,11 +150,12 @@ async def test_budget_exceeded_says_which_budget_and_when_it_resets(tmp_path, m)
     async with running(cfg(tmp_path, m), clock=clock) as (_app, client):
         await client.post("/sluice/v1/teams", json={"name": "fin", "budget_usd": 1.0, "budget_period": "day"},
                           headers=ADMIN)
-        key = (await new_key(client, team="fin", budget_usd=0.0003, budget_period="day"))["key"]
+        key = (await new_key(client, team="fin", budget_usd=0.003, budget_period="day"))["key"]
         h = {"authorization": f"Bearer {key}"}
         spent, n = 0.0, 0
+        body = {**CHAT, "max_tokens": 20}
         while True:
-            r = await client.post("/v1/chat/completions", json=CHAT, headers=h)
+            r = await client.post("/v1/chat/completions", json=body, headers=h)
             if r.status_code != 200:
                 break
             spent += float(r.headers["x-sluice-cost-usd"])
@@ -160,11 +165,12 @@ async def test_budget_exceeded_says_which_budget_and_when_it_resets(tmp_path, m)
         assert r.status_code == 429 and err["type"] == "insufficient_quota" and err["code"] == "budget_exceeded"
         assert "daily budget of key" in err["message"] and "2025-11-25T00:00:00Z" in err["message"]
         assert err["budget"]["scope"] == "key" and err["budget"]["period"] == "2025-11-24"
-        # overspend is at most one request's worth
-        per = spent / n
-        assert 0.0003 <= spent < 0.0003 + per + 1e-12
+        # never over the budget; refused only when this request's worst case no longer fits
+        worst = err["budget"]["request_max_usd"]
+        assert n > 1 and 0.003 - worst < spent <= 0.003
+        assert err["budget"]["spent_usd"] == pytest.approx(spent, abs=1e-9)
         clock.advance(86400)
-        assert (await client.post("/v1/chat/completions", json=CHAT, headers=h)).status_code == 200
+        assert (await client.post("/v1/chat/completions", json=body, headers=h)).status_code == 200
 
 
 async def test_a_budgeted_key_is_refused_a_model_without_a_price(tmp_path, m):

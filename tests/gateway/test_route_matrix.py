@@ -41,7 +41,7 @@ SECRET = "deploy with AKIAIOSFODNN7EXAMPLE"  # the secrets scanner blocks it on 
 class Route:
     name: str
     path: str
-    model: str  # what the key's allow-list is checked against
+    allow: tuple[str, ...]  # an allow-list that lets a key use it: every model group the request reaches
     body: Any  # (text) -> request body
 
     def request(self, text: str) -> dict[str, Any]:
@@ -56,13 +56,14 @@ def _chat(model: str, stream: bool = False) -> Any:
 
 
 MATRIX = [
-    Route("chat", "/v1/chat/completions", "mock-chat", _chat("mock-chat")),
-    Route("chat-stream", "/v1/chat/completions", "mock-chat", _chat("mock-chat", stream=True)),
-    Route("embeddings", "/v1/embeddings", "mock-embed", lambda t: {"model": "mock-embed", "input": [t]}),
-    Route("rag-model", "/v1/chat/completions", "rag:handbook", _chat("rag:handbook")),
-    Route("prompt-model", "/v1/chat/completions", "prompt:greet@1",
+    Route("chat", "/v1/chat/completions", ("mock-chat",), _chat("mock-chat")),
+    Route("chat-stream", "/v1/chat/completions", ("mock-chat",), _chat("mock-chat", stream=True)),
+    Route("embeddings", "/v1/embeddings", ("mock-embed",), lambda t: {"model": "mock-embed", "input": [t]}),
+    Route("rag-model", "/v1/chat/completions", ("rag:handbook", "mock-chat"), _chat("rag:handbook")),
+    # the allow-list is checked on the model the prompt renders to (and its fallbacks)
+    Route("prompt-model", "/v1/chat/completions", ("mock-chat",),
           lambda t: {"model": "prompt:greet@1", "prompt": {"variables": {"topic": t}}}),
-    Route("rag-query", "/sluice/v1/rag/{pipeline}/query", "rag:handbook", lambda t: {"question": t}),
+    Route("rag-query", "/sluice/v1/rag/{pipeline}/query", ("rag:handbook", "mock-chat"), lambda t: {"question": t}),
 ]
 # Served, and not model requests: the operations endpoints and /v1/models (auth only, tested below).
 OPERATIONS = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
@@ -155,11 +156,11 @@ async def test_every_stage_applies(route: Route, setup: Config, exporter: InMemo
         r = await client.post(url, json=ok, headers=other)
         assert r.status_code == 403 and _error(r)["code"] == "model_not_allowed", (route.name, r.text)
 
-        broke = await _key(client, models=[route.model], budget_usd=0)
+        broke = await _key(client, models=list(route.allow), budget_usd=0)
         r = await client.post(url, json=ok, headers=broke)
         assert r.status_code in (402, 429) and _error(r)["type"] == "insufficient_quota", (route.name, r.text)
 
-        good = await _key(client, models=[route.model])
+        good = await _key(client, models=list(route.allow))
         r = await client.post(url, json=route.request(SECRET), headers=good)
         assert r.status_code == 400 and _error(r)["code"] == "content_policy_violation", (route.name, r.text)
         assert "AKIA" not in r.text
@@ -175,7 +176,7 @@ async def test_every_stage_applies(route: Route, setup: Config, exporter: InMemo
     if route.name == "prompt-model":  # the ledger names the model the prompt rendered to, and the prompt
         assert rows[0]["requested_model"] == "mock-chat" and rows[0]["prompt_ref"] == "greet@1"
     else:
-        assert rows[0]["requested_model"] == route.model
+        assert rows[0]["requested_model"] == route.allow[0]
     roots = [s for s in exporter.get_finished_spans()
              if s.parent is None and s.attributes and s.attributes.get("sluice.request_id") == f"matrix-{route.name}"]
     assert len(roots) == 1, (route.name, [(s.name, dict(s.attributes or {})) for s in exporter.get_finished_spans()

@@ -1,7 +1,7 @@
-"""One gateway process for the multi-process limits test. argv: CONFIG_YAML RPM_KEY BUDGET_KEY N_RPM
+"""One gateway process for the multi-process limits test. argv: CONFIG_YAML RPM_KEY BUDGET_KEY N_RPM N_BUDGET
 
-Fires N_RPM requests with the RPM-limited key, then requests with the budget key until the
-budget refuses one; prints one JSON line with what it saw.
+Fires N_RPM requests with the RPM-limited key, then N_BUDGET concurrent requests with the budget
+key; prints one JSON line with what it saw.
 """
 
 import asyncio
@@ -13,13 +13,14 @@ import orjson
 from gateway.app import create_app
 from gateway.config import load_config
 
-CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Tell me about rivers"}]}
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Tell me about rivers"}], "max_tokens": 40}
 
 
 async def main() -> None:
-    cfg_path, rpm_key, budget_key, n_rpm = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    cfg_path, rpm_key, budget_key = sys.argv[1], sys.argv[2], sys.argv[3]
+    n_rpm, n_budget = int(sys.argv[4]), int(sys.argv[5])
     app = create_app(load_config(cfg_path))
-    ok_rpm, costs, refused = 0, [], None
+    ok_rpm, costs, refused = 0, [], []
     async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as c:
         sys.stdout.write("ready\n")
         sys.stdout.flush()
@@ -27,13 +28,15 @@ async def main() -> None:
         for _ in range(n_rpm):
             r = await c.post("/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {rpm_key}"})
             ok_rpm += r.status_code == 200
-        for _ in range(500):
-            r = await c.post("/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {budget_key}"})
-            if r.status_code != 200:
-                refused = r.json()["error"]
-                break
-            costs.append(float(r.headers["x-sluice-cost-usd"]))
+        auth = {"authorization": f"Bearer {budget_key}"}
+        for r in await asyncio.gather(*(c.post("/v1/chat/completions", json=CHAT, headers=auth)
+                                        for _ in range(n_budget))):
+            if r.status_code == 200:
+                costs.append(float(r.headers["x-sluice-cost-usd"]))
+            else:
+                refused.append(r.json()["error"]["code"])
     sys.stdout.write(orjson.dumps({"ok_rpm": ok_rpm, "costs": costs, "refused": refused}).decode() + "\n")
 
 
-asyncio.run(main())
+if __name__ == "__main__":
+    asyncio.run(main())

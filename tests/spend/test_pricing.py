@@ -3,7 +3,7 @@ import logging
 import pytest
 
 from gateway.spend.pricing import Price, PriceTable, Usage, cost_usd, litellm_price_file
-from gateway.spend.tokens import bundled_tokenizer_dir, count_messages, count_text, estimate_prompt_tokens
+from gateway.spend.tokens import bundled_tokenizer_dir, count_messages, count_text
 from tests.spend.helpers import usage
 
 
@@ -67,8 +67,3 @@ def test_tiktoken_works_offline_from_bundled_files():
     n = count_messages([{"role": "user", "content": "hello world"}], "gpt-4o")
     assert n == 3 + 3 + 1 + 2  # reply primer + message framing + role + content
     assert count_messages([{"role": "user", "content": [{"type": "text", "text": "hello world"}]}]) == n
-
-
-def test_estimate_is_cheap_and_positive():
-    assert estimate_prompt_tokens({"messages": [{"role": "user", "content": "x" * 400}]}) == (400 + 16 + 3) // 4
-    assert estimate_prompt_tokens({}) == 1
