@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from evals.results import RunResult
@@ -68,6 +69,8 @@ def run(
     cache_file: Annotated[Path, typer.Option(help="result cache file")] = Path(".sluice/eval-cache.sqlite"),
     attest_run: Annotated[bool, typer.Option("--attest", help="record the result as an attestation for the prompt gate")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    allow_dataset_outside: Annotated[bool, typer.Option(
+        "--allow-dataset-outside", help="let the suite's dataset file lie outside the suite's folder")] = False,
 ) -> None:
     """Run SUITE and exit 0 (thresholds met), 1 (thresholds failed) or 2 (the suite could not run)."""
     from evals.attest import attest  # heavy imports (openai SDK) only when a suite runs
@@ -79,15 +82,17 @@ def run(
         raise typer.Exit(2)
     opts = RunOptions(base_url=base_url, api_key=api_key, mode="record" if record else "replay" if replay else "live",
                       cassette=cassette, cache_path=cache_file if cache else None, registry_dir=registry,
-                      prompt_ref=prompt_version, progress=progress and console.is_terminal)
+                      prompt_ref=prompt_version, progress=progress and console.is_terminal,
+                      allow_outside_dataset=allow_dataset_outside)
     try:
         result = asyncio.run(run_suite_file(suite, opts))
         write_reports(result, json_path=json_out, junit=junit, markdown=markdown, html=html, baseline=baseline)
         if attest_run:
             att = attest(result, registry or result_registry(suite, registry))
-            console.print(f"attestation {att.id}: {att.prompt}@{att.version} {'passed' if att.passed else 'failed'}")
+            console.print(f"attestation {att.id}: {att.prompt}@{att.version} {'passed' if att.passed else 'failed'}",
+                          markup=False)
     except SuiteError as e:
-        err_console.print(f"[yellow]error:[/yellow] {e}")
+        err_console.print("[yellow]error:[/yellow] " + escape(str(e)))
         raise typer.Exit(2) from e
     raise typer.Exit(result.exit_code)
 
@@ -95,6 +100,6 @@ def run(
 def result_registry(suite_path: Path, override: Path | None) -> Path:
     from evals.suite import load_suite
 
-    return load_suite(suite_path).registry_dir(override)
+    return load_suite(suite_path, allow_outside_dataset=True).registry_dir(override)
 if __name__ == "__main__":
     app()

@@ -50,20 +50,30 @@ class Case(BaseModel):
         return out
 
 
-def load_cases(source: str | list[dict[str, Any]], base_dir: Path) -> list[Case]:
+def dataset_path(source: str, base_dir: Path, *, allow_outside: bool = False) -> Path:
+    """The dataset file, which must lie inside the suite's folder unless `allow_outside`."""
+    base = base_dir.resolve()
+    path = (base / source).resolve()
+    if not allow_outside and not path.is_relative_to(base):
+        raise SuiteError(f"dataset {source!r} lies outside the suite's folder; move it next to the suite, "
+                         "or pass --allow-dataset-outside (RunOptions.allow_outside_dataset) if that is intended")
+    return path
+
+
+def load_cases(source: str | list[dict[str, Any]], base_dir: Path, *, allow_outside: bool = False) -> list[Case]:
     if isinstance(source, list):
         rows, where = source, "inline dataset"
     else:
-        path = (base_dir / source).resolve()
+        path = dataset_path(source, base_dir, allow_outside=allow_outside)
+        where = f"dataset {source}"
         if not path.exists():
-            raise SuiteError(f"dataset file {path} does not exist")
-        where = str(path)
+            raise SuiteError(f"{where} does not exist (relative to the suite's folder)")
         if path.suffix == ".jsonl":
             rows = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
         elif path.suffix == ".csv":
             rows = _csv_rows(path)
         else:
-            raise SuiteError(f"dataset {path}: use .jsonl or .csv (or list cases inline)")
+            raise SuiteError(f"{where}: use .jsonl or .csv (or list cases inline)")
     cases = []
     for i, row in enumerate(rows):
         try:

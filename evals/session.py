@@ -5,6 +5,7 @@ Used by `sluice eval run` and by `sluice prompts promote --run` (composed in gat
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ class RunOptions:
     prompt_ref: str | None = None  # evaluate this version/label of the suite's prompt
     transport: httpx.AsyncBaseTransport | None = None  # e.g. httpx.ASGITransport(gateway_app)
     progress: bool = False
+    allow_outside_dataset: bool = False  # a suite's dataset file may lie outside the suite's folder
 
 
 def default_cassette(suite: Suite, content_hash: str) -> Path:
@@ -41,7 +43,7 @@ def default_cassette(suite: Suite, content_hash: str) -> Path:
 
 
 async def run_suite_file(path: str | Path | Suite, opts: RunOptions) -> RunResult:
-    suite = path if isinstance(path, Suite) else load_suite(path)
+    suite = path if isinstance(path, Suite) else load_suite(path, allow_outside_dataset=opts.allow_outside_dataset)
     check_suite(suite)
     plan = TargetPlan(suite, registry_dir=opts.registry_dir, prompt_ref=opts.prompt_ref)
     cassette = opts.cassette or default_cassette(suite, plan.info.content_hash)
@@ -65,4 +67,6 @@ async def run_suite_file(path: str | Path | Suite, opts: RunOptions) -> RunResul
             cache.close()
     if opts.mode != "live":
         result.stats["cassette"] = str(cassette)
+        if cassette.exists():  # what a replay attestation is bound to (and a recording vouches for)
+            result.stats["cassette_hash"] = "sha256:" + hashlib.sha256(cassette.read_bytes()).hexdigest()
     return result

@@ -94,7 +94,7 @@ class Suite:
         return list(self.spec.assert_) + list(case.assert_)
 
 
-def load_suite(path: str | Path) -> Suite:
+def load_suite(path: str | Path, *, allow_outside_dataset: bool = False) -> Suite:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -104,10 +104,11 @@ def load_suite(path: str | Path) -> Suite:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise SuiteError(f"{path}: not valid YAML: {e}") from e
-    return suite_from_dict(data, path=path, source=text)
+    return suite_from_dict(data, path=path, source=text, allow_outside_dataset=allow_outside_dataset)
 
 
-def suite_from_dict(data: Any, *, path: Path | None = None, source: str | None = None) -> Suite:
+def suite_from_dict(data: Any, *, path: Path | None = None, source: str | None = None,
+                    allow_outside_dataset: bool = False) -> Suite:
     where = str(path) if path else "suite"
     if not isinstance(data, dict):
         raise SuiteError(f"{where}: expected a mapping at the top level")
@@ -117,6 +118,6 @@ def suite_from_dict(data: Any, *, path: Path | None = None, source: str | None =
         first = e.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "(root)"
         raise SuiteError(f"{where}: {loc}: {first['msg']}") from e
-    cases = load_cases(spec.dataset, path.parent if path else Path.cwd())
+    cases = load_cases(spec.dataset, path.parent if path else Path.cwd(), allow_outside=allow_outside_dataset)
     raw = source if source is not None else yaml.safe_dump(data, sort_keys=True)
     return Suite(spec, path, cases, "sha256:" + hashlib.sha256(raw.encode()).hexdigest())

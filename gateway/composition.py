@@ -68,7 +68,7 @@ class PromptsCapability(Capability):
         from gateway.integrations.prompts import PromptHook
 
         b.prompt_registry = prompt_registry(b.config)
-        b.add(Slot.PROMPTS, PromptHook(b.prompt_registry))
+        b.add(Slot.PROMPTS, PromptHook(b.prompt_registry, b.config.prompts, b.gateway))
 
     def admin_routers(self, gateway: Gateway) -> list[APIRouter]:
         from gateway.api.prompts import build_router
@@ -232,7 +232,8 @@ def prompt_registry(config: Config) -> Any:
 
     registry_dir = config_path(config, config.prompts.registry_dir)
     assert registry_dir is not None  # registry_dir always has a value; only state_dir is optional
-    return PromptRegistry(registry_dir, config_path(config, config.prompts.state_dir))
+    return PromptRegistry(registry_dir, config_path(config, config.prompts.state_dir),
+                          key_env=config.prompts.attest_key_env)
 
 
 def _feed_budget_gauge(gateway: Gateway, metrics: Any) -> None:

@@ -1,7 +1,8 @@
-"""Attestations: the record that a prompt's suite passed (or failed) on one exact content hash.
+"""Attestations: the signed record of one suite run on one exact content hash.
 
-Written by whoever ran the suite (`sluice eval run --attest`, `sluice prompts promote --run`);
-read by the gate. Editing a prompt changes its hash, so earlier attestations stop applying.
+Written by whoever ran the suite (`sluice eval run --attest`, `sluice prompts promote --run`) into
+the hash-chained, signed attestation journal; read by the gate. Editing a prompt changes its hash,
+so earlier attestations stop applying. Every run is kept, failed ones too.
 """
 
 from __future__ import annotations
@@ -22,17 +23,21 @@ class Attestation(BaseModel):
     version: int
     content_hash: str
     suite: str
-    suite_file: str | None = Field(default=None, description="file name of the suite, matched against the prompt's `suite:`")
+    suite_file: str | None = Field(default=None, description="file name of the suite")
+    suite_path: str | None = Field(default=None, description="the suite file, relative to the registry folder")
     suite_hash: str | None = None
     dataset_hash: str
+    dataset_path: str | None = Field(default=None, description="the dataset file relative to the registry, or null inline")
+    cassette_hash: str | None = Field(default=None, description="sha256 of the cassette recorded or replayed")
     passed: bool
     scores: dict[str, float] = Field(default_factory=dict)
     thresholds: dict[str, Any] = Field(default_factory=dict)
     failures: list[dict[str, Any]] = Field(default_factory=list, description="first failing cases (id, reasons)")
-    mode: str = "live"  # "live" | "replay" | "cached"
+    mode: str = "live"  # "live" | "record" | "replay"
     time: float
     git_commit: str | None = None
     actor: str | None = None
+    actor_claimed: bool = Field(default=True, description="the actor is what the runner said, not an authenticated identity")
 
 
 def record_attestation(registry: PromptRegistry, attestation: Attestation) -> Attestation:
@@ -41,6 +46,7 @@ def record_attestation(registry: PromptRegistry, attestation: Attestation) -> At
 
 
 def attestations_for(registry: PromptRegistry, name: str, content_hash: str | None = None) -> list[Attestation]:
+    """Every verified attestation of `name` (of one content hash, if given), oldest first."""
     out = []
     for r in registry.attestations_journal.records():
         if (r.get("type") == "attestation" and r.get("prompt") == name
@@ -52,3 +58,10 @@ def attestations_for(registry: PromptRegistry, name: str, content_hash: str | No
 def latest_attestation(registry: PromptRegistry, name: str, content_hash: str) -> Attestation | None:
     found = attestations_for(registry, name, content_hash)
     return found[-1] if found else None
+
+
+def attestation_by_id(registry: PromptRegistry, attestation_id: str) -> Attestation | None:
+    for r in registry.attestations_journal.records():
+        if r.get("type") == "attestation" and r.get("id") == attestation_id:
+            return Attestation.model_validate(r)
+    return None

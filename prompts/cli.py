@@ -1,4 +1,4 @@
-"""`sluice prompts list|show|diff|render|history|promote|rollback`.
+"""`sluice prompts list|show|diff|render|history|status|verify|promote|rollback`.
 
 `promote --run` (run the suite now) needs the eval harness, which this leaf must not import:
 gateway/cli/prompts.py builds the same app with a promote command that can run suites.
@@ -16,13 +16,17 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from prompts import gate
 from prompts.attestations import Attestation, attestations_for
+from prompts.config import PromptsConfig
 from prompts.errors import PromotionRefused, PromptError
-from prompts.registry import PromptRegistry, parse_ref
+from prompts.registry import LabelMove, PromptRegistry, parse_ref
+from prompts.verify import verify as verify_history
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -30,10 +34,42 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 RegistryOpt = Annotated[
     Path, typer.Option("--registry", "-r", envvar="SLUICE_PROMPTS_DIR", help="prompt registry folder")
 ]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", envvar="SLUICE_CONFIG",
+                              help="gateway config whose `prompts:` section holds the label policy")
+]
 
 
 def _registry(ctx: typer.Context) -> PromptRegistry:
     return ctx.obj["registry"]  # type: ignore[no-any-return]
+
+
+def _config(ctx: typer.Context) -> PromptsConfig:
+    return ctx.obj["config"]  # type: ignore[no-any-return]
+
+
+def load_prompts_config(path: Path | None) -> PromptsConfig:
+    """The `prompts:` section of a gateway config file (defaults without one)."""
+    if path is None:
+        return PromptsConfig()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return PromptsConfig.model_validate(data.get("prompts") or {})
+    except (OSError, yaml.YAMLError, AttributeError, ValidationError) as e:
+        raise fail(f"cannot read the prompts section of {path}: {e}") from e
+
+
+def labels_text(reg: PromptRegistry, name: str, version: int | None = None) -> str:
+    """'production->v2 (forced), staging->v1' (only the labels on `version`, if given)."""
+    out = []
+    for label, move in sorted(reg.current_moves(name).items()):
+        if version is None or move.to_version == version:
+            out.append(f"{label}->v{move.to_version}" + (" (forced)" if move.forced else ""))
+    return ", ".join(out)
+
+
+def actor_text(move: LabelMove) -> str:
+    return move.actor + (" (claimed)" if move.actor_claimed else "")
 
 
 def actor_name(explicit: str | None) -> str:
@@ -41,7 +77,7 @@ def actor_name(explicit: str | None) -> str:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
+    err_console.print("[red]error:[/red] " + escape(message))
     return typer.Exit(code)
 
 
@@ -49,37 +85,58 @@ def _ts(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) + "Z"
 
 
+def bound_text(bound: object) -> str:
+    """A threshold as people write it: '>= 0.9', '<= 3000', '0.5..1'."""
+    if isinstance(bound, dict):
+        lo, hi = bound.get("min"), bound.get("max")
+        if lo is not None and hi is not None:
+            return f"{lo:g}..{hi:g}"
+        if lo is not None:
+            return f">= {lo:g}"
+        if hi is not None:
+            return f"<= {hi:g}"
+        return "none"
+    return f">= {bound:g}" if isinstance(bound, int | float) else str(bound)
+
+
 def print_refusal(e: PromotionRefused) -> None:
-    err_console.print(f"[red]refused:[/red] {e.message}")
+    err_console.print("[red]refused:[/red] " + escape(e.message))
     att: Attestation | None = e.details.get("attestation")
     if att is not None:
         for metric, value in sorted(att.scores.items()):
-            err_console.print(f"  {metric} = {value:.4g}  (threshold {att.thresholds.get(metric, '-')})")
+            bound = att.thresholds.get(metric)
+            needs = f"  (needs {bound_text(bound)})" if bound is not None else ""
+            err_console.print(f"  {metric} = {value:.4g}{needs}", markup=False)
         for failure in att.failures:
-            err_console.print(f"  [red]FAIL[/red] {failure.get('case')}: {'; '.join(failure.get('reasons', []))}")
+            err_console.print("  [red]FAIL[/red] " + escape(f"{failure.get('case')}: {'; '.join(failure.get('reasons', []))}"))
 
 
 def do_promote(registry: PromptRegistry, name: str, version: int, label: str, *, actor: str | None,
-               reason: str, force: bool) -> None:
+               reason: str, force: bool, config: PromptsConfig | None = None,
+               fingerprint: gate.Fingerprint | None = None) -> None:
     """Shared by the leaf CLI and the composed one (which may run the suite first)."""
+    policy = (config or PromptsConfig()).policy_for(label)
     try:
-        move = gate.promote(registry, name, version, label, actor=actor_name(actor), reason=reason, force=force)
+        move = gate.promote(registry, name, version, label, actor=actor_name(actor), reason=reason, force=force,
+                            policy=policy, fingerprint=fingerprint)
     except PromotionRefused as e:
         print_refusal(e)
         raise typer.Exit(1) from e
     except PromptError as e:
         raise fail(e.message) from e
-    how = "FORCED (no passing attestation)" if move.kind == "force" else f"attestation {move.attestation_id}"
-    console.print(f"{name}: {label} {move.from_version or '-'} -> {version}  [{how}]")
+    how = "FORCED (no passing attestation)" if move.forced else f"attestation {move.attestation_id}"
+    console.print(f"{name}: {label} {move.from_version or '-'} -> {version}  [{how}]", markup=False)
 
 
-def make_app(*, with_promote: bool = True) -> typer.Typer:
+def make_app(*, with_promote: bool = True, fingerprint: gate.Fingerprint | None = None) -> typer.Typer:
+    """`fingerprint` lets the gate compare the suite's current dataset hash (the eval harness has it)."""
     app = typer.Typer(help="Versioned prompts: list, inspect, render, promote and roll back.",
                       no_args_is_help=True)
 
     @app.callback()
-    def _main(ctx: typer.Context, registry: RegistryOpt = Path("prompts")) -> None:
-        ctx.obj = {"registry": PromptRegistry(registry)}
+    def _main(ctx: typer.Context, registry: RegistryOpt = Path("prompts"), config: ConfigOpt = None) -> None:
+        ctx.obj = {"registry": PromptRegistry(registry), "config": load_prompts_config(config),
+                   "fingerprint": fingerprint}
 
     @app.command("list")
     def list_(ctx: typer.Context) -> None:
@@ -87,8 +144,7 @@ def make_app(*, with_promote: bool = True) -> typer.Typer:
         reg = _registry(ctx)
         table = Table("prompt", "versions", "labels", "latest hash")
         for name in reg.names():
-            labels = ", ".join(f"{k}->v{v}" for k, v in sorted(reg.labels(name).items()))
-            table.add_row(name, " ".join(f"v{v}" for v in reg.versions(name)), labels or "-",
+            table.add_row(name, " ".join(f"v{v}" for v in reg.versions(name)), escape(labels_text(reg, name)) or "-",
                           reg.latest(name).content_hash()[7:19])
         console.print(table)
 
@@ -101,9 +157,9 @@ def make_app(*, with_promote: bool = True) -> typer.Typer:
             spec = reg.resolve(name, at)
         except PromptError as e:
             raise fail(e.message) from e
-        labels = [k for k, v in reg.labels(name).items() if v == spec.version]
-        console.print(f"# {spec.ref}  {spec.content_hash()}  labels: {', '.join(labels) or '-'}")
-        console.print(yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False))
+        console.print(f"# {spec.ref}  {spec.content_hash()}  labels: {labels_text(reg, name, spec.version) or '-'}",
+                      markup=False)
+        console.print(yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False), markup=False)
 
     @app.command()
     def diff(ctx: typer.Context, name: str, a: int, b: int) -> None:
@@ -154,17 +210,49 @@ def make_app(*, with_promote: bool = True) -> typer.Typer:
         table = Table("time", "event", "detail", "who / suite", "why / scores")
         events: list[tuple[float, list[str]]] = []
         for m in reg.label_moves(name):
-            events.append((m.time, [_ts(m.time), m.kind, f"{m.label}: {m.from_version or '-'} -> v{m.to_version}",
-                                    m.actor, m.reason or (f"attestation {m.attestation_id}" if m.attestation_id else "")]))
-        for a in attestations_for(reg, name):
+            kind = m.kind + (" (forced)" if m.forced and m.kind != "force" else "")
+            events.append((m.time, [_ts(m.time), escape(kind), f"{m.label}: {m.from_version or '-'} -> v{m.to_version}",
+                                    escape(actor_text(m)),
+                                    escape(m.reason or (f"attestation {m.attestation_id}" if m.attestation_id else ""))]))
+        for a in attestations_for(reg, name):  # every run, failed ones too
             scores = " ".join(f"{k}={v:.3g}" for k, v in sorted(a.scores.items()))
             verdict = "[green]pass[/green]" if a.passed else "[red]fail[/red]"
             events.append((a.time, [_ts(a.time), f"eval {verdict}", f"v{a.version} {a.content_hash[7:19]} ({a.mode})",
-                                    f"{a.suite} data {a.dataset_hash[7:15]}" + (f" git {a.git_commit[:8]}" if a.git_commit else ""),
+                                    escape(f"{a.suite} data {a.dataset_hash[7:15]}"
+                                           + (f" git {a.git_commit[:8]}" if a.git_commit else "")),
                                     scores]))
         for _, row in sorted(events, key=lambda e: e[0]):
             table.add_row(*row)
         console.print(table)
+
+    @app.command()
+    def status(ctx: typer.Context) -> None:
+        """Released versions whose file differs from the snapshot their labels serve (exit 1 if any)."""
+        reg = _registry(ctx)
+        try:
+            drift = reg.status()
+        except PromptError as e:
+            raise fail(e.message) from e
+        if not drift:
+            console.print("every released version's file matches its snapshot")
+            return
+        table = Table("prompt", "version", "label", "file", "serving")
+        for d in drift:
+            table.add_row(d["prompt"], f"v{d['version']}", d["label"], d["state"], d["served_hash"][7:19])
+        console.print(table)
+        console.print("labels keep serving their snapshots; to release an edit, add a new version and promote it",
+                      markup=False)
+        raise typer.Exit(1)
+
+    @app.command()
+    def verify(ctx: typer.Context) -> None:
+        """Check the whole history (journals, signatures, snapshots); exit 1 on anything forged or missing."""
+        problems = verify_history(_registry(ctx))
+        for p in problems:
+            err_console.print("[red]FAIL[/red] " + escape(p))
+        if problems:
+            raise typer.Exit(1)
+        console.print("history verifies: journals chained and signed, every snapshot intact")
 
     if with_promote:
         @app.command()
@@ -176,21 +264,29 @@ def make_app(*, with_promote: bool = True) -> typer.Typer:
             actor: Annotated[str | None, typer.Option(help="who (default $SLUICE_ACTOR or the OS user)")] = None,
         ) -> None:
             """Move a label to a version; refused unless its suite passed on this exact content."""
-            do_promote(_registry(ctx), name, version, to, actor=actor, reason=reason, force=force)
+            do_promote(_registry(ctx), name, version, to, actor=actor, reason=reason, force=force,
+                       config=_config(ctx), fingerprint=ctx.obj["fingerprint"])
 
     @app.command()
     def rollback(
         ctx: typer.Context, name: str,
         label: Annotated[str, typer.Option("--label", help="label to move back")] = "production",
-        reason: Annotated[str, typer.Option(help="why")] = "",
+        reason: Annotated[str, typer.Option(help="why (required with --force)")] = "",
+        force: Annotated[bool, typer.Option(help="roll back to content with no valid attestation (needs --reason)")] = False,
         actor: Annotated[str | None, typer.Option(help="who")] = None,
     ) -> None:
-        """Move a label back to the version it pointed at before its last promotion."""
+        """Move a label back to the snapshot it served before its last move; refused unless that content
+        has a valid attestation, or forced with a reason."""
         try:
-            move = gate.rollback(_registry(ctx), name, label, actor=actor_name(actor), reason=reason)
+            move = gate.rollback(_registry(ctx), name, label, actor=actor_name(actor), reason=reason, force=force,
+                                 policy=_config(ctx).policy_for(label), fingerprint=ctx.obj["fingerprint"])
+        except PromotionRefused as e:
+            print_refusal(e)
+            raise typer.Exit(1) from e
         except PromptError as e:
             raise fail(e.message) from e
-        console.print(f"{name}: {label} v{move.from_version} -> v{move.to_version} (rollback)")
+        mark = ", FORCED" if move.forced else ""
+        console.print(f"{name}: {label} v{move.from_version} -> v{move.to_version} (rollback{mark})", markup=False)
 
     return app
 

@@ -8,6 +8,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from prompts.names import NAME_PATTERN
+
 # Fields whose change can change what the model returns; the content hash covers exactly these.
 OUTPUT_FIELDS = ("messages", "variables", "model", "parameters", "response_format", "tools")
 
@@ -25,7 +27,7 @@ class PromptSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    name: str = Field(pattern=NAME_PATTERN)
     version: int = Field(ge=1, description="the author's version number")
     description: str = ""
     messages: list[Message] = Field(min_length=1)

@@ -40,6 +40,10 @@ JUDGE_SYSTEM = (
 )
 
 
+# A verdict is one short JSON object; the bound keeps a rambling judge from costing a long answer.
+JUDGE_MAX_TOKENS = 256
+
+
 class Verdict(BaseModel):
     pass_: bool = Field(alias="pass")
     score: float | None = Field(default=None, ge=0, le=1)
@@ -65,7 +69,8 @@ async def llm_rubric(spec: AssertionSpec, ctx: CheckContext) -> AssertionResult:
     if ctx.user_input:
         user += f"Question the assistant was given:\n{ctx.user_input}\n\n"
     user += f"Assistant output:\n{ctx.output}"
-    reply = await ctx.client.chat({"model": model, "temperature": 0, "messages": [
+    max_tokens = int(spec.options.get("max_tokens", JUDGE_MAX_TOKENS))
+    reply = await ctx.client.chat({"model": model, "temperature": 0, "max_tokens": max_tokens, "messages": [
         {"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]})
     try:
         verdict = parse_verdict(reply.text)

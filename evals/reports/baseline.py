@@ -28,6 +28,7 @@ class Comparison:
     improvements: list[Change] = field(default_factory=list)
     new_cases: list[str] = field(default_factory=list)
     removed_cases: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # why the two runs may not be comparable
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
@@ -55,8 +56,14 @@ def compare(run: dict[str, Any], baseline: dict[str, Any], label: str = "baselin
             out.improvements.append(Change("case", cid, before[cid], now[cid]))
     out.new_cases = sorted(now.keys() - before.keys())
     out.removed_cases = sorted(before.keys() - now.keys())
+    for key, what in (("suite_hash", "suite file"), ("dataset_hash", "dataset")):
+        if run.get(key) and baseline.get(key) and run[key] != baseline[key]:
+            out.warnings.append(f"the {what} changed since the baseline ({baseline[key][7:19]} -> {run[key][7:19]}): "
+                                "scores may not be comparable")
     lower_is_better = {"latency", "cost"}
-    for name in sorted(run["scores"].keys() & baseline["scores"].keys()):
+    # a replayed latency is the recording's, not this run's: comparing it is noise
+    noisy = {"latency"} if "replay" in (run.get("mode"), baseline.get("mode")) else set()
+    for name in sorted((run["scores"].keys() & baseline["scores"].keys()) - noisy):
         a, b = baseline["scores"][name], run["scores"][name]
         if a is None or b is None or abs(a - b) <= EPS:
             continue

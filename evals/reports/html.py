@@ -32,6 +32,7 @@ pass@{{ r.repeats }} {{ '%.1f'|format(100 * r.scores.pass_at_k) }}%, pass^{{ r.r
 {% for name, m in r.metrics|dictsort %}{% if name not in thresholded %}<tr><td>{{ name }}</td><td>{{ fmt(m.mean) }}</td><td></td><td></td><td></td></tr>{% endif %}{% endfor %}
 </table>
 {% if cmp %}<h2>Against {{ cmp.baseline_label }}</h2>
+{% for w in cmp.warnings %}<p class="failed">warning: {{ w }}</p>{% endfor %}
 <table><tr><th>change</th><th>kind</th><th>name</th><th>before</th><th>after</th></tr>
 {% for c in cmp.regressions %}<tr><td class="failed">regression</td><td>{{ c.kind }}</td><td>{{ c.name }}</td><td>{{ fmt(c.before) }}</td><td>{{ fmt(c.after) }}</td></tr>{% endfor %}
 {% for c in cmp.improvements %}<tr><td class="passed">improvement</td><td>{{ c.kind }}</td><td>{{ c.name }}</td><td>{{ fmt(c.before) }}</td><td>{{ fmt(c.after) }}</td></tr>{% endfor %}

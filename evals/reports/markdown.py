@@ -53,6 +53,7 @@ def to_markdown(result: RunResult, comparison: Comparison | None = None, max_fai
     if comparison is not None:
         lines += ["", (f"**Against {comparison.baseline_label}:** {len(comparison.regressions)} regression(s), "
                        f"{len(comparison.improvements)} improvement(s)")]
+        lines += [f"> ⚠️ {w}" for w in comparison.warnings]
         for title, changes in (("Regressions", comparison.regressions), ("Improvements", comparison.improvements)):
             if changes:
                 lines += ["", f"{title}:", ""]

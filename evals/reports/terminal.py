@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from evals.reports.baseline import Comparison
@@ -28,9 +29,11 @@ def print_summary(result: RunResult, console: Console, comparison: Comparison | 
                       "[green]yes[/green]" if c.passed else "[red]no[/red]")
     console.print(table)
     for f in result.failing_cases(max_failures):
-        console.print(f"  [red]FAIL[/red] {f['case']}#{f['repeat']}: ", "; ".join(f["reasons"])[:200], markup=True)
+        console.print(f"  [red]FAIL[/red] {escape(str(f['case']))}#{f['repeat']}: " + escape("; ".join(f["reasons"])[:200]))
     if comparison is not None:
         console.print(f"vs {comparison.baseline_label}: {len(comparison.regressions)} regressions, "
                       f"{len(comparison.improvements)} improvements")
+        for warning in comparison.warnings:
+            console.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
         for ch in comparison.regressions[:max_failures]:
             console.print(f"  [red]regressed[/red] {ch.kind} {ch.name}: {ch.before:.4g} -> {ch.after:.4g}")

@@ -1,14 +1,16 @@
 """`sluice prompts ...` with `promote --run`: the one command that joins prompts and evals.
 
 The registry (prompts/) is a leaf and cannot run suites; here the promote command may first run
-the prompt's suite on that exact version (live, or --replay from cassettes), record the run as an
-attestation, and only then ask the gate. Mount `app` as `sluice prompts` and `evals.cli.app` as
-`sluice eval`.
+the prompt's suite on that exact version (live, or --replay from cassettes), record the run as a
+signed attestation, and only then ask the gate, which compares the suite's current dataset hash
+through the eval harness (`suite_fingerprint`). Mount `app` as `sluice prompts` and
+`evals.cli.app` as `sluice eval`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,7 +18,20 @@ import typer
 from prompts import PromptError
 from prompts.cli import actor_name, console, do_promote, fail, make_app
 
-app = make_app(with_promote=False)
+
+def _fingerprint(path: Path) -> tuple[str, str]:
+    from evals.attest import suite_fingerprint  # the eval harness loads only when a label moves
+    from evals.errors import SuiteError
+    from prompts import PromotionRefused
+
+    try:
+        return suite_fingerprint(path)
+    except SuiteError as e:
+        raise PromotionRefused(f"the prompt's suite cannot be read, so its dataset cannot be checked: {e}",
+                               attestation=None) from e
+
+
+app = make_app(with_promote=False, fingerprint=_fingerprint)
 
 
 @app.command()
@@ -27,9 +42,10 @@ def promote(
     to: Annotated[str, typer.Option("--to", help="label to move")] = "production",
     reason: Annotated[str, typer.Option(help="why (required with --force)")] = "",
     force: Annotated[bool, typer.Option(help="bypass the eval gate (needs --reason; recorded)")] = False,
-    actor: Annotated[str | None, typer.Option(help="who (default $SLUICE_ACTOR or the OS user)")] = None,
+    actor: Annotated[str | None, typer.Option(help="who (default $SLUICE_ACTOR or the OS user); recorded as claimed")] = None,
     run: Annotated[bool, typer.Option("--run", help="run the prompt's suite on this version first")] = False,
     replay: Annotated[bool, typer.Option("--replay", help="with --run: answer from the suite's cassettes")] = False,
+    record: Annotated[bool, typer.Option("--record", help="with --run: live, and write the cassette a later replay may use")] = False,
     base_url: Annotated[str | None, typer.Option(envvar="SLUICE_BASE_URL", help="with --run: endpoint")] = None,
     api_key: Annotated[str, typer.Option(envvar="SLUICE_API_KEY")] = "sk-eval",
 ) -> None:
@@ -41,6 +57,8 @@ def promote(
         from evals.reports import print_summary
         from evals.session import RunOptions, run_suite_file
 
+        if record and replay:
+            raise fail("--record and --replay exclude each other")
         try:
             spec = registry.get(name, version)
         except PromptError as e:
@@ -48,7 +66,8 @@ def promote(
         if not spec.suite:
             raise fail(f"{spec.ref} names no suite (add `suite:` to its file); cannot --run")
         suite_path = registry.path_of(name, version).parent / spec.suite
-        opts = RunOptions(base_url=base_url, api_key=api_key, mode="replay" if replay else "live",
+        opts = RunOptions(base_url=base_url, api_key=api_key,
+                          mode="replay" if replay else "record" if record else "live",
                           registry_dir=registry.dir, prompt_ref=str(version))
         try:
             result = asyncio.run(run_suite_file(suite_path, opts))
@@ -56,5 +75,6 @@ def promote(
             att = attest(result, registry.dir, actor=actor_name(actor))
         except SuiteError as e:
             raise fail(f"suite could not run: {e}") from e
-        console.print(f"attestation {att.id} recorded: {'pass' if att.passed else 'fail'}")
-    do_promote(registry, name, version, to, actor=actor, reason=reason, force=force)
+        console.print(f"attestation {att.id} recorded: {'pass' if att.passed else 'fail'}", markup=False)
+    do_promote(registry, name, version, to, actor=actor, reason=reason, force=force, config=ctx.obj["config"],
+               fingerprint=_fingerprint)

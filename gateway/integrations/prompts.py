@@ -4,14 +4,19 @@
     {"model": "prompt:support-answer@production", "variables": {...}, ...}
     {"model": "prompt:support-answer@3", "prompt": {"variables": {...}}, ...}
 
-The rendered messages come first, then any `messages` the request sent. The prompt's model and
-parameters apply unless the request sets them. ctx.prompt_ref ("name@version") and ctx.prompt_hash
-go to the ledger. Label moves made by `sluice prompts promote` on any machine sharing the registry's
-state folder are seen on the next request (the registry stats its label journal per lookup).
+Only releases are served (`PromptRegistry.serve`): a label's snapshot, or a pinned version's latest
+released snapshot, never the live file (unless `prompts.serve_unreleased`). The rendered messages
+come first, then any `messages` the request sent; the prompt's model and parameters apply unless
+the request sets them. ctx.prompt_ref ("name@version"), ctx.prompt_hash (the served content's hash)
+and ctx.prompt_forced go to the ledger; `x-sluice-prompt` says `name@version`, marked `; forced`.
+Label moves made on any machine sharing the registry's state folder are seen on the next request.
+A journal that stops verifying (rewritten, forged) is logged and counted, and the last verified
+state keeps serving: never a 500.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -20,8 +25,11 @@ from gateway.context import RequestContext
 from gateway.errors import InvalidRequest, NotFound, SluiceError
 from gateway.hooks import Hook, HookResult
 from prompts import (
+    IntegrityError,
+    InvalidName,
     LabelNotFound,
     MissingVariable,
+    NotReleased,
     PromptError,
     PromptFileError,
     PromptNotFound,
@@ -29,9 +37,13 @@ from prompts import (
     RenderError,
     VersionNotFound,
     parse_ref,
+    render,
 )
+from prompts.config import PromptsConfig
+from prompts.names import shown
 
 PREFIX = "prompt:"
+log = logging.getLogger("sluice.prompts")
 
 
 class PromptField(BaseModel):
@@ -46,8 +58,24 @@ class PromptField(BaseModel):
 class PromptHook(Hook):
     name = "prompts"
 
-    def __init__(self, registry: PromptRegistry) -> None:
+    def __init__(self, registry: PromptRegistry, config: PromptsConfig | None = None, gateway: Any = None) -> None:
         self.registry = registry
+        self.config = config or PromptsConfig()
+        self._reported: str | None = None
+        tel = getattr(getattr(gateway, "services", None), "telemetry", None)
+        if tel is not None and tel.metrics is not None:  # re-registered by each generation's hook
+            tel.metrics.gauge_callback("prompt_journal_unverified",
+                                       "1 while a prompt journal fails verification (the last verified state serves)",
+                                       lambda: float(bool(self.registry.problems())))
+
+    def _watch_integrity(self) -> None:
+        problem = self.registry.labels_journal.problem
+        if problem != self._reported:
+            if problem:
+                log.error("prompt label journal does not verify; serving the last verified state: %s", problem)
+            else:
+                log.warning("prompt label journal verifies again")
+            self._reported = problem
 
     async def before(self, ctx: RequestContext) -> HookResult:
         if ctx.kind != "chat":
@@ -61,7 +89,7 @@ class PromptHook(Hook):
         if by_model:
             name, ref = parse_ref(str(model)[len(PREFIX):])
             if spec.name is not None and spec.name != name:
-                raise InvalidRequest(f"model names prompt {name!r} but prompt.name is {spec.name!r}; give one",
+                raise InvalidRequest(f"model names prompt {shown(name)} but prompt.name is {shown(spec.name)}; give one",
                                      param="prompt.name", code="prompt_conflict")
         else:
             if not spec.name:
@@ -76,9 +104,13 @@ class PromptHook(Hook):
         if not isinstance(variables, dict):
             raise InvalidRequest("variables must be an object", param="variables", code="invalid_value")
         try:
-            rendered = self.registry.render(name, ref, variables)
+            release = self.registry.serve(name, ref, pins=self.config.version_pins,
+                                          unreleased=self.config.serve_unreleased)
+            rendered = render(release.spec, variables)
         except PromptError as e:
             raise _map_error(e, name, ref) from e
+        finally:
+            self._watch_integrity()
         new: dict[str, Any] = {k: v for k, v in body.items() if k not in ("prompt", "variables")}
         for key, value in rendered.parameters.items():
             new.setdefault(key, value)
@@ -93,8 +125,9 @@ class PromptHook(Hook):
         body.update(new)
         ctx.requested_model = body["model"]
         ctx.prompt_ref = rendered.ref
-        ctx.prompt_hash = rendered.content_hash
-        ctx.response_headers["x-sluice-prompt"] = rendered.ref
+        ctx.prompt_hash = rendered.content_hash  # the snapshot's content: what attestations name
+        ctx.prompt_forced = release.forced
+        ctx.response_headers["x-sluice-prompt"] = release.header
         return None
 
 
@@ -110,6 +143,14 @@ def _parse_field(field: Any) -> PromptField:
 
 
 def _map_error(e: PromptError, name: str, ref: str | None) -> SluiceError:
+    """Registry errors as OpenAI-shaped ones. Bodies never carry a file path or file content: the
+    registry's own message (which may) is logged for the operator instead."""
+    if isinstance(e, InvalidName):
+        return InvalidRequest(e.message, param="prompt.name", code="prompt_name_invalid")
+    if isinstance(e, NotReleased):
+        return NotFound(e.message, param="prompt.name", code="prompt_not_released")
+    if isinstance(e, VersionNotFound) and e.details.get("pinned"):
+        return InvalidRequest(e.message, param="prompt.version", code="prompt_pin_disabled")
     if isinstance(e, LabelNotFound):
         return NotFound(e.message, param="prompt.label", code="prompt_label_not_found")
     if isinstance(e, VersionNotFound):
@@ -122,7 +163,9 @@ def _map_error(e: PromptError, name: str, ref: str | None) -> SluiceError:
                               code="prompt_variable_missing")
     if isinstance(e, RenderError):
         return InvalidRequest(e.message, param="prompt.variables", code="prompt_render_error")
-    if isinstance(e, PromptFileError):  # the registry is broken, not the request
-        return SluiceError(f"prompt {name}@{ref or 'production'} cannot be loaded: {e.message}",
+    if isinstance(e, PromptFileError | IntegrityError):  # the registry is broken, not the request
+        log.error("prompt %r cannot be loaded: %s", name[:80], e.message)
+        return SluiceError(f"prompt {name}@{ref or 'production'} cannot be loaded; the gateway's log says why",
                            code="prompt_file_invalid")
-    return SluiceError(e.message, code="prompt_error")
+    log.error("prompt %r: %s", name[:80], e.message)
+    return SluiceError("the prompt registry failed; the gateway's log says why", code="prompt_error")

@@ -24,14 +24,23 @@ def workspace(tmp_path, monkeypatch):
     return tmp_path
 
 
-def cli(ws: Path, *args: str):
-    return runner.invoke(prompts_app, ["--registry", str(ws / "prompts"), *args])
+def cli(ws: Path, *args: str, config: Path | None = EXAMPLES / "sluice.yaml"):
+    """The demo config's label policy accepts replays of the committed (unsigned) cassettes."""
+    opts = ["--config", str(config)] if config else []
+    return runner.invoke(prompts_app, ["--registry", str(ws / "prompts"), *opts, *args])
+
+
+def test_by_default_a_replay_counts_only_for_a_cassette_a_signed_recording_wrote(workspace):
+    refused = cli(workspace, "promote", "support-answer", "1", "--run", "--replay", config=None)
+    assert refused.exit_code == 1, refused.output
+    assert "not written by a signed recording run" in refused.output
+    assert PromptRegistry(workspace / "prompts").labels("support-answer") == {}
 
 
 def test_gate_promotes_good_versions_and_refuses_the_regressed_one(workspace):
     reg = PromptRegistry(workspace / "prompts")
     refused = cli(workspace, "promote", "support-answer", "1", "--to", "production")
-    assert refused.exit_code == 1 and "no eval attestation" in refused.output
+    assert refused.exit_code == 1 and "no valid eval attestation" in refused.output
 
     ok = cli(workspace, "promote", "support-answer", "1", "--to", "production", "--run", "--replay")
     assert ok.exit_code == 0, ok.output
@@ -73,7 +82,7 @@ def test_editing_a_prompt_invalidates_its_attestation(workspace):
     f = workspace / "prompts" / "extract-order" / "v1.yaml"
     f.write_text(f.read_text().replace("max_tokens: 12", "max_tokens: 13"))
     again = cli(workspace, "promote", "extract-order", "1", "--to", "staging")
-    assert again.exit_code == 1 and "no eval attestation" in again.output
+    assert again.exit_code == 1 and "no valid eval attestation" in again.output
     rerun = cli(workspace, "promote", "extract-order", "1", "--to", "staging", "--run", "--replay")
     assert rerun.exit_code == 2 and "suite could not run" in rerun.output and "no cassette" in rerun.output
 

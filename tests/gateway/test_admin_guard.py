@@ -52,6 +52,8 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/sluice/v1/prompts/{name}"): {},
     ("POST", "/sluice/v1/prompts/{name}/render"): {"json": {"version": 1, "variables": {"question": "q"}}},
     ("GET", "/sluice/v1/prompts/{name}/history"): {},
+    ("POST", "/sluice/v1/prompts/{name}/promote"): {"json": {"version": 1, "force": True, "reason": "guard test"}},
+    ("POST", "/sluice/v1/prompts/{name}/rollback"): {"json": {"force": True, "reason": "guard test"}},
 }
 
 
@@ -75,6 +77,7 @@ def _config(tmp: Path, mock: Any, env: str = ENV) -> Config:
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("SLUICE_MASTER_KEY", DECOY)
     monkeypatch.setenv("SLUICE_KEY_SECRET", "hmac-secret-for-the-guard-test")
+    monkeypatch.setenv("SLUICE_ATTEST_KEY", "attestation-key-for-the-guard-test")  # label moves are signed
     monkeypatch.delenv(ENV, raising=False)
     return monkeypatch
 

@@ -33,6 +33,11 @@ def _write_prompt(registry: Path, text: str) -> None:
     (registry / "greet").mkdir(parents=True, exist_ok=True)
     (registry / "greet" / "v1.yaml").write_text(
         f"name: greet\nversion: 1\nmodel: mock-chat\nmessages:\n  - {{role: user, content: '{text}'}}\n")
+    from prompts import LabelMove, PromptRegistry
+
+    reg = PromptRegistry(registry)  # released: the gateway serves snapshots only
+    reg.record_move(LabelMove("greet", "production", None, 1, "test", "", 1.0, "promote",
+                              reg.get("greet", 1).content_hash()))
 
 
 def _cfg(mock: MockUpstream, tmp: Path, **sections: Any) -> Config:  # noqa: F811

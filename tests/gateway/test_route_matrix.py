@@ -76,12 +76,21 @@ def _url(route: Route) -> str:
     return route.path.replace("{pipeline}", "handbook")
 
 
+def _release(registry_dir: Path, name: str, version: int) -> None:
+    from prompts import LabelMove, PromptRegistry
+
+    reg = PromptRegistry(registry_dir)
+    reg.record_move(LabelMove(name, "production", None, version, "test", "", 1.0, "promote",
+                              reg.get(name, version).content_hash()))
+
+
 def _config(mock: MockUpstream, tmp: Path) -> Config:  # noqa: F811
     registry = tmp / "prompts" / "greet"
     registry.mkdir(parents=True)
     (registry / "v1.yaml").write_text(
         "name: greet\nversion: 1\nmodel: mock-chat\nvariables: {type: object, properties: {topic: {type: string}}}\n"
         "messages:\n  - {role: user, content: 'Tell me about {{ topic }}'}\n")
+    _release(tmp / "prompts", "greet", 1)  # the gateway serves released snapshots only
     cfg = mock_config(
         mock,
         auth={"enabled": True},

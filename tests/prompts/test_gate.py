@@ -29,7 +29,7 @@ def reg(tmp_path):
 
 
 def test_promote_refused_without_attestation(reg):
-    with pytest.raises(PromotionRefused, match="no eval attestation"):
+    with pytest.raises(PromotionRefused, match="no valid eval attestation"):
         promote(reg, "qa", 1, "production", actor="ann")
     assert reg.labels("qa") == {}
 
@@ -55,7 +55,7 @@ def test_editing_prompt_invalidates_attestation(reg, tmp_path):
     write_prompt(tmp_path, "qa", 1, system="System v1, edited")
     import os
     os.utime(tmp_path / "qa" / "v1.yaml", ns=(5, 5))
-    with pytest.raises(PromotionRefused, match="no eval attestation"):
+    with pytest.raises(PromotionRefused, match="no valid eval attestation"):
         promote(reg, "qa", 1, "production", actor="ann")
 
 
@@ -86,15 +86,24 @@ def test_rollback_walks_back_the_stack(reg):
 
 
 def test_only_the_guarding_suite_counts(tmp_path):
-    write_prompt(tmp_path, "g", 1, suite="../suites/guard.yaml")
-    reg = PromptRegistry(tmp_path)
+    import hashlib
+
+    write_prompt(tmp_path / "reg", "g", 1, suite="../../suites/guard.yaml")
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "guard.yaml").write_text("name: guard\n")
+    guard_hash = "sha256:" + hashlib.sha256(b"name: guard\n").hexdigest()
+    reg = PromptRegistry(tmp_path / "reg")
     spec = reg.get("g", 1)
 
-    def att(suite_file):
-        return Attestation(prompt="g", version=1, content_hash=spec.content_hash(), suite="x", suite_file=suite_file,
+    def att(suite_path, suite_hash=guard_hash):
+        return Attestation(prompt="g", version=1, content_hash=spec.content_hash(), suite="x",
+                           suite_file=suite_path.rsplit("/", 1)[-1], suite_path=suite_path, suite_hash=suite_hash,
                            dataset_hash="sha256:d", passed=True, time=1.0)
-    record_attestation(reg, att("other.yaml"))
-    with pytest.raises(PromotionRefused, match="from its suite guard.yaml"):
+    record_attestation(reg, att("../elsewhere/guard.yaml"))  # same file name, another suite
+    with pytest.raises(PromotionRefused, match="from its suite ../../suites/guard.yaml.*another suite file"):
         promote(reg, "g", 1, "production", actor="a")
-    record_attestation(reg, att("guard.yaml"))
+    record_attestation(reg, att("../suites/guard.yaml", "sha256:" + "0" * 64))  # the suite, before an edit
+    with pytest.raises(PromotionRefused, match="earlier version of its suite"):
+        promote(reg, "g", 1, "production", actor="a")
+    record_attestation(reg, att("../suites/guard.yaml"))
     assert promote(reg, "g", 1, "production", actor="a").kind == "promote"

@@ -14,13 +14,19 @@ def registry_dir(tmp_path):
     write_prompt(tmp_path, "support", 1, system="Policy v1", user="Q: {{ question }}", model="mock-chat")
     write_prompt(tmp_path, "support", 2, system="Policy v2", user="Question: {{ question }}", model="mock-chat")
     reg = PromptRegistry(tmp_path)
-    reg.record_move(LabelMove("support", "production", None, 1, "t", "", 1.0, "promote",
-                              reg.get("support", 1).content_hash()))
+    release(reg, "support", 1)
+    release(reg, "support", 2, label="staging")  # so the pin @2 has a release to serve
     return tmp_path
 
 
-def config(mock, registry_dir):
-    return mock_config(mock, prompts={"registry_dir": str(registry_dir)})
+def release(reg, name, version, label="production"):
+    """A label move recorded as the gate would (record_move snapshots the file)."""
+    return reg.record_move(LabelMove(name, label, None, version, "t", "", 1.0, "promote",
+                                     reg.get(name, version).content_hash()))
+
+
+def config(mock, registry_dir, **prompts):
+    return mock_config(mock, prompts={"registry_dir": str(registry_dir), **prompts})
 
 
 async def test_prompt_by_body_field(mock, registry_dir):
@@ -66,7 +72,7 @@ async def test_streaming_prompt_request(mock, registry_dir):
 
 @pytest.mark.parametrize("body, status, code, names", [
     ({"prompt": {"name": "nope", "variables": {}}}, 404, "prompt_not_found", "'nope'"),
-    ({"model": "prompt:support@staging", "variables": {"question": "x"}}, 404, "prompt_label_not_found", "'staging'"),
+    ({"model": "prompt:support@canary", "variables": {"question": "x"}}, 404, "prompt_label_not_found", "'canary'"),
     ({"prompt": {"name": "support", "version": 9, "variables": {"question": "x"}}}, 404, "prompt_version_not_found", "9"),
     ({"model": "prompt:support@1"}, 400, "prompt_variable_missing", "question"),
     ({"prompt": {"name": "support", "label": "production", "variables": {"question": 3}}}, 400, "prompt_render_error", "question"),
@@ -88,7 +94,8 @@ async def test_prompts_admin_api(mock, registry_dir, monkeypatch):
         assert (await client.get("/sluice/v1/prompts")).status_code == 401
         auth = {"authorization": "Bearer sk-master"}
         listing = (await client.get("/sluice/v1/prompts", headers=auth)).json()
-        assert listing["data"][0]["labels"] == {"production": 1}
+        assert listing["data"][0]["labels"] == {"production": 1, "staging": 2}
+        assert listing["data"][0]["forced"] == [] and listing["integrity"] == {"verified": True, "problems": []}
         shown = (await client.get("/sluice/v1/prompts/support?ref=2", headers=auth)).json()
         assert shown["ref"] == "support@2" and shown["content_hash"].startswith("sha256:")
         rendered = await client.post("/sluice/v1/prompts/support/render", headers=auth,
@@ -103,6 +110,7 @@ async def test_prompts_admin_api(mock, registry_dir, monkeypatch):
 
 async def test_request_model_overrides_prompt_model(mock, registry_dir):
     write_prompt(registry_dir, "elsewhere", 1, model="no-such-group")
+    release(PromptRegistry(registry_dir), "elsewhere", 1)
     async with gateway_client(config(mock, registry_dir)) as (_app, client):
         r = await client.post("/v1/chat/completions", json={
             "model": "mock-chat", "prompt": {"name": "elsewhere", "version": 1, "variables": {"question": "q"}}})
@@ -117,17 +125,25 @@ async def test_request_model_overrides_prompt_model(mock, registry_dir):
     ({"prompt": {"name": "support", "label": "production", "version": 1}}, 400, "prompt_conflict"),
     ({"model": "prompt:support@1", "variables": ["x"]}, 400, "invalid_value"),
     ({"prompt": {"name": "nomodel", "version": 1, "variables": {"question": "x"}}}, 400, "prompt_model_missing"),
-    ({"prompt": {"name": "broken", "version": 1, "variables": {"question": "x"}}}, 500, "prompt_file_invalid"),
 ])
 async def test_more_prompt_error_paths(mock, registry_dir, body, status, code):
     write_prompt(registry_dir, "nomodel", 1, model=None)
-    broken = write_prompt(registry_dir, "broken", 1)
-    broken.write_text(broken.read_text().replace("version: 1", "version: one"))
+    release(PromptRegistry(registry_dir), "nomodel", 1)
     async with gateway_client(config(mock, registry_dir)) as (_app, client):
         r = await client.post("/v1/chat/completions", json=body)
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"] == code
     assert mock.requests_seen == 0
+
+
+async def test_a_broken_unreleased_file_is_a_500_that_names_no_path_and_no_content(mock, registry_dir):
+    broken = write_prompt(registry_dir, "broken", 1)
+    broken.write_text(broken.read_text().replace("version: 1", "version: [one, SECRET-LINE"))
+    async with gateway_client(config(mock, registry_dir, serve_unreleased=True)) as (_app, client):
+        r = await client.post("/v1/chat/completions", json={
+            "prompt": {"name": "broken", "version": 1, "variables": {"question": "x"}}})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "prompt_file_invalid"
+    assert str(registry_dir) not in r.text and "SECRET-LINE" not in r.text and "v1.yaml" not in r.text
 
 
 async def test_requests_without_prompt_pass_through_untouched(mock, registry_dir):

@@ -105,17 +105,24 @@ def test_label_move_visible_to_other_registry_instance(tmp_path):
     assert b.resolve("qa", "production").version == 2
 
 
-def test_journal_reads_only_complete_lines_and_handles_truncation(tmp_path):
+def test_journal_reads_only_complete_lines_and_keeps_its_verified_state(tmp_path):
+    import orjson
+
+    from prompts.journal import record_hash
+
     j = Journal(tmp_path / "j.jsonl")
-    j.append({"n": 1})
+    first = j.append({"n": 1})
+    second = {"n": 2, "prev": first["hash"]}
+    second["hash"] = record_hash(second)
+    line = orjson.dumps(second) + b"\n"
     with open(tmp_path / "j.jsonl", "ab") as f:
-        f.write(b'{"n": 2')  # a writer mid-line
+        f.write(line[:7])  # a writer mid-line
     assert [r["n"] for r in j.records()] == [1]
     with open(tmp_path / "j.jsonl", "ab") as f:
-        f.write(b"}\n")
-    assert [r["n"] for r in j.records()] == [1, 2]
-    (tmp_path / "j.jsonl").write_bytes(b'{"n": 9}\n')  # replaced
-    assert [r["n"] for r in j.records()] == [9]
+        f.write(line[7:])
+    assert [r["n"] for r in j.records()] == [1, 2] and j.problem is None
+    (tmp_path / "j.jsonl").write_bytes(b'{"n": 9}\n')  # replaced: refused, the verified state stays
+    assert [r["n"] for r in j.records()] == [1, 2] and "rewritten" in (j.problem or "")
 
 
 def test_parse_ref():
