@@ -16,9 +16,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 REDACTED = "[REDACTED]"
 
@@ -209,7 +209,8 @@ def detect_secrets_rules() -> list[Rule]:
                 found[name] = obj
     rules: list[Rule] = []
     for name in sorted(found):
-        for regex in found[name].denylist:
+        # a property on the base class, a plain tuple or list on every plugin
+        for regex in cast("Iterable[re.Pattern[str]]", found[name].denylist):
             folded = bool(regex.flags & re.IGNORECASE)
             keyword = folded and _DS_ASSIGNMENT in regex.pattern
             triggers = _DS_KEYWORD_TRIGGERS if keyword else _DS_TRIGGERS.get(name, ())
