@@ -169,3 +169,31 @@ def test_json_lines_stay_json_with_control_characters() -> None:
         root.setLevel(old)
     (line,) = stream.getvalue().splitlines()
     assert orjson.loads(line)["msg"] == "model a\nb\x1b"
+
+
+# -- spans ---------------------------------------------------------------------------------------
+async def test_new_token_formats_and_the_request_id_never_reach_exported_spans() -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from gateway.clock import FakeClock
+    from gateway.telemetry import hooks as th
+    from gateway.telemetry import tracing as tm
+    from gateway.telemetry.config import TelemetryConfig
+    from tests.telemetry.conftest import AuthHook, all_span_text, make_ctx, run_request
+
+    stripe = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dcPLANTED0123456789abcdefghijklmnop"
+    gitlab = "glpat-PLANTEDgitlab0123456789"
+    npm = "npm_PLANTEDnpm0123456789abcdefghijklmnopq"[:40]
+    clock, exporter = FakeClock(), InMemorySpanExporter()
+    t = tm.Telemetry(TelemetryConfig(exporter="console", record_content=True), clock=clock,
+                     exporter=exporter, simple=True)
+    ctx = make_ctx(clock, rid=TOKEN_AS_REQUEST_ID)
+    ctx.body["messages"][0]["content"] = f"keys {stripe} {gitlab} {npm} and db\\npassword=hunter2hunter2"
+    with tm.span(ctx, "careless", note=f"upstream said {stripe}"):
+        pass
+    await run_request(th.instrument_hooks([AuthHook(clock)], t), ctx, clock, completion_text=f"ok {npm}")
+    text = all_span_text(exporter)
+    t.shutdown()
+    assert "gen_ai.input.messages" in text  # content was recorded, then scrubbed
+    for planted in ("PLANTED0123456789abcdef", "PLANTEDgitlab", "PLANTEDnpm", "hunter2hunter2", "PLANTEDrequestId"):
+        assert planted not in text, planted
