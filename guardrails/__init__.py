@@ -8,6 +8,7 @@
 from guardrails.config import GuardrailsConfig, PolicyConfig, Rule
 from guardrails.engine import Guard, Guardrails
 from guardrails.redaction import Vault
+from guardrails.scan_limit import ScanTooLarge
 from guardrails.stream import StreamGuard
 from guardrails.types import Blocked, Finding, GuardrailError, Outcome, ScanContext, ScannerError, Verdict
 
@@ -22,6 +23,7 @@ __all__ = [
     "PolicyConfig",
     "Rule",
     "ScanContext",
+    "ScanTooLarge",
     "ScannerError",
     "StreamGuard",
     "Vault",

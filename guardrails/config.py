@@ -112,6 +112,13 @@ class PolicyConfig(_Strict):
     on_error: FailMode = "closed"
     scan_documents: bool = Field(default=True, description="scan retrieved RAG chunks with the input rules for indirect injection")
     stream_window_chars: int = Field(default=128, ge=16, le=8192, description="text held back while streaming so matches are not cut")
+    # Scanning costs ~1.3 CPU-s per MiB with the default policy: an unbounded message is a denial
+    # of service for whoever holds a key. The limit counts all of a request's input texts.
+    max_scan_chars: int = Field(default=512 * 1024, gt=0, description="most input characters one request may "
+                                "have scanned (all its messages together)")
+    oversize: Literal["reject", "head_tail"] = Field(
+        default="reject", description="over max_scan_chars: reject (413 naming the limit), or scan only the "
+        "first and last max_scan_chars/2 characters and pass the middle unscanned (recorded as a flag)")
 
 
 class Attachment(_Strict):
@@ -146,6 +153,10 @@ class GuardrailsConfig(_Strict):
     attach: list[Attachment] = Field(default_factory=list)
     default_policy: str | None = Field(default=None, description="policy for requests no attachment matches")
     warm_on_start: bool = Field(default=True, description="load scanner models in a background thread at startup")
+    scan_threads: int = Field(default=2, ge=1, le=64, description="scans run off the event loop in at most this "
+                              "many threads at once; more wait their turn")
+    inline_scan_chars: int = Field(default=8192, ge=0, description="scans of at most this many characters run on "
+                                   "the event loop: a thread hop (~0.1 CPU-ms) costs more than they do")
 
     def all_scanners(self) -> dict[str, ScannerConfig]:
         return {**default_scanners(), **self.scanners}

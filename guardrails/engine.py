@@ -12,8 +12,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from guardrails import segments
 from guardrails.config import GuardrailsConfig, PolicyConfig, Rule
 from guardrails.redaction import Vault, apply, placeholder_type
+from guardrails.scan_limit import Window, partial_outcome
 from guardrails.scanners.base import Scanner
 from guardrails.scanners.registry import build_scanner
 from guardrails.types import Blocked, Direction, Finding, Outcome, ScanContext, Verdict
@@ -52,7 +54,7 @@ class Guard:
             scanner = self.scanners[r.scanner]
             t0 = time.perf_counter()
             try:
-                findings = scanner.scan(text, ctx)
+                findings = segments.scan(scanner, text, ctx)  # long texts in pieces (GIL hold)
             except Exception as e:
                 ms = (time.perf_counter() - t0) * 1000
                 mode = r.on_error or self.policy.on_error
@@ -90,6 +92,20 @@ class Guard:
                     return verdict
                 if h.outcome.action == "redact":
                     verdict.text = apply(verdict.text, redaction_spans(h), vault, keep)
+        return verdict
+
+    def check_window(self, text: str, window: Window, ctx: ScanContext, vault: Vault | None = None,
+                     keep: frozenset[str] = frozenset()) -> Verdict:
+        """check() the head and tail that `window` names (scan_limit.plan); the middle is unscanned."""
+        if window.whole:
+            return self.check(text, ctx, vault, keep)
+        cut = len(text) - window.tail
+        head = self.check(text[:window.head], ctx, vault, keep)
+        tail = self.check(text[cut:], ctx, vault, keep) if window.tail and head.blocked is None else Verdict(text[cut:])
+        verdict = Verdict(text=head.text + text[window.head:cut] + tail.text,
+                          outcomes=[*head.outcomes, *tail.outcomes, partial_outcome()],
+                          blocked=head.blocked or tail.blocked)
+        verdict.action = max((head.action, tail.action, "flag"), key=_STRENGTH.__getitem__)
         return verdict
 
     def check_documents(self, docs: Sequence[str], ctx: ScanContext | None = None) -> list[Verdict]:
@@ -131,6 +147,8 @@ def merge_policies(policies: Sequence[PolicyConfig]) -> PolicyConfig:
         on_error="closed" if any(p.on_error == "closed" for p in policies) else "open",
         scan_documents=any(p.scan_documents for p in policies),
         stream_window_chars=max(p.stream_window_chars for p in policies),
+        max_scan_chars=min(p.max_scan_chars for p in policies),  # the strictest limit and mode win
+        oversize="reject" if any(p.oversize == "reject" for p in policies) else "head_tail",
     )
 
 

@@ -2,21 +2,34 @@
 after, and incremental output rules for streams.
 
 Blocked requests raise ContentPolicyViolation (400, code content_policy_violation) naming the
-scanner, rule and policy and never the offending text. Redacted inputs carry typed placeholders
+scanner, rule and policy and never the offending text. Inputs past the policy's `max_scan_chars`
+are refused with 413 `guardrails_scan_limit` (or scanned head and tail, per the policy).
+
+Scans run off the event loop, in at most `scan_threads` worker threads at once (anyio's thread
+limiter; more requests wait their turn without blocking the loop), except scans of at most
+`inline_scan_chars` characters: those cost less than the thread hop (~0.1 CPU-ms) and stay on the
+loop. Stream windows (`stream_window_chars`, at most 8 KiB) are scanned on the loop as chunks pass. Redacted inputs carry typed placeholders
 upstream (`<EMAIL_1>`); with `restore_pii` the response gets the caller's originals back. Outcomes
 (scanner, direction, action, rule, latency) go to ctx.guardrails; no text does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
 
 from gateway.context import GuardrailOutcome, RequestContext
-from gateway.errors import ContentPolicyViolation
+from gateway.errors import ContentPolicyViolation, PayloadTooLarge
 from gateway.hooks import Chunk, Completion, Hook, HookResult, StreamFilter
 from guardrails import Blocked, Guard, Guardrails, GuardrailsConfig, Outcome, ScanContext, StreamGuard, Vault
+from guardrails.scan_limit import ScanTooLarge, Window, plan
 from guardrails.scanners.canary import new_canary
+
+T = TypeVar("T")
 
 _RANK = {"pass": 0, "flag": 1, "error": 1, "redact": 2, "block": 3}
 
@@ -38,6 +51,14 @@ def _violation(b: Blocked, policy: str) -> ContentPolicyViolation:
         param="messages" if b.direction == "input" else None,
         extra={"scanner": b.scanner, "rule": b.rule, "policy": policy, "direction": b.direction},
     )
+
+
+def _too_large(exc: ScanTooLarge, policy: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request's input holds {exc.chars:,} characters to scan; guardrail policy '{policy}' scans at most "
+        f"{exc.limit:,} (guardrails.policies.{policy}.max_scan_chars): send less text, or ask an admin to raise "
+        "the limit or set the policy's oversize: head_tail", param="messages", code="guardrails_scan_limit",
+        extra={"policy": policy, "limit": exc.limit})
 
 
 def _record(ctx: RequestContext, outcomes: list[Outcome]) -> None:
@@ -86,6 +107,17 @@ class GuardrailsHook(Hook):
                  input_roles: tuple[str, ...] = ("user", "tool", "function")) -> None:
         self.guardrails = guardrails or Guardrails(config)
         self.input_roles = input_roles
+        self.inline_chars = config.inline_scan_chars
+        self._threads = config.scan_threads
+        self._limiter: anyio.CapacityLimiter | None = None  # made on first use, inside the event loop
+
+    async def _run(self, chars: int, fn: Callable[[], T]) -> T:
+        """fn() on the loop when the scan is small, else in a worker thread (bounded concurrency)."""
+        if chars <= self.inline_chars:
+            return fn()
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self._threads)
+        return await anyio.to_thread.run_sync(fn, limiter=self._limiter)
 
     def warm(self) -> None:
         self.guardrails.warm()
@@ -103,18 +135,19 @@ class GuardrailsHook(Hook):
             return None
         st = _State(guard, scan=self._scan_context(ctx, guard))
         ctx.scratch[self.name] = st
-        ictx = ScanContext(direction="input")
+        texts = self._input_texts(ctx)
+        try:
+            windows = plan([len(c[k]) for c, k in texts], guard.policy)
+        except ScanTooLarge as exc:
+            raise _too_large(exc, guard.name) from None
         outcomes: list[Outcome] = []
         try:
-            for container, key in self._input_texts(ctx):
-                v = guard.check(container[key], ictx, st.vault)
-                outcomes.extend(v.outcomes)
-                if v.blocked is not None:
-                    raise _violation(v.blocked, guard.name)
-                if v.text != container[key]:
-                    container[key] = v.text
+            blocked = await self._run(sum(w.chars for w in windows),
+                                      lambda: _scan_inputs(guard, texts, windows, st.vault, outcomes))
         finally:
             _record(ctx, outcomes)
+        if blocked is not None:
+            raise _violation(blocked, guard.name)
         return None
 
     def _input_texts(self, ctx: RequestContext) -> list[tuple[Any, Any]]:
@@ -170,26 +203,22 @@ class GuardrailsHook(Hook):
         st: _State | None = ctx.scratch.get(self.name)
         if st is None or ctx.kind == "embeddings":  # chat and retrieval answers are completions
             return completion
-        restore = st.guard.policy.restore_pii
-        keep = st.vault.values() if restore else frozenset()
-        outcomes: list[Outcome] = []
         args_ctx = _args_context(st.scan)
+        texts: list[tuple[Any, Any, ScanContext]] = []
+        for choice in completion.get("choices") or []:
+            msg = choice.get("message") if isinstance(choice, dict) else None
+            if not isinstance(msg, dict):
+                continue
+            texts += [(msg, "content", st.scan)] if isinstance(msg.get("content"), str) else []
+            texts += [(fn, "arguments", args_ctx) for fn in _tool_arguments(msg)]
+        outcomes: list[Outcome] = []
         try:
-            for choice in completion.get("choices") or []:
-                msg = choice.get("message") if isinstance(choice, dict) else None
-                if not isinstance(msg, dict):
-                    continue
-                texts = [(msg, "content", st.scan)] if isinstance(msg.get("content"), str) else []
-                texts += [(fn, "arguments", args_ctx) for fn in _tool_arguments(msg)]
-                for container, key, scan in texts:
-                    text = st.vault.restore(container[key]) if restore else container[key]
-                    v = st.guard.check(text, scan, st.out_vault, keep)
-                    outcomes.extend(v.outcomes)
-                    if v.blocked is not None:
-                        raise _violation(v.blocked, st.guard.name)
-                    container[key] = v.text
+            blocked = await self._run(sum(len(c[k]) for c, k, _ in texts),
+                                      lambda: _scan_outputs(st, texts, outcomes))
         finally:
             _record(ctx, outcomes)
+        if blocked is not None:
+            raise _violation(blocked, st.guard.name)
         return completion
 
     def stream_filter(self, ctx: RequestContext) -> StreamFilter | None:
@@ -199,6 +228,35 @@ class GuardrailsHook(Hook):
         if not st.guard.policy.output and not (st.guard.policy.restore_pii and len(st.vault)):
             return None
         return GuardrailsStreamFilter(ctx, st, self.name)
+
+
+def _scan_inputs(guard: Guard, texts: list[tuple[Any, Any]], windows: list[Window], vault: Vault,
+                 outcomes: list[Outcome]) -> Blocked | None:
+    """Apply the input rules to each text in place (maybe in a worker thread: touches only this
+    request's body, vault and outcome list). Returns the first block, if any."""
+    ictx = ScanContext(direction="input")
+    for (container, key), window in zip(texts, windows, strict=True):
+        v = guard.check_window(container[key], window, ictx, vault)
+        outcomes.extend(v.outcomes)
+        if v.blocked is not None:
+            return v.blocked
+        if v.text != container[key]:
+            container[key] = v.text
+    return None
+
+
+def _scan_outputs(st: _State, texts: list[tuple[Any, Any, ScanContext]], outcomes: list[Outcome]) -> Blocked | None:
+    """Apply the output rules to each answer text in place (see _scan_inputs)."""
+    restore = st.guard.policy.restore_pii
+    keep = st.vault.values() if restore else frozenset()
+    for container, key, scan in texts:
+        text = st.vault.restore(container[key]) if restore else container[key]
+        v = st.guard.check(text, scan, st.out_vault, keep)
+        outcomes.extend(v.outcomes)
+        if v.blocked is not None:
+            return v.blocked
+        container[key] = v.text
+    return None
 
 
 class GuardrailsStreamFilter(StreamFilter):
