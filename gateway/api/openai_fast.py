@@ -153,12 +153,12 @@ class FastEndpoint:
             raise InvalidRequest(f"the request body is not valid JSON ({exc.msg} at position {exc.pos})",
                                  code="invalid_json") from None
         if self.kind == "embeddings":
-            validate_embeddings(body)
+            validate_embeddings(body, raw)
             ctx.body, ctx.requested_model = body, body["model"]
             result = await run_embeddings(gen.pipeline, ctx)
             await send_json(send, 200, orjson.dumps(result), _extra_headers(ctx))
             return
-        validate_chat(body)
+        validate_chat(body, raw)
         ctx.body = body
         ctx.requested_model = body.get("model") or ""
         ctx.stream = bool(body.get("stream"))
