@@ -62,8 +62,12 @@ class PromptHook(Hook):
         self.registry = registry
         self.config = config or PromptsConfig()
         self._reported: str | None = None
-        tel = getattr(getattr(gateway, "services", None), "telemetry", None)
-        if tel is not None and tel.metrics is not None:  # re-registered by each generation's hook
+        self._gateway = gateway  # for the metric, registered on first use: telemetry is built after us
+
+    def _register_metric(self) -> None:
+        tel = getattr(getattr(self._gateway, "services", None), "telemetry", None)
+        self._gateway = None
+        if tel is not None and tel.metrics is not None:  # each generation's hook re-registers it
             tel.metrics.gauge_callback("prompt_journal_unverified",
                                        "1 while a prompt journal fails verification (the last verified state serves)",
                                        lambda: float(bool(self.registry.problems())))
@@ -78,6 +82,8 @@ class PromptHook(Hook):
             self._reported = problem
 
     async def before(self, ctx: RequestContext) -> HookResult:
+        if self._gateway is not None:
+            self._register_metric()
         if ctx.kind != "chat":
             return None
         body = ctx.body

@@ -51,14 +51,16 @@ def default_embedder(gateway: Gateway) -> Callable[[list[str]], Any]:
 
 
 def prompt_renderer(registry: Any) -> Callable[[str, dict[str, Any]], list[dict[str, Any]]]:
-    """A pipeline's `prompt: name@label` rendered from the prompt registry; its errors become 4xx."""
+    """A pipeline's `prompt: name@label` rendered from its released snapshot (never the live file,
+    as for chat requests); its errors become 4xx."""
+    from prompts import render as render_prompt
     from prompts.errors import PromptError, PromptNotFound
     from prompts.registry import parse_ref
 
     def render(ref: str, variables: dict[str, Any]) -> list[dict[str, Any]]:
         name, label = parse_ref(ref)
         try:
-            return list(registry.render(name, label, variables).messages)
+            return list(render_prompt(registry.serve(name, label).spec, variables).messages)
         except PromptNotFound as e:
             raise NotFound(f"rag answer prompt {ref!r}: {e}", code="prompt_not_found") from e
         except PromptError as e:

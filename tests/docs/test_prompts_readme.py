@@ -66,7 +66,8 @@ def _gate(r: Result, s: Session) -> None:
     from prompts import PromptRegistry, attestations_for
 
     assert r.out.count("refused: exit 1") == 2
-    assert "has no eval attestation" in r.err and "FAIL refund-window" in r.err
+    assert "has no valid eval attestation" in r.err and "FAIL refund-window" in r.err
+    assert "pass_rate = 0  (needs >= 0.5)" in r.err and "To fix" in r.err  # readable, and says how
     assert "support-answer: production - -> 1" in r.out
     assert "eval pass" in r.out and "eval fail" in r.out  # history lists both runs
     reg = PromptRegistry(s.ws / "examples" / "prompts")
@@ -83,6 +84,17 @@ def _force_rollback(r: Result, s: Session) -> None:
     assert [(m["kind"], m["from"], m["to"]) for m in moves] == [("promote", None, 1), ("force", 1, 2), ("rollback", 2, 1)]
     assert moves[1]["actor"] == "alice" and moves[1]["reason"] == "incident 42: v1 times out"
     assert moves[0]["attestation_id"] and moves[1]["attestation_id"] is None
+
+
+def _integrity(r: Result, s: Session) -> None:
+    assert re.search(r"support-answer\s*│\s*v1\s*│\s*production\s*│\s*edited", r.out), r.out
+    assert "drift: exit 1" in r.out
+    assert "history verifies" in r.out, r.out + r.err
+
+
+def _unreleased(r: Result, s: Session) -> None:
+    (refused,) = read_json_docs(r.out)
+    assert refused["error"]["code"] == "prompt_not_released"
 
 
 def _config(r: Result, s: Session) -> None:
@@ -117,7 +129,7 @@ def _requests(r: Result, s: Session) -> None:
     first, second, refused = read_json_docs(rest)
     assert "reply" in json.loads(first["choices"][0]["message"]["content"])
     assert second["object"] == "chat.completion" and second["choices"][0]["message"]["content"]
-    assert refused["error"]["code"] == "prompt_label_not_found"
+    assert refused["error"]["code"] == "prompt_label_not_found" and "production" in refused["error"]["message"]
 
 
 def _promote_live(r: Result, s: Session) -> None:
@@ -135,12 +147,13 @@ def _python(r: Result, s: Session) -> None:
     assert lines[0].startswith("welcome@1 sha256:") and lines[0].endswith("{'production': 1}"), lines
     assert lines[1] == "mock 0 Welcome Ada to the ML team."
     assert lines[2] == "welcome.yaml True 1.0"
-    assert lines[3].startswith("refused:") and "team" in lines[3]
+    assert lines[3] == "welcome@1"
+    assert lines[4].startswith("refused:") and "team" in lines[4]
 
 
 CHECKS = {"prompt-file": _prompt_file, "inspect": _inspect, "gate": _gate, "force-rollback": _force_rollback,
-          "config": _config, "suite": _suite, "env": _env, "serve": _serve, "requests": _requests,
-          "promote-live": _promote_live, "python": _python}
+          "integrity": _integrity, "config": _config, "suite": _suite, "env": _env, "serve": _serve,
+          "unreleased": _unreleased, "promote-live": _promote_live, "requests": _requests, "python": _python}
 
 
 @pytest.mark.slow
@@ -158,6 +171,7 @@ def test_every_example_is_marked() -> None:
 
 def test_field_tables_match_the_code() -> None:
     check_field_tables(README, ["prompts.model:PromptSpec", "prompts.model:Message", "prompts.config:PromptsConfig",
+                                "prompts.config:LabelPolicy",
                                 "prompts.attestations:Attestation", "gateway.integrations.prompts:PromptField"])
 
 
@@ -176,7 +190,7 @@ def test_cli_options_and_commands_are_documented() -> None:
     assert undocumented_options(README, composed) == []
     assert undocumented_options(README, leaf) == []
     text = README.read_text(encoding="utf-8")
-    for command in ("list", "show", "diff", "render", "history", "promote", "rollback"):
+    for command in ("list", "show", "diff", "render", "history", "status", "verify", "promote", "rollback"):
         assert f"| `{command}" in text, command
 
 

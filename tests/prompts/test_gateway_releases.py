@@ -37,8 +37,9 @@ def overwrite_in_place(path, data):
         f.truncate()
 
 
-def config(mock, registry_dir, **prompts):
-    return mock_config(mock, prompts={"registry_dir": str(registry_dir), **prompts})
+def config(mock, registry_dir, telemetry=None, **prompts):
+    extra = {"telemetry": telemetry} if telemetry else {}
+    return mock_config(mock, prompts={"registry_dir": str(registry_dir), **prompts}, **extra)
 
 
 def ask(ref="production"):
@@ -101,14 +102,16 @@ async def test_a_journal_overwritten_in_place_never_makes_requests_500(mock, reg
     journal = registry_dir / ".sluice" / "labels.jsonl"
     backup = journal.read_bytes()
     promote(reg, "support", 2, "production", actor="ann")
-    async with gateway_client(config(mock, registry_dir)) as (_app, client):
+    async with gateway_client(config(mock, registry_dir, telemetry={"metrics": True})) as (_app, client):
         assert (await client.post("/v1/chat/completions", json=ask())).headers["x-sluice-prompt"] == "support@2"
+        assert "sluice_prompt_journal_unverified 0.0" in (await client.get("/metrics", headers=MASTER)).text
         overwrite_in_place(journal, backup)  # `cp backup labels.jsonl`: same inode
         caplog.set_level("ERROR", logger="sluice.prompts")
         for _ in range(3):
             r = await client.post("/v1/chat/completions", json=ask())
             assert r.status_code == 200 and r.headers["x-sluice-prompt"] == "support@2", r.text
         listing = (await client.get("/sluice/v1/prompts", headers=MASTER)).json()
+        assert "sluice_prompt_journal_unverified 1.0" in (await client.get("/metrics", headers=MASTER)).text
     assert listing["integrity"]["verified"] is False and "rewritten" in listing["integrity"]["problems"][0]
     assert [r for r in caplog.records if "does not verify" in r.getMessage()]  # logged once, not per request
     assert len([r for r in caplog.records if "does not verify" in r.getMessage()]) == 1
