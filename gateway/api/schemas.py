@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.engine.validation import MAX_MODEL_CHARS
+
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -121,8 +123,8 @@ class CacheField(BaseModel):
 
 
 class ChatCompletionRequest(_Open):
-    model: str = Field(min_length=1, description="a model alias from /v1/models, rag:<pipeline> or "
-                                                 "prompt:<name>@<label-or-version>")
+    model: str = Field(min_length=1, max_length=MAX_MODEL_CHARS,
+                       description="a model alias from /v1/models, rag:<pipeline> or prompt:<name>@<label-or-version>")
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool | None = None
     stream_options: StreamOptions | None = None
@@ -178,7 +180,7 @@ class ChatCompletion(_Open):
 
 
 class EmbeddingRequest(_Open):
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=MAX_MODEL_CHARS)
     input: (Annotated[str, Field(min_length=1)] | Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=2048)]
             | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
             | Annotated[list[Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]], Field(min_length=1, max_length=2048)])
