@@ -396,3 +396,25 @@ def test_seed_conflicts_are_refused(tmp_path: Path, pipe: dict[str, Any], says: 
 
     with pytest.raises(ValidationError, match=says):
         PipelineConfig.model_validate({"collection": "handbook", "seed": {"paths": ["docs"]}, **pipe})
+
+
+async def test_the_answer_prompt_is_its_released_snapshot_not_the_edited_file(
+        mock: MockUpstream, corpus: Path, hash_embed: HashEmbedder) -> None:  # noqa: F811
+    from prompts import LabelMove, PromptRegistry
+
+    reg_dir = corpus / "prompts"
+    (reg_dir / "rag-answer").mkdir(parents=True)
+    path = reg_dir / "rag-answer" / "v1.yaml"
+    path.write_text("name: rag-answer\nversion: 1\nmessages:\n  - {role: system, content: 'Released: {{ context }}'}\n"
+                    "  - {role: user, content: '{{ question }}'}\n")
+    reg = PromptRegistry(reg_dir)
+    reg.record_move(LabelMove("rag-answer", "production", None, 1, "t", "", 1.0, "promote",
+                              reg.get("rag-answer", 1).content_hash()))
+    path.write_text(path.read_text().replace("Released:", "Edited behind the gate:"))
+    config = _config(mock, corpus, prompt="rag-answer@production")
+    config.prompts.registry_dir = str(reg_dir)
+    async with _client(config, hash_embed) as (_app, client):
+        r = await client.post("/v1/chat/completions", json=ASK)
+    assert r.status_code == 200, r.text
+    system = mock.last_body["messages"][0]["content"]
+    assert system.startswith("Released:") and "Edited" not in system
