@@ -56,7 +56,10 @@ def attestation_from(result: RunResult, registry_dir: str | Path, *, actor: str 
 
 
 def attest(result: RunResult, registry_dir: str | Path, *, actor: str | None = None) -> Attestation:
-    registry = PromptRegistry(registry_dir)
+    try:
+        registry = PromptRegistry(registry_dir)
+    except ValueError as e:  # a key too short to sign with
+        raise SuiteError(str(e)) from e
     if registry.signer is None:
         raise SuiteError(no_key_message() + "; without it the gate cannot trust the run")
     try:

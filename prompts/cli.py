@@ -135,8 +135,12 @@ def make_app(*, with_promote: bool = True, fingerprint: gate.Fingerprint | None 
 
     @app.callback()
     def _main(ctx: typer.Context, registry: RegistryOpt = Path("prompts"), config: ConfigOpt = None) -> None:
-        ctx.obj = {"registry": PromptRegistry(registry), "config": load_prompts_config(config),
-                   "fingerprint": fingerprint}
+        settings = load_prompts_config(config)
+        try:
+            reg = PromptRegistry(registry, key_env=settings.attest_key_env)
+        except ValueError as e:  # a key too short to sign with
+            raise fail(str(e)) from e
+        ctx.obj = {"registry": reg, "config": settings, "fingerprint": fingerprint}
 
     @app.command("list")
     def list_(ctx: typer.Context) -> None:

@@ -18,7 +18,7 @@ class Signer:
     def __init__(self, key: str | bytes) -> None:
         raw = key.encode() if isinstance(key, str) else key
         if len(raw) < 16:
-            raise ValueError("the attestation key must be at least 16 bytes")
+            raise ValueError(f"the attestation key (${KEY_ENV} or prompts.attest_key_env) must be at least 16 bytes")
         self._key = raw
         self.key_id = hashlib.sha256(b"sluice-key-id:" + raw).hexdigest()[:16]
 

@@ -263,3 +263,13 @@ def test_the_snapshot_store_is_content_addressed(reg, tmp_path):
     assert not os.access(path, os.W_OK) or os.geteuid() == 0  # read-only (root may write anyway)
     shutil.rmtree(tmp_path / "qa")  # even the file gone: the release still serves
     assert PromptRegistry(tmp_path).serve("qa").spec.version == 1
+
+
+def test_a_key_too_short_to_sign_with_is_a_clear_cli_error(reg, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from gateway.cli.prompts import app
+
+    monkeypatch.setenv("SLUICE_ATTEST_KEY", "short")
+    res = CliRunner().invoke(app, ["--registry", str(tmp_path), "list"])
+    assert res.exit_code == 2 and "at least 16 bytes" in res.output and "Traceback" not in res.output
