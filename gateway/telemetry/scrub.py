@@ -83,9 +83,11 @@ def scrub_text(text: str) -> str:
     return out
 
 
+# A dict key naming a secret, also with a prefix (`db_password`, `http.request.header.authorization`);
+# the name must end the key, so `max_tokens` and `token_count` are not secrets.
 _SECRET_KEY_NAMES = re.compile(
-    r"(?i)^(authorization|proxy-authorization|x-api-key|api-key|api_key|apikey|cookie|set-cookie|"
-    r"password|passwd|secret|client_secret|token|access_token|refresh_token|master_key|private_key|"
+    r"(?i)^(?:[a-z0-9]+[_.-])*(authorization|proxy-authorization|x-api-key|api-key|api_key|apikey|cookie|"
+    r"set-cookie|password|passwd|secret|client_secret|token|access_token|refresh_token|master_key|private_key|"
     r"virtual_key|x-goog-api-key)$"
 )
 

@@ -139,3 +139,10 @@ def test_triggers_are_found_in_every_match_of_their_rule() -> None:
                     assert rule.gate.search(hay), (rule.source, rule.pattern.pattern, text)
                 checked += 1
     assert checked > 200
+
+
+def test_dict_entries_named_as_secrets_are_dropped_prefix_or_not() -> None:
+    out = scrub.scrub_value({"db_password": "hunter2", "http.request.header.authorization": "Basic eA==",
+                             "client_secret": "s3", "max_tokens": 5, "token_count": 3, "prompt_tokens": 7})
+    assert out == {"db_password": scrub.REDACTED, "http.request.header.authorization": scrub.REDACTED,
+                   "client_secret": scrub.REDACTED, "max_tokens": 5, "token_count": 3, "prompt_tokens": 7}
