@@ -20,7 +20,7 @@ from gateway.errors import PermissionDenied
 from gateway.hooks import Chunk, Completion, Hook, StreamFilter
 from gateway.spend.budgets import Budget, Reservation
 from gateway.spend.keystore import KeyRecord
-from gateway.spend.pricing import Usage, cost_usd
+from gateway.spend.pricing import Usage, cost_usd, unpriced_classes
 from gateway.spend.rows import ledger_row
 from gateway.spend.service import SpendService
 from gateway.spend.reserve import Route, WorstCase, route_of
@@ -62,6 +62,7 @@ class _State:
     usage_source: str = "none"
     cost: float | None = None
     unpriced: bool = False
+    partial: tuple[str, ...] = ()  # token classes charged at the plain rate (no rate of their own)
     streamed_text: list[str] = field(default_factory=list)
 
 
@@ -220,6 +221,13 @@ class _SpendStream(StreamFilter):
         return [out]
 
 
+def _price_state(st: _State) -> str:
+    """`priced`, `unpriced`, or `partial: <classes>` (those tokens were charged at the plain rate)."""
+    if st.unpriced:
+        return "unpriced"
+    return "partial: " + ",".join(st.partial) if st.partial else "priced"
+
+
 class _AuditSampler:
     """Logs refused unauthenticated requests at most once per `every_s`, with how many it skipped."""
 
@@ -276,6 +284,7 @@ class SpendHook(Hook):
             return
         st.cost = cost_usd(usage, price)
         st.unpriced = False
+        st.partial = unpriced_classes(usage, price)
         ctx.cost_usd = st.cost
 
     def counted_usage(self, ctx: RequestContext) -> dict[str, Any]:
@@ -291,6 +300,7 @@ class SpendHook(Hook):
         return {
             "cost_usd": st.cost,
             "unpriced": st.unpriced,
+            "partially_priced": bool(st.partial),
             "price_version": self.svc.prices.version,
             "usage": {"prompt_tokens": u.prompt, "completion_tokens": u.completion,
                       "cached_tokens": u.cached, "reasoning_tokens": u.reasoning},
@@ -314,6 +324,8 @@ class SpendHook(Hook):
         h["x-sluice-completion-tokens"] = str(u.completion)
         h["x-sluice-cached-tokens"] = str(u.cached)
         h["x-sluice-reasoning-tokens"] = str(u.reasoning)
+        h["x-sluice-cache-write-tokens"] = str(u.cache_write)
+        h["x-sluice-price-state"] = _price_state(st)
         return completion
 
     def _count_completion(self, ctx: RequestContext, completion: Completion) -> dict[str, Any]:
@@ -354,4 +366,5 @@ class SpendHook(Hook):
             if tags_header and not ctx.tags:
                 ctx.tags = [t.strip() for t in tags_header.split(",") if t.strip()]
             self.svc.writer.record(ledger_row(ctx, usage=usage, usage_source=st.usage_source, cost_usd=st.cost,
-                                              unpriced=st.unpriced, price_version=self.svc.prices.version))
+                                              unpriced=st.unpriced, price_version=self.svc.prices.version,
+                                              partially_priced=bool(st.partial)))

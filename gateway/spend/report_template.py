@@ -21,11 +21,13 @@ TEMPLATE = """<!doctype html>
  · generated {{ date(r.generated_at) }} · price tables: {{ r.price_versions | join(", ") or "—" }}</div>
 
 <div class="cards">
- <div class="card"><div class="v" id="total-cost" data-value="{{ '%.10f' % r.totals.cost_usd }}">${{ '%.2f' % r.totals.cost_usd }}</div><div class="l">total spend (USD)</div></div>
+ <div class="card">{% if r.totals.cost_usd is none %}<div class="v warn" id="total-cost" data-value="unpriced">unpriced</div>{% else %}<div class="v" id="total-cost" data-value="{{ '%.10f' % r.totals.cost_usd }}">${{ '%.2f' % r.totals.cost_usd }}</div>{% endif %}<div class="l">total spend (USD){% if r.totals.price_state == "partial" %}, at least: some requests are unpriced or partially priced{% endif %}</div></div>
+ <div class="card"><div class="v" id="cost-per-1k">{% if r.totals.cost_per_1k_requests is none %}—{% else %}${{ '%.4f' % r.totals.cost_per_1k_requests }}{% endif %}</div><div class="l">cost per 1,000 requests</div></div>
  <div class="card"><div class="v" id="total-requests">{{ r.totals.requests }}</div><div class="l">requests</div></div>
  <div class="card"><div class="v">{{ r.totals.prompt_tokens + r.totals.completion_tokens }}</div><div class="l">tokens ({{ r.totals.prompt_tokens }} in / {{ r.totals.completion_tokens }} out)</div></div>
  <div class="card"><div class="v" id="cache-saved">${{ '%.2f' % r.totals.cost_saved_usd }}</div><div class="l">saved by the cache ({{ r.totals.cache_hits }} hits)</div></div>
  <div class="card"><div class="v {% if r.totals.unpriced_requests %}warn{% endif %}" id="unpriced">{{ r.totals.unpriced_requests }}</div><div class="l">unpriced requests</div></div>
+ <div class="card"><div class="v {% if r.totals.partially_priced_requests %}warn{% endif %}" id="partially-priced">{{ r.totals.partially_priced_requests }}</div><div class="l">partially priced requests</div></div>
  <div class="card"><div class="v">{{ r.totals.errors }}</div><div class="l">errors</div></div>
 </div>
 
@@ -36,6 +38,11 @@ TEMPLATE = """<!doctype html>
  <div><h2>Top models</h2>{{ models_chart }}</div>
  <div><h2>Top keys</h2>{{ keys_chart }}</div>
 </div>
+
+<h2>Spend by prompt version</h2>
+{% if r.by_prompt %}<table id="prompts"><tr><th>prompt</th><th>release</th><th>requests</th><th>cost</th><th>per 1,000 requests</th></tr>
+{% for p in r.by_prompt %}<tr><td>{{ p.prompt }}</td><td><code>{{ (p.prompt_hash or "")[:12] }}</code></td><td class="n">{{ p.requests }}</td><td class="n">{{ fmt("cost_usd", p.cost_usd) }}</td><td class="n">{{ fmt("cost_per_1k_requests", p.cost_per_1k_requests) }}</td></tr>{% endfor %}
+</table>{% else %}<p class="empty">No request rendered a registered prompt.</p>{% endif %}
 
 <h2>Budget burn (current period)</h2>
 {{ burn_chart }}

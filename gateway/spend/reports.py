@@ -21,14 +21,18 @@ DIMENSIONS: dict[str, sa.ColumnElement[Any]] = {
     "model": ledger.c.requested_model,
     "deployment": ledger.c.served_deployment,
     "provider": ledger.c.served_provider,
-    "prompt": ledger.c.prompt_ref,
+    "prompt": ledger.c.prompt_ref,  # name@version: spend per prompt version
+    "prompt_hash": ledger.c.prompt_hash,  # the exact released content
     "pipeline": ledger.c.rag_pipeline,
     "day": ledger.c.day,
     "status": ledger.c.status_code,
 }
 
-METRICS = ["requests", "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "cost_usd",
-           "unpriced_requests", "cache_hits", "cost_saved_usd", "errors"]
+METRICS = ["requests", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
+           "reasoning_tokens", "cost_usd", "cost_per_1k_requests", "price_state", "unpriced_requests",
+           "partially_priced_requests", "cache_hits", "cost_saved_usd", "errors"]
+# a dimension whose ids have names: the name goes in the column after the id, in every format
+NAMED = {"team": "team_name", "key": "key_name"}
 
 
 class ReportError(ValueError):
@@ -80,9 +84,11 @@ def _metric_columns() -> list[sa.ColumnElement[Any]]:
         sa.func.coalesce(sa.func.sum(c.prompt_tokens), 0).label("prompt_tokens"),
         sa.func.coalesce(sa.func.sum(c.completion_tokens), 0).label("completion_tokens"),
         sa.func.coalesce(sa.func.sum(c.cached_tokens), 0).label("cached_tokens"),
+        sa.func.coalesce(sa.func.sum(c.cache_write_tokens), 0).label("cache_write_tokens"),
         sa.func.coalesce(sa.func.sum(c.reasoning_tokens), 0).label("reasoning_tokens"),
         sa.func.coalesce(sa.func.sum(c.cost_usd), 0.0).label("cost_usd"),
         sa.func.coalesce(sa.func.sum(sa.cast(c.unpriced, i)), 0).label("unpriced_requests"),
+        sa.func.coalesce(sa.func.sum(sa.cast(c.partially_priced, i)), 0).label("partially_priced_requests"),
         sa.func.coalesce(sa.func.sum(sa.case((c.cache_status.in_(["hit", "semantic-hit"]), 1), else_=0)), 0)
         .label("cache_hits"),
         sa.func.coalesce(sa.func.sum(c.cost_saved_usd), 0.0).label("cost_saved_usd"),
@@ -97,10 +103,36 @@ def grouped(engine: sa.Engine, q: ReportQuery) -> list[dict[str, Any]]:
         stmt = stmt.group_by(*[DIMENSIONS[b] for b in q.by]).order_by(sa.desc("cost_usd"), *[DIMENSIONS[b] for b in q.by])
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        names = {dim: _names(conn, dim, {r[dim] for r in rows if r.get(dim)}) for dim in NAMED if dim in q.by}
     for r in rows:
-        r["cost_usd"] = round(float(r["cost_usd"]), 10)
-        r["cost_saved_usd"] = round(float(r["cost_saved_usd"]), 10)
+        finish_row(r)
+        for dim, by_id in names.items():
+            r[NAMED[dim]] = by_id.get(r[dim]) if r[dim] else None
     return rows
+
+
+def finish_row(r: dict[str, Any]) -> None:
+    """Derived metrics of one grouped row. A group whose every request is unpriced has no cost
+    (None, shown as "unpriced"), never 0.0; one with some unpriced or partially priced requests is
+    `partial`: its cost is a lower bound."""
+    n = int(r["requests"])
+    unpriced, partial = int(r["unpriced_requests"]), int(r["partially_priced_requests"])
+    cost = round(float(r["cost_usd"]), 10)
+    r["cost_saved_usd"] = round(float(r["cost_saved_usd"]), 10)
+    if n and unpriced == n:
+        r["cost_usd"], r["price_state"], r["cost_per_1k_requests"] = None, "unpriced", None
+        return
+    r["cost_usd"] = cost
+    r["price_state"] = "partial" if unpriced or partial else "priced"
+    r["cost_per_1k_requests"] = round(cost / n * 1000, 10) if n else None
+
+
+def _names(conn: sa.Connection, dim: str, ids: set[Any]) -> dict[str, str | None]:
+    if not ids:
+        return {}
+    table = teams if dim == "team" else keys
+    q = sa.select(table.c.id, table.c.name).where(table.c.id.in_(sorted(ids)))
+    return {i: n for i, n in conn.execute(q)}
 
 
 def totals(engine: sa.Engine, q: ReportQuery) -> dict[str, Any]:
@@ -150,6 +182,7 @@ class FinanceReport:
     by_day_team: list[dict[str, Any]]
     top_models: list[dict[str, Any]]
     top_keys: list[dict[str, Any]]
+    by_prompt: list[dict[str, Any]]
     budgets: list[BudgetBurn]
     unpriced: list[dict[str, Any]]
     price_versions: list[str]
@@ -170,6 +203,8 @@ def finance_report(engine: sa.Engine, q: ReportQuery, now: float) -> FinanceRepo
         by_day_team=grouped(engine, ReportQuery(q.start, q.end, ["day", "team"], q.team_id)),
         top_models=grouped(engine, ReportQuery(q.start, q.end, ["model"], q.team_id))[:10],
         top_keys=grouped(engine, ReportQuery(q.start, q.end, ["key"], q.team_id))[:10],
+        by_prompt=[r for r in grouped(engine, ReportQuery(q.start, q.end, ["prompt", "prompt_hash"], q.team_id))
+                   if r["prompt"]],
         budgets=budget_burn(engine, now, q.team_id),
         unpriced=unpriced,
         price_versions=versions,

@@ -12,14 +12,32 @@ import orjson
 from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
 
-from gateway.spend.reports import METRICS, FinanceReport
+from gateway.spend.reports import METRICS, NAMED, FinanceReport
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
            "#bab0ac"]
 
 
 def columns(rows: list[dict[str, Any]], by: list[str]) -> list[str]:
-    return [*by, *METRICS]
+    dims: list[str] = []
+    for b in by:
+        dims.append(b)
+        if b in NAMED:
+            dims.append(NAMED[b])
+    return [*dims, *METRICS]
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) from a model
+# name any client can send): OWASP's CSV-injection advice is to prefix such a cell with a quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, str) and v.startswith(_FORMULA_START):
+        return "'" + v
+    return v
 
 
 def to_csv(rows: list[dict[str, Any]], by: list[str]) -> str:
@@ -27,7 +45,7 @@ def to_csv(rows: list[dict[str, Any]], by: list[str]) -> str:
     w = csv.DictWriter(buf, fieldnames=columns(rows, by), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+        w.writerow({k: csv_cell(v) for k, v in r.items()})
     return buf.getvalue()
 
 
@@ -35,12 +53,17 @@ def to_json(rows: list[dict[str, Any]], by: list[str], meta: dict[str, Any] | No
     return orjson.dumps({"by": by, "rows": rows, **(meta or {})}, option=orjson.OPT_INDENT_2).decode()
 
 
+_TABLE_METRICS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "cost_per_1k_requests", "price_state",
+                  "unpriced_requests", "errors")
+
+
 def to_table(rows: list[dict[str, Any]], by: list[str]) -> str:
     from rich.console import Console
     from rich.table import Table
 
     t = Table(show_lines=False)
-    cols = columns(rows, by)
+    # a terminal is narrow: the table keeps the columns a person reads first (csv/json have them all)
+    cols = [c for c in columns(rows, by) if c not in METRICS or c in _TABLE_METRICS]
     for c in cols:
         t.add_column(c, justify="right" if c in METRICS else "left")
     for r in rows:
@@ -52,8 +75,8 @@ def to_table(rows: list[dict[str, Any]], by: list[str]) -> str:
 
 def _fmt(col: str, v: Any) -> str:
     if v is None:
-        return "-"
-    if col.endswith("_usd"):
+        return "unpriced" if col in ("cost_usd", "cost_per_1k_requests") else "-"
+    if col.endswith("_usd") or col == "cost_per_1k_requests":
         return f"{float(v):.6f}"
     return str(v)
 
@@ -128,10 +151,17 @@ def hbars_svg(items: list[tuple[str, float, str]], *, width: int = 520, limit_ma
 
 
 def _money(r: dict[str, Any]) -> str:
+    if r["cost_usd"] is None:
+        return f"unpriced ({r['requests']} requests)"
     text = f"${r['cost_usd']:.4f}"
     if r.get("unpriced_requests"):
         text += f" + {r['unpriced_requests']} unpriced"
     return text
+
+
+def _named(r: dict[str, Any], dim: str) -> str:
+    name = r.get(NAMED[dim])
+    return f"{name} ({r[dim]})" if name else str(r[dim])
 
 
 def _date(ts: float | None) -> str:
@@ -149,9 +179,11 @@ def _environment() -> Environment:
 
 
 def to_html(report: FinanceReport, rows: list[dict[str, Any]], by: list[str]) -> str:
-    day_chart = stacked_bars_svg(report.by_day_team, "day", "team")
-    models = hbars_svg([(str(r["model"]), r["cost_usd"], _money(r)) for r in report.top_models])
-    keys_chart = hbars_svg([(str(r["key"]), r["cost_usd"], _money(r)) for r in report.top_keys])
+    day_rows = [{**r, "team": _named(r, "team") if r["team"] else None, "cost_usd": r["cost_usd"] or 0.0}
+                for r in report.by_day_team]
+    day_chart = stacked_bars_svg(day_rows, "day", "team")
+    models = hbars_svg([(str(r["model"]), r["cost_usd"] or 0.0, _money(r)) for r in report.top_models])
+    keys_chart = hbars_svg([(_named(r, "key"), r["cost_usd"] or 0.0, _money(r)) for r in report.top_keys])
     burn = hbars_svg([(f"{b.label} ({b.period})", b.fraction, f"{b.fraction:.0%} of ${b.limit_usd:.2f}")
                       for b in report.budgets], limit_marks=[0.8, 1.0])
     from gateway.spend.report_template import TEMPLATE

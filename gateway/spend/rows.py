@@ -162,6 +162,7 @@ def ledger_row(
     cost_usd: float | None,
     unpriced: bool,
     price_version: str,
+    partially_priced: bool = False,
 ) -> dict[str, Any]:
     p = ctx.principal
     day = dt.datetime.fromtimestamp(ctx.started_wall, dt.UTC).strftime("%Y-%m-%d")
@@ -180,6 +181,8 @@ def ledger_row(
         "served_provider": ctx.served_provider,
         "served_model": ctx.served_model,
         "prompt_ref": ctx.prompt_ref,
+        "prompt_hash": ctx.prompt_hash,
+        "prompt_forced": ctx.prompt_forced,
         "rag_pipeline": ctx.rag_pipeline,
         "tags": ",".join(ctx.tags) if ctx.tags else None,
         "stream": ctx.stream,
@@ -187,9 +190,11 @@ def ledger_row(
         "completion_tokens": usage.completion,
         "cached_tokens": usage.cached,
         "reasoning_tokens": usage.reasoning,
+        "cache_write_tokens": usage.cache_write,
         "usage_source": usage_source,
         "cost_usd": cost_usd,
         "unpriced": unpriced,
+        "partially_priced": partially_priced,
         "price_version": price_version,
         "latency_ms": ctx.latency_ms,
         "status_code": ctx.status_code,

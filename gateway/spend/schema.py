@@ -38,6 +38,8 @@ ledger = sa.Table(
     sa.Column("served_provider", sa.String(64)),
     sa.Column("served_model", sa.String(256)),
     sa.Column("prompt_ref", sa.String(256)),
+    sa.Column("prompt_hash", sa.String(64)),  # sha256 of the released content served (m003)
+    sa.Column("prompt_forced", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Column("rag_pipeline", sa.String(256)),
     sa.Column("tags", sa.Text, info={"max_chars": 2048}),
     sa.Column("stream", sa.Boolean, nullable=False, default=False),
@@ -45,9 +47,12 @@ ledger = sa.Table(
     sa.Column("completion_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("cached_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("reasoning_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("cache_write_tokens", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("usage_source", sa.String(16)),
     sa.Column("cost_usd", sa.Float),
     sa.Column("unpriced", sa.Boolean, nullable=False, default=False),
+    # a token class without a rate of its own was charged at the plain input/output rate (m003)
+    sa.Column("partially_priced", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Column("price_version", sa.String(96)),
     sa.Column("latency_ms", sa.Float),
     sa.Column("status_code", sa.Integer, nullable=False),

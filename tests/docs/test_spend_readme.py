@@ -38,7 +38,7 @@ from tests.docs.readme import (
 )
 
 README = ROOT / "gateway" / "spend" / "README.md"
-CHAT_REQUESTS = 7  # made by the `requests` (3) and `budget` (4) blocks
+CHAT_REQUESTS = 6  # rows of the `requests` (3, the one without a key writes none) and `budget` (4) blocks
 
 
 def _db(s: Session) -> sqlite3.Connection:
@@ -97,7 +97,8 @@ def _budget(r: Result, s: Session) -> None:
     assert sorted(err["budget"]) == _documented("docs:budget_error")
     assert err["budget"]["scope"] == "key" and re.fullmatch(r"\d{4}-\d\d-\d\d", err["budget"]["period"])
     assert unpriced["error"]["code"] == "model_unpriced"
-    wait_until(lambda: "budget alert: key tiny reached 100% of its day budget" in s.log(), what="the alert log")
+    assert "could cost up to" in err["message"] and err["budget"]["request_max_usd"] > 0
+    wait_until(lambda: "budget alert: key tiny reached 50% of its day budget" in s.log(), what="the alert log")
 
 
 def _admin(r: Result, s: Session) -> None:
@@ -126,13 +127,14 @@ def _report(r: Result, s: Session) -> None:
     team = _team_id(s, "ml-platform")
     lines = r.out.splitlines()
     assert any(team in line and "mock" in line for line in lines if line.startswith("│"))  # the table
-    (key_day,) = [line for line in lines if line.startswith("key,day,")]
-    assert key_day.split(",") == ["key", "day", *METRICS]
-    (team_user,) = [line for line in lines if line.startswith("team,user,")]
-    assert team_user.split(",") == ["team", "user", *METRICS] and any(line.startswith(f"{team},ada,") for line in lines)
+    (key_day,) = [line for line in lines if line.startswith("key,key_name,day,")]
+    assert key_day.split(",") == ["key", "key_name", "day", *METRICS]
+    (team_user,) = [line for line in lines if line.startswith("team,team_name,user,")]
+    assert team_user.split(",") == ["team", "team_name", "user", *METRICS]
+    assert any(line.startswith(f"{team},ml-platform,ada,") for line in lines)  # the name beside the id
     by_status, team_only = json_docs_in(r.out)
     assert by_status["by"] == ["prompt", "status"] and "price_version" in by_status
-    assert {row["status"] for row in by_status["rows"]} == {200, 401, 403, 429}
+    assert {row["status"] for row in by_status["rows"]} == {200, 403, 429}  # a 401 writes no row
     assert sum(row["requests"] for row in by_status["rows"]) == CHAT_REQUESTS
     assert team_only["team"] == team and {row["model"] for row in team_only["rows"]} == {"mock", "house-model"}
     assert "<svg" in (s.ws / "spend-report.html").read_text()

@@ -67,8 +67,8 @@ def test_report_formats_agree(cfg_file, tmp_path):
     r = run("spend", "report", "--from", "2025-11-24", "--to", "2025-11-25", "--by", "team", "-f", "csv", "-c", cfg_file)
     assert r.exit_code == 0, r.output
     lines = r.stdout.strip().splitlines()
-    assert lines[0].startswith("team,requests,")
-    assert lines[1].startswith("t1,2,") and ",1.25," in lines[1]
+    assert lines[0].startswith("team,team_name,requests,")
+    assert lines[1].startswith("t1,,2,") and ",1.25,625.0,priced," in lines[1]  # no team row: no name
     data = orjson.loads(run("spend", "report", "--from", "2025-11-24", "--by", "day", "-f", "json", "-c", cfg_file).stdout)
     assert {r["day"]: r["cost_usd"] for r in data["rows"]} == {"2025-11-24": 0.75, "2025-11-25": 1.0}
     table = run("spend", "report", "--by", "team,day", "-c", cfg_file).stdout

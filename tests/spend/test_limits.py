@@ -142,6 +142,32 @@ async def test_alerts_fire_once_per_threshold_per_period(counters, tmp_path, cap
     assert len(alerter.sent) == 4
 
 
+async def test_alerts_fire_for_every_threshold_however_it_is_crossed(counters, tmp_path):
+    """Reproduced: a team reaching 119% of its budget fired no alert (settling skipped the listeners
+    when the reservation equalled the actual cost)."""
+    e = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    migrate(e)
+    alerter = BudgetAlerter(e, [0.5, 0.8, 1.0], clock=counters.test_clock)
+    enf = BudgetEnforcer(counters, e, clock=counters.test_clock, on_spend=alerter)
+    b = [Budget("team", "t", "team t", 1.0, "day")]
+    await enf.settle(await enf.admit(b, 0.6), 0.6)  # the charge equals the reservation
+    assert [a["threshold"] for a in alerter.sent] == [0.5]
+    await enf.settle(await enf.admit(b, 0.4), 0.59)  # past 0.8 and 1.0 in one step, to 119%
+    assert [a["threshold"] for a in alerter.sent] == [0.5, 0.8, 1.0]
+    assert alerter.sent[-1]["spent_usd"] == pytest.approx(1.19)
+    # a process that starts with the spend already past thresholds whose alerts were never sent
+    # (here: another budget's marks) sends them on its first charge, and not again
+    e2 = make_engine(f"sqlite:///{tmp_path / 'y.db'}")
+    migrate(e2)
+    insert_rows(e2, [row("seeded", cost=0.85, team_id="t2", ts=WALL + 10)])
+    fresh = BudgetAlerter(e2, [0.5, 0.8, 1.0], clock=counters.test_clock)
+    enf2 = BudgetEnforcer(counters, e2, clock=counters.test_clock, on_spend=fresh)
+    t2 = [Budget("team", "t2", "team t2", 1.0, "day")]
+    await enf2.settle(await enf2.admit(t2, 0.01), 0.01)
+    await enf2.settle(await enf2.admit(t2, 0.01), 0.01)
+    assert [a["threshold"] for a in fresh.sent] == [0.5, 0.8]
+
+
 async def test_alert_webhook_is_posted(tmp_path):
     from aiohttp import web
 

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -56,6 +57,10 @@ def test_limits_and_budget_hold_across_two_processes(tmp_path, postgres_url, red
                  for _ in range(2)]
         for p in procs:
             assert p.stdout.readline().strip() == "ready"
+        # RPM windows are calendar minutes: start early in one so the burst cannot straddle two
+        into_minute = time.time() % 60
+        if into_minute > 20:
+            time.sleep(60 - into_minute + 0.1)
         for p in procs:
             p.stdin.write("go\n")
             p.stdin.flush()

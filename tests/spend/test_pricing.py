@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from gateway.spend.pricing import Price, PriceTable, Usage, cost_usd, litellm_price_file
+from gateway.spend.pricing import Price, PriceTable, Usage, cost_usd, litellm_price_file, unpriced_classes
 from gateway.spend.tokens import bundled_tokenizer_dir, count_messages, count_text
 from tests.spend.helpers import usage
 
@@ -67,3 +67,45 @@ def test_tiktoken_works_offline_from_bundled_files():
     n = count_messages([{"role": "user", "content": "hello world"}], "gpt-4o")
     assert n == 3 + 3 + 1 + 2  # reply primer + message framing + role + content
     assert count_messages([{"role": "user", "content": [{"type": "text", "text": "hello world"}]}]) == n
+
+
+def test_every_token_class_litellm_prices_has_its_own_rate():
+    """Reproduced: Anthropic cache-write tokens were priced at the input rate."""
+    t = PriceTable()
+    p = t.lookup("claude-sonnet-4-5")
+    assert p.cache_write_per_mtok == pytest.approx(3.75) and p.cached_input_per_mtok == pytest.approx(0.3)
+    assert p.max_output_tokens == 64000 and p.max_input_tokens == 200000
+    # litellm's Anthropic usage: cache reads in the details, cache writes at the top level
+    u = Usage.from_openai({"prompt_tokens": 1000, "completion_tokens": 100, "cache_creation_input_tokens": 600,
+                           "prompt_tokens_details": {"cached_tokens": 300}})
+    assert (u.cache_write, u.cached) == (600, 300)
+    expected = (100 * 3.0 + 300 * 0.3 + 600 * 3.75 + 100 * 15.0) / 1e6
+    assert cost_usd(u, p) == pytest.approx(expected, abs=1e-12)
+    assert unpriced_classes(u, p) == ()
+    audio = t.lookup("gpt-4o-audio-preview-2024-12-17")
+    ua = Usage.from_openai({"prompt_tokens": 500, "completion_tokens": 200,
+                            "prompt_tokens_details": {"audio_tokens": 400},
+                            "completion_tokens_details": {"audio_tokens": 150}})
+    assert cost_usd(ua, audio) == pytest.approx((100 * 2.5 + 400 * 40 + 50 * 10 + 150 * 80) / 1e6, abs=1e-12)
+
+
+def test_an_override_inherits_the_rates_it_does_not_set_or_is_partially_priced():
+    """Reproduced: an override without cached_input_per_mtok charged cached tokens at the full
+    input rate, silently."""
+    t = PriceTable({"claude-sonnet-4-5": {"input_per_mtok": 2.0, "output_per_mtok": 10.0},
+                    "house-model": {"input_per_mtok": 2.0, "output_per_mtok": 10.0}})
+    known = t.lookup("claude-sonnet-4-5")
+    assert known.source == "config" and known.input_per_mtok == 2.0
+    assert known.cached_input_per_mtok == pytest.approx(0.3) and known.cache_write_per_mtok == pytest.approx(3.75)
+    u = Usage.from_openai(usage(1000, 10, cached=800))
+    assert cost_usd(u, known) == pytest.approx((200 * 2.0 + 800 * 0.3 + 10 * 10.0) / 1e6, abs=1e-12)
+    assert unpriced_classes(u, known) == ()
+    # a model the table does not know: cached tokens at the input rate, and the row says so
+    house = t.lookup("house-model")
+    assert house.cached_input_per_mtok is None
+    assert cost_usd(u, house) == pytest.approx((1000 * 2.0 + 10 * 10.0) / 1e6, abs=1e-12)
+    assert unpriced_classes(u, house) == ("cached",)
+    assert unpriced_classes(Usage.from_openai(usage(1000, 10)), house) == ()  # nothing it lacks was used
+    # a deployment's own price inherits from the table row of its model too
+    dep = t.lookup("claude-sonnet-4-5", "anthropic", {"input_per_mtok": 1.0, "output_per_mtok": 5.0})
+    assert dep.source == "deployment" and dep.cache_write_per_mtok == pytest.approx(3.75)

