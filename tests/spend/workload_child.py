@@ -1,0 +1,44 @@
+"""A gateway process that sends a given workload to itself, for the property-based kill test.
+
+argv: CONFIG_YAML WORKLOAD_JSON. The workload is a list of {"headers", "body"}; 4 concurrent
+clients send them in order and print `ack N` once request N's response is complete with status 200
+(the in-process transport returns only after the request's hooks, `finished` included, have run),
+then `done`, and wait to be killed.
+"""
+
+import asyncio
+import sys
+
+import httpx
+import orjson
+
+from gateway.app import create_app
+from gateway.config import load_config
+
+
+async def main() -> None:
+    app = create_app(load_config(sys.argv[1]))
+    with open(sys.argv[2], "rb") as f:
+        work = orjson.loads(f.read())
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(len(work)):
+        queue.put_nowait(i)
+
+    async def client(c: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            r = await c.post("/v1/chat/completions", json=work[i]["body"], headers=work[i]["headers"])
+            if r.status_code == 200:
+                sys.stdout.write(f"ack {i}\n")
+                sys.stdout.flush()
+
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw",
+                                                 timeout=60) as c:
+        await asyncio.gather(*(client(c) for _ in range(4)))
+        sys.stdout.write("done\n")
+        sys.stdout.flush()
+        await asyncio.sleep(3600)  # until killed
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
