@@ -18,6 +18,8 @@ class LabelPolicy(BaseModel):
                     "`signed-replay` (also replays of a cassette a signed recording run wrote), "
                     "`any-replay` (also replays of any cassette)",
     )
+    require_suite: bool = Field(default=True,
+                                description="refuse a prompt whose file names no `suite:` (only forced moves pass)")
 
 
 class PromptsConfig(BaseModel):

@@ -54,6 +54,11 @@ def check(registry: PromptRegistry, spec: PromptSpec, *, label: str = "productio
     every = attestations_for(registry, spec.name, chash)
     found, skipped = list(every), []
     suite = declared_suite(spec)
+    if suite is None and policy.require_suite:
+        raise PromotionRefused(
+            f"{spec.ref} names no suite, so no run can be checked against the one that guards it. To fix: add "
+            f"`suite: PATH` (its eval suite, relative to the file) in a new version, or set "
+            f"`require_suite: false` in label {label!r}'s policy", attestation=None)
     if suite is not None:
         path = registry.dir / suite
         try:

@@ -9,21 +9,22 @@ from prompts import (
     record_attestation,
     rollback,
 )
-from tests.prompts.helpers import write_prompt
+from tests.prompts.helpers import binding, guard_suite, write_prompt
 
 
 def attest(reg, name, version, passed, t=10.0):
     spec = reg.get(name, version)
     return record_attestation(reg, Attestation(
-        prompt=name, version=version, content_hash=spec.content_hash(), suite="s", dataset_hash="sha256:d",
+        prompt=name, version=version, content_hash=spec.content_hash(), suite="s", **binding(reg),
         passed=passed, scores={"pass_rate": 1.0 if passed else 0.5}, thresholds={"pass_rate": {"min": 0.9}},
         failures=[] if passed else [{"case": "c1", "reasons": ["icontains: missing ['30']"]}], time=t))
 
 
 @pytest.fixture
 def reg(tmp_path):
+    suite = guard_suite(tmp_path)
     for v in (1, 2, 3):
-        write_prompt(tmp_path, "qa", v, system=f"System v{v}")
+        write_prompt(tmp_path, "qa", v, system=f"System v{v}", suite=suite)
     clock = iter(range(100, 200))
     return PromptRegistry(tmp_path, now=lambda: float(next(clock)))
 
@@ -52,7 +53,7 @@ def test_promote_with_passing_attestation_records_who_when_why(reg):
 
 def test_editing_prompt_invalidates_attestation(reg, tmp_path):
     attest(reg, "qa", 1, True)
-    write_prompt(tmp_path, "qa", 1, system="System v1, edited")
+    write_prompt(tmp_path, "qa", 1, system="System v1, edited", suite="../guard.yaml")
     import os
     os.utime(tmp_path / "qa" / "v1.yaml", ns=(5, 5))
     with pytest.raises(PromotionRefused, match="no valid eval attestation"):

@@ -12,7 +12,7 @@ from gateway.integrations.prompts import PromptHook
 from prompts import Attestation, PromptRegistry, promote, record_attestation
 from prompts.config import PromptsConfig
 from tests.gateway_fixtures import gateway_client, mock_config
-from tests.prompts.helpers import write_prompt
+from tests.prompts.helpers import binding, guard_suite, write_prompt
 
 MASTER = {"authorization": "Bearer sk-master"}
 
@@ -20,15 +20,16 @@ MASTER = {"authorization": "Bearer sk-master"}
 @pytest.fixture
 def registry_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("SLUICE_MASTER_KEY", "sk-master")
+    suite = guard_suite(tmp_path)
     for v in (1, 2):
-        write_prompt(tmp_path, "support", v, system=f"Policy v{v}", model="mock-chat")
+        write_prompt(tmp_path, "support", v, system=f"Policy v{v}", model="mock-chat", suite=suite)
     return tmp_path
 
 
 def attest(reg, version, passed=True):
     return record_attestation(reg, Attestation(
         prompt="support", version=version, content_hash=reg.get("support", version).content_hash(), suite="s",
-        dataset_hash="sha256:d", passed=passed, scores={"pass_rate": 1.0}, time=1.0))
+        **binding(reg), passed=passed, scores={"pass_rate": 1.0}, time=1.0))
 
 
 def overwrite_in_place(path, data):

@@ -25,21 +25,22 @@ from prompts import (
     rollback,
     verify,
 )
-from tests.prompts.helpers import write_prompt
+from tests.prompts.helpers import binding, guard_suite, write_prompt
 
 
 def attest(reg, name, version, passed=True, *, mode="live", cassette=None, **extra):
     spec = reg.get(name, version)
     return record_attestation(reg, Attestation(
-        prompt=name, version=version, content_hash=spec.content_hash(), suite="s", dataset_hash="sha256:d",
+        prompt=name, version=version, content_hash=spec.content_hash(), suite="s", **binding(reg),
         passed=passed, scores={"pass_rate": 1.0 if passed else 0.2}, thresholds={"pass_rate": {"min": 0.9}},
         mode=mode, cassette_hash=cassette, time=10.0, **extra))
 
 
 @pytest.fixture
 def reg(tmp_path):
+    suite = guard_suite(tmp_path)
     for v in (1, 2):
-        write_prompt(tmp_path, "qa", v, system=f"System v{v}")
+        write_prompt(tmp_path, "qa", v, system=f"System v{v}", suite=suite)
     clock = iter(range(100, 10_000))
     return PromptRegistry(tmp_path, now=lambda: float(next(clock)))
 
@@ -273,3 +274,15 @@ def test_a_key_too_short_to_sign_with_is_a_clear_cli_error(reg, tmp_path, monkey
     monkeypatch.setenv("SLUICE_ATTEST_KEY", "short")
     res = CliRunner().invoke(app, ["--registry", str(tmp_path), "list"])
     assert res.exit_code == 2 and "at least 16 bytes" in res.output and "Traceback" not in res.output
+
+
+def test_a_prompt_that_names_no_suite_is_refused_unless_the_policy_allows_it(tmp_path):
+    write_prompt(tmp_path, "bare", 1)  # no `suite:`: any suite's run would do, so none does by default
+    reg = PromptRegistry(tmp_path)
+    spec = reg.get("bare", 1)
+    record_attestation(reg, Attestation(prompt="bare", version=1, content_hash=spec.content_hash(), suite="any",
+                                        dataset_hash="sha256:d", passed=True, time=1.0))
+    with pytest.raises(PromotionRefused, match="names no suite"):
+        promote(reg, "bare", 1, "production", actor="a")
+    assert promote(reg, "bare", 1, "dev", actor="a", policy=LabelPolicy(require_suite=False)).kind == "promote"
+    assert promote(reg, "bare", 1, "production", actor="a", force=True, reason="no suite yet").forced
