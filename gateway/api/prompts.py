@@ -21,7 +21,18 @@ from gateway.api.deps import require_admin
 from gateway.api.schemas import error_responses
 from gateway.errors import InvalidRequest, NotFound, SluiceError
 from gateway.integrations.prompts import _map_error
-from prompts import PromotionRefused, PromptError, PromptRegistry, attestations_for, promote, rollback
+from prompts import (
+    IntegrityError,
+    InvalidName,
+    PromotionRefused,
+    PromptError,
+    PromptFileError,
+    PromptNotFound,
+    PromptRegistry,
+    attestations_for,
+    promote,
+    rollback,
+)
 from prompts.config import PromptsConfig
 
 # Only the master key reaches these routes (require_admin); it is the identity recorded.
@@ -181,8 +192,6 @@ def build_router() -> APIRouter:
 
 def _gate_error(e: PromptError, name: str) -> SluiceError:
     """A gate error that is not a refusal: an unknown prompt, a bad name, --force without a reason."""
-    from prompts import PromptFileError, PromptNotFound
-
-    if isinstance(e, PromptNotFound | PromptFileError) or type(e).__name__ in ("InvalidName", "IntegrityError"):
+    if isinstance(e, PromptNotFound | PromptFileError | InvalidName | IntegrityError):
         return _map_error(e, name, None)
     return InvalidRequest(e.message, code="prompt_move_invalid")
