@@ -97,6 +97,8 @@ VARIANTS = {
     # core + the shipped default guardrail policy (input: secrets, PII, injection, invisible text;
     # output: PII and secrets), on every request
     "guardrails": CORE + "guardrails: {default_policy: default, warm_on_start: true}\n",
+    # the same with every scan in a worker thread (inline_scan_chars: 0): the thread hop's own cost
+    "guardrails-threaded": CORE + "guardrails: {default_policy: default, warm_on_start: true, inline_scan_chars: 0}\n",
 }
 BENCH_SECRET = "bench-key-secret"
 
