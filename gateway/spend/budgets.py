@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -27,7 +28,12 @@ _ADJ = {"day": "daily", "month": "monthly"}
 
 def period_bounds(period: str, now: float) -> tuple[str, float, float]:
     """(period id, start epoch, end epoch) of the UTC day or month containing `now`."""
-    t = dt.datetime.fromtimestamp(now, dt.UTC)
+    return _bounds(period, int(now // 86_400))
+
+
+@functools.lru_cache(maxsize=64)  # per request and budget: the bounds change once a day
+def _bounds(period: str, day: int) -> tuple[str, float, float]:
+    t = dt.datetime.fromtimestamp(day * 86_400, dt.UTC)
     if period == "day":
         start = t.replace(hour=0, minute=0, second=0, microsecond=0)
         return start.strftime("%Y-%m-%d"), start.timestamp(), (start + dt.timedelta(days=1)).timestamp()

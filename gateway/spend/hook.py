@@ -20,7 +20,7 @@ from gateway.errors import PermissionDenied
 from gateway.hooks import Chunk, Completion, Hook, StreamFilter
 from gateway.spend.budgets import Budget, Reservation
 from gateway.spend.keystore import KeyRecord
-from gateway.spend.pricing import Usage, cost_usd, unpriced_classes
+from gateway.spend.pricing import Usage, cost_usd, price_usage
 from gateway.spend.rows import ledger_row
 from gateway.spend.service import SpendService
 from gateway.spend.reserve import Route, WorstCase, route_of
@@ -282,9 +282,8 @@ class SpendHook(Hook):
             st.cost, st.unpriced = None, True
             ctx.cost_usd = None
             return
-        st.cost = cost_usd(usage, price)
+        st.cost, st.partial = price_usage(usage, price)
         st.unpriced = False
-        st.partial = unpriced_classes(usage, price)
         ctx.cost_usd = st.cost
 
     def counted_usage(self, ctx: RequestContext) -> dict[str, Any]:

@@ -101,51 +101,50 @@ def _int(v: Any) -> int:
     return v if isinstance(v, int) and v > 0 else 0
 
 
-def _priced(usage: Usage, price: Price) -> tuple[float, tuple[str, ...]]:
-    """(micro-USD, token classes used but without a rate of their own)."""
+def price_usage(usage: Usage, price: Price) -> tuple[float, tuple[str, ...]]:
+    """(cost in USD, token classes the usage has but the price has no rate of its own for).
+
+    Each class is charged at its own rate when the price has one, else at the plain input (or
+    output) rate; a class in the second value makes the row *partially priced*. The special
+    classes are parts of prompt/completion, and never count for more tokens than there are."""
+    if not (usage.cached or usage.cache_write or usage.audio_in or usage.image_in
+            or usage.reasoning or usage.audio_out or usage.image_out):  # the common case
+        micro = usage.prompt * price.input_per_mtok + usage.completion * price.output_per_mtok
+        return round(micro / 1_000_000, 10), ()
     missing: list[str] = []
-
-    def rate(n: int, own: float | None, plain: float, cls: str) -> float:
-        if own is None:
-            if n:
-                missing.append(cls)
-            return n * plain
-        return n * own
-
-    # the special classes are parts of prompt/completion: never charge more of them than there are
-    prompt_left = usage.prompt
-    parts_in = []
-    for n, own, cls in ((usage.cached, price.cached_input_per_mtok, "cached"),
-                        (usage.cache_write, price.cache_write_per_mtok, "cache_write"),
-                        (usage.audio_in, price.input_audio_per_mtok, "audio_in"),
-                        (usage.image_in, price.input_image_per_mtok, "image_in")):
-        n = min(n, prompt_left)
-        prompt_left -= n
-        parts_in.append(rate(n, own, price.input_per_mtok, cls))
-    completion_left = usage.completion
-    parts_out = []
-    for n, own, cls in ((usage.reasoning, price.reasoning_per_mtok, "reasoning"),
-                        (usage.audio_out, price.output_audio_per_mtok, "audio_out"),
-                        (usage.image_out, price.output_image_per_mtok, "image_out")):
-        n = min(n, completion_left)
-        completion_left -= n
-        parts_out.append(rate(n, own, price.output_per_mtok, cls))
-    micro = prompt_left * price.input_per_mtok + sum(parts_in) + completion_left * price.output_per_mtok + sum(parts_out)
-    # a reasoning rate missing is not a gap: OpenAI bills reasoning as output tokens
-    return micro, tuple(m for m in missing if m != "reasoning")
+    micro = 0.0
+    for side, total, plain, parts in (
+        ("in", usage.prompt, price.input_per_mtok,
+         ((usage.cached, price.cached_input_per_mtok, "cached"), (usage.cache_write, price.cache_write_per_mtok, "cache_write"),
+          (usage.audio_in, price.input_audio_per_mtok, "audio_in"), (usage.image_in, price.input_image_per_mtok, "image_in"))),
+        ("out", usage.completion, price.output_per_mtok,
+         ((usage.reasoning, price.reasoning_per_mtok, "reasoning"), (usage.audio_out, price.output_audio_per_mtok, "audio_out"),
+          (usage.image_out, price.output_image_per_mtok, "image_out"))),
+    ):
+        left = total
+        for n, own, cls in parts:
+            n = min(n, left)
+            left -= n
+            if own is None:
+                # a reasoning rate missing is not a gap: OpenAI bills reasoning as output tokens
+                if n and cls != "reasoning":
+                    missing.append(cls)
+                micro += n * plain
+            else:
+                micro += n * own
+        micro += left * plain
+    # Round to 1e-10 USD so sums over many rows stay exact to the cent and reprs stay short.
+    return round(micro / 1_000_000, 10), tuple(missing)
 
 
 def cost_usd(usage: Usage, price: Price) -> float:
-    """Cost of one request; each token class at its own rate when the price has one, else at the
-    plain input/output rate (`unpriced_classes` says which)."""
-    micro, _ = _priced(usage, price)
-    # Round to 1e-10 USD so sums over many rows stay exact to the cent and reprs stay short.
-    return round(micro / 1_000_000, 10)
+    """Cost of one request (see `price_usage`)."""
+    return price_usage(usage, price)[0]
 
 
 def unpriced_classes(usage: Usage, price: Price) -> tuple[str, ...]:
     """Token classes this usage has but the price has no rate for: the row is partially priced."""
-    return _priced(usage, price)[1]
+    return price_usage(usage, price)[1]
 
 
 def litellm_price_file() -> Path | None:

@@ -191,7 +191,8 @@ class WorstCase:
                     tokens = max(tokens, p + out)
                     if price is not None:
                         usd = max(usd, cost_usd(Usage(prompt=p, completion=out), price))
-        emb_prompt = prompt_bound({"input": body.get("question") or _last_user_text(body)})
+        emb_prompt = prompt_bound({"input": body.get("question") or _last_user_text(body)}) \
+            if route.embedding_chains else 0
         for chain in route.embedding_chains:
             worst = 0.0
             for g in chain:

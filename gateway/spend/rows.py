@@ -11,6 +11,7 @@ size or encoding, on SQLite or PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import math
 import uuid
@@ -154,6 +155,11 @@ def guardrail_summary(ctx: RequestContext) -> str | None:
     return max((g.action for g in ctx.guardrails), key=lambda a: _GUARD_ORDER.get(a, 0))
 
 
+@functools.lru_cache(maxsize=8)
+def _utc_day(day: int) -> str:
+    return dt.datetime.fromtimestamp(day * 86_400, dt.UTC).strftime("%Y-%m-%d")
+
+
 def ledger_row(
     ctx: RequestContext,
     *,
@@ -165,7 +171,7 @@ def ledger_row(
     partially_priced: bool = False,
 ) -> dict[str, Any]:
     p = ctx.principal
-    day = dt.datetime.fromtimestamp(ctx.started_wall, dt.UTC).strftime("%Y-%m-%d")
+    day = _utc_day(int(ctx.started_wall // 86_400))
     return {
         "row_id": new_row_id(),
         "request_id": ctx.request_id,
