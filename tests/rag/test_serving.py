@@ -296,10 +296,9 @@ async def test_query_api_needs_a_key_when_auth_is_on_and_is_billed_to_the_pipeli
         await svc.writer.flush()
         with svc.engine.connect() as c:
             rows = [dict(x._mapping) for x in c.execute(sa.select(ledger))]
-    # Like /v1/chat/completions: the refused call is recorded (401, no key, nothing billed); the answered
-    # one is billed to its pipeline and key.
-    refused, answered = sorted(rows, key=lambda r: r["id"])
-    assert refused["status_code"] == 401 and refused["key_id"] is None and not refused["cost_usd"]
+    # Like /v1/chat/completions: the call refused before its caller was known writes no row (the
+    # metric counts it); the answered one is billed to its pipeline and key.
+    (answered,) = rows
     assert answered["rag_pipeline"] == "handbook" and answered["key_id"] and answered["completion_tokens"] > 0
 
 
