@@ -170,10 +170,11 @@ class TelemetryCapability(Capability):
             return []
         from gateway.api.metrics import metrics_router
 
-        def refresh() -> None:  # ledger rows not yet in the database (the LedgerBacklog alert reads it)
+        def refresh() -> None:  # ledger rows not yet in the database, and set aside (alerts read them)
             spend = gateway.services.spend
             if spend is not None and metrics is not None:
                 metrics.set_gauge("ledger_queue_depth", spend.writer.pending_rows)
+                metrics.set_gauge("ledger_dead_letters", spend.writer.dead_letters)
 
         return [metrics_router(metrics, refresh)]
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gateway.cache.config import CacheConfig
 from gateway.errors import ConfigError
 from gateway.spend.config import AuthConfig, SpendConfig
-from gateway.spend.config import ModelPrice as Price  # a deployment's `price`: the same fields as spend.prices
+from gateway.spend.config import ModelPrice as Price  # a deployment's `price`
 from gateway.telemetry.config import TelemetryConfig
 from guardrails.config import GuardrailsConfig
 from prompts.config import PromptsConfig

@@ -21,9 +21,9 @@ from gateway.hooks import Chunk, Completion, Hook, StreamFilter
 from gateway.spend.budgets import Budget, Reservation
 from gateway.spend.keystore import KeyRecord
 from gateway.spend.pricing import Usage, cost_usd, price_usage
+from gateway.spend.reserve import Route, WorstCase, route_of
 from gateway.spend.rows import ledger_row
 from gateway.spend.service import SpendService
-from gateway.spend.reserve import Route, WorstCase, route_of
 from gateway.spend.tokens import count_messages, count_text
 
 if TYPE_CHECKING:

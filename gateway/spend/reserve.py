@@ -142,13 +142,14 @@ def route_of(config: Config, model: str, body: dict[str, Any]) -> Route:
         cfg = config.rag.pipelines.get(model[4:])
         if cfg is None:
             return Route(chains=())
-        top_k = body.get("top_k") if isinstance(body.get("top_k"), int) else cfg.retriever.top_k
+        asked = body.get("top_k")
+        top_k: int = asked if isinstance(asked, int) else cfg.retriever.top_k
         chunk = _CHUNK_TOKEN_FACTOR * config.rag.chunking.max_tokens + _CHUNK_OVERHEAD
         template = _text_bytes(cfg.template()) + _text_bytes(cfg.system_prompt)
         gen = _chain(config, cfg.model)
         emb = _chain(config, cfg.embedding_model)
         return Route(chains=(gen,) if gen else (), embedding_chains=(emb,) if emb else (),
-                     context_tokens=max(0, int(top_k)) * chunk + template, output_cap=cfg.max_tokens)
+                     context_tokens=max(0, top_k) * chunk + template, output_cap=cfg.max_tokens)
     chain = _chain(config, model)
     return Route(chains=(chain,) if chain else ())
 

@@ -26,6 +26,7 @@ _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0, 10
 GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ledger_queue_depth": ("Spend ledger rows waiting to be written", ()),
     "ledger_spool_rows": ("Rows in the ledger's local write-ahead spool", ()),
+    "ledger_dead_letters": ("Ledger rows this process moved to the dead-letter table since it started", ()),
     "budget_utilization_ratio": ("Spend / budget for the current period", ("scope", "name")),
     "draining": ("1 while the gateway drains on shutdown", ()),
 }

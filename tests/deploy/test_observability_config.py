@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -25,6 +27,12 @@ def exposed() -> set[str]:
                          virtual_model_names=list)
     metrics = telemetry_for(gw).metrics
     assert metrics is not None
+    # gauges a capability registers when it is on: the prompt journal's (prompts enabled)
+    from gateway.integrations.prompts import PromptHook
+    from prompts import PromptRegistry
+
+    with tempfile.TemporaryDirectory() as tmp:
+        PromptHook(PromptRegistry(Path(tmp), Path(tmp) / ".sluice"), gateway=gw)._register_metric()
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
     names = set()
     for family in metrics.registry.collect():

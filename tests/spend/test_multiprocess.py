@@ -16,8 +16,8 @@ from gateway.mock_upstream import MockUpstream
 from gateway.spend.auth import KeyHasher
 from gateway.spend.db import make_engine, migrate
 from gateway.spend.keystore import KeyStore
-from gateway.spend.schema import ledger
 from gateway.spend.reserve import prompt_bound
+from gateway.spend.schema import ledger
 from tests.spend.gw import PRICE
 
 ROOT = Path(__file__).resolve().parents[2]

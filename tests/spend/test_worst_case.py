@@ -128,7 +128,7 @@ async def test_the_reservation_is_the_requests_own_worst_case_not_the_keys_avera
             assert (await client.post("/v1/chat/completions", json=_chat("big", "hi", max_tokens=1),
                                       headers=h)).status_code == 200
         long = "rivers and lakes " * 2000  # 34 kB: its worst case is ~$0.1, what it really costs ~1/5 of it
-        spent, codes = await _burst(client, 20, _chat("big", long, max_tokens=50), h)
+        _spent, codes = await _burst(client, 20, _chat("big", long, max_tokens=50), h)
         assert codes.count(200) >= 1 and 429 in codes
         # the real cost settled below the worst case, which made room for the next one
         r = await client.post("/v1/chat/completions", json=_chat("big", long, max_tokens=50), headers=h)
@@ -151,7 +151,7 @@ async def test_one_huge_request_cannot_overrun_a_team_budget(tmp_path, mock):
 
 
 async def test_the_worst_case_is_priced_at_the_dearest_deployment_the_request_may_reach(tmp_path, mock):
-    async with running(_config(tmp_path, mock)) as (app, client):
+    async with running(_config(tmp_path, mock)) as (_app, client):
         h = await _key(client, budget_usd=0.0014, budget_period="day")
         # 100 output tokens cost $0.00001 on the primary, but $0.015 on its fallback: refused
         r = await client.post("/v1/chat/completions", json=_chat("cheap-then-dear", max_tokens=100), headers=h)
@@ -210,7 +210,7 @@ async def test_tpm_reserves_tools_and_max_output(tmp_path, mock):
         "name": f"tool_{i}", "description": "Looks up facts about rivers and lakes in the atlas. " * 4,
         "parameters": {"type": "object", "properties": {"q": {"type": "string", "description": "what to find"}}}}}
         for i in range(4)]
-    async with running(_config(tmp_path, mock)) as (app, client):
+    async with running(_config(tmp_path, mock)) as (_app, client):
         h = await _key(client, tpm=2000)
         body = _chat("big", "Tell me about rivers", tools=tools, max_tokens=60)
         rs = await asyncio.gather(*(client.post("/v1/chat/completions", json=body, headers=h) for _ in range(20)))

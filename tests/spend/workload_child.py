@@ -8,6 +8,7 @@ then `done`, and wait to be killed.
 
 import asyncio
 import sys
+from pathlib import Path
 
 import httpx
 import orjson
@@ -18,8 +19,7 @@ from gateway.config import load_config
 
 async def main() -> None:
     app = create_app(load_config(sys.argv[1]))
-    with open(sys.argv[2], "rb") as f:
-        work = orjson.loads(f.read())
+    work = orjson.loads(Path(sys.argv[2]).read_bytes())  # once, before any request
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(len(work)):
         queue.put_nowait(i)
