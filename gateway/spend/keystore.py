@@ -142,6 +142,8 @@ class KeyStore:
         bad = set(changes) - allowed
         if bad:
             raise StoreError(f"cannot change {sorted(bad)} on a team; changeable: {sorted(allowed)}")
+        if not changes:  # nothing to change (an UPDATE with no SET is not SQL)
+            return team
         with self.engine.begin() as conn:
             conn.execute(teams.update().where(teams.c.id == team.id).values(**changes))
             self._audit(conn, actor, "team.update", team.id, changes)

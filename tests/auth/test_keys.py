@@ -137,6 +137,13 @@ def test_store_errors_say_what_to_do(store):
         store.update_team("a", secret=1)
 
 
+def test_a_team_update_with_nothing_to_change_changes_nothing(store):
+    """Any caller of the store (not only the admin API) could run `UPDATE ... SET WHERE`, a SQL error."""
+    t = store.create_team("same", budget_usd=5, budget_period="day")
+    assert store.update_team(t.id) == t
+    assert [a["action"] for a in store.audit_log()] == ["team.create"]  # no empty update is audited
+
+
 def test_every_admin_action_is_audited(store):
     t = store.create_team("fin", budget_usd=5, budget_period="day")
     store.update_team(t.id, budget_usd=6)
