@@ -5,12 +5,16 @@ Blocked requests raise ContentPolicyViolation (400, code content_policy_violatio
 scanner, rule and policy and never the offending text. Inputs past the policy's `max_scan_chars`
 are refused with 413 `guardrails_scan_limit` (or scanned head and tail, per the policy).
 
+Redacted inputs carry typed placeholders upstream (`<EMAIL_1>`); with `restore_pii` the response
+gets the caller's originals back. Outcomes (scanner, direction, action, rule, latency) go to
+ctx.guardrails; no text does.
+
 Scans run off the event loop, in at most `scan_threads` worker threads at once (anyio's thread
 limiter; more requests wait their turn without blocking the loop), except scans of at most
-`inline_scan_chars` characters: those cost less than the thread hop (~0.1 CPU-ms) and stay on the
-loop. Stream windows (`stream_window_chars`, at most 8 KiB) are scanned on the loop as chunks pass. Redacted inputs carry typed placeholders
-upstream (`<EMAIL_1>`); with `restore_pii` the response gets the caller's originals back. Outcomes
-(scanner, direction, action, rule, latency) go to ctx.guardrails; no text does.
+`inline_scan_chars` characters: those cost less than the thread hop (0.1-0.3 CPU-ms) and stay on
+the loop. Stream windows (`stream_window_chars`, at most 8 KiB) are scanned on the loop as chunks
+pass. Long texts are scanned in segments (guardrails/segments.py) so a worker thread never holds
+the GIL, and with it the loop, for long.
 """
 
 from __future__ import annotations
