@@ -70,7 +70,10 @@ def test_compose_mounts_exist_and_configs_are_consistent() -> None:
     prom = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
     targets = {t for job in prom["scrape_configs"] if job["job_name"] == "sluicegate"
                for sc in job["static_configs"] for t in sc["targets"]}
-    assert targets == {"gateway-1:4000", "gateway-2:4000"}
+    port = cfg.server.metrics.port  # /metrics on a listener of its own, not published by compose
+    assert port and port != cfg.server.port and cfg.server.metrics.host == "0.0.0.0"
+    assert targets == {f"gateway-1:{port}", f"gateway-2:{port}"}
+    assert not [p for svc in _compose()["services"].values() for p in svc.get("ports") or [] if str(port) in str(p)]
     nginx = (DEPLOY / "compose" / "nginx.conf").read_text()
     assert "server gateway-1:4000" in nginx and "server gateway-2:4000" in nginx
 

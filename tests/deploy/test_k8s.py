@@ -65,6 +65,16 @@ def test_probes_and_grace_period_agree_with_the_drain_timeout(rendered) -> None:
     assert ready_window <= drain, "readiness notices draining well within the drain period"
     port = c["ports"][0]["containerPort"]
     assert cfg.server.port == port and f"{port}" in c["args"]
+    # /metrics on its own port: the container declares it, Prometheus is told it, only the
+    # observability namespace may reach it
+    metrics = cfg.server.metrics.port
+    assert metrics and {"name": "metrics", "containerPort": metrics, "protocol": "TCP"} in c["ports"]
+    dep = one(docs, "Deployment")
+    assert dep["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(metrics)
+    rules = one(docs, "NetworkPolicy")["spec"]["ingress"]
+    (metrics_rule,) = [r for r in rules if any(p["port"] == metrics for p in r["ports"])]
+    assert [f["namespaceSelector"]["matchLabels"] for f in metrics_rule["from"]] == [
+        {"kubernetes.io/metadata.name": "observability"}]
 
 
 def test_resources_security_and_selectors(rendered) -> None:
