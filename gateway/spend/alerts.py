@@ -75,7 +75,9 @@ class BudgetAlerter:
         assert self.webhook_url is not None
         try:
             timeout = aiohttp.ClientTimeout(total=self.webhook_timeout_s)
-            async with aiohttp.ClientSession(timeout=timeout) as s, s.post(self.webhook_url, json=alert) as r:
+            # never follow a redirect: it would re-send the alert (team, budget, spend) to another origin
+            async with aiohttp.ClientSession(timeout=timeout) as s, s.post(self.webhook_url, json=alert,
+                                                                          allow_redirects=False) as r:
                 if r.status >= 300:
                     log.error("budget alert webhook answered %d for %s", r.status, alert["budget"])
         except (aiohttp.ClientError, TimeoutError) as exc:
