@@ -221,12 +221,16 @@ class RagService:
         ctx.rag_pipeline = name
         pipe = self.pipeline(name, ctx)
         where = _filters_from(body)
-        passthrough: dict[str, Any] = {k: body[k] for k in ("temperature", "max_tokens", "top_p", "stop", "seed") if k in body}
+        # what the client may set on the answer; the output limits are what its budget reserved for
+        passthrough: dict[str, Any] = {k: body[k] for k in ("temperature", "max_tokens", "max_completion_tokens",
+                                                            "top_p", "stop", "seed") if k in body}
         try:
             prep = await pipe.prepare({"messages": body.get("messages") or [], **passthrough}, where=where)
         except (PipelineError, FilterError, StoreError) as e:
             raise map_error(e, name) from e
         upstream: dict[str, Any] = {**prep.body, **passthrough}
+        if "max_completion_tokens" in passthrough and "max_tokens" not in passthrough:
+            upstream.pop("max_tokens", None)  # the client's limit, not the pipeline's default beside it
         ctx.model_group = cfg.model
         if not ctx.stream:
             completion = await self.router.chat(ctx, upstream)

@@ -52,10 +52,15 @@ class BudgetAlerter:
             seen = (b.scope, b.scope_id, period, t)
             if mark > after or seen in self._claimed:
                 continue
-            self._claimed.add(seen)
+            try:
+                claimed = await asyncio.to_thread(_claim, self.engine, b, period, t, self.clock.time())
+            except sa.exc.SQLAlchemyError as exc:  # the database is down: try again at the next charge
+                log.error("budget alert for %s not sent: could not record its mark (%s)", b.label, exc)
+                continue
             if len(self._claimed) > 100_000:
                 self._claimed.clear()
-            if await asyncio.to_thread(_claim, self.engine, b, period, t, self.clock.time()):
+            self._claimed.add(seen)  # sent now, or already by another process
+            if claimed:
                 alert = {
                     "type": "budget_threshold", "scope": b.scope, "id": b.scope_id, "budget": b.label,
                     "period": period, "threshold": t, "limit_usd": b.limit_usd, "spent_usd": round(after, 6),

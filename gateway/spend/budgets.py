@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from gateway.clock import Clock, SystemClock
 from gateway.errors import QuotaExceeded
 from gateway.spend.limits import Counters
 from gateway.spend.schema import ledger
+
+log = logging.getLogger("sluice.spend.budgets")
 
 NANO = 1_000_000_000
 _ADJ = {"day": "daily", "month": "monthly"}
@@ -105,17 +108,20 @@ class BudgetEnforcer:
         """
         held: list[Reservation] = []
         amount = max(0, round(reserve_usd * NANO))
-        for b in budgets:
-            key, pid, _, end = await self._counter_key(b)
-            limit = round(b.limit_usd * NANO)
-            ttl = int(end - self.clock.time()) + 86_400
-            # a request that reserves nothing still needs the budget not to be spent: committed < limit
-            ok, cur = await self.counters.try_add(key, amount, limit if amount else limit - 1, ttl)
-            if not ok:
-                for r in held:  # give back what the other budgets reserved
-                    await self.counters.add(r.key, -r.amount, ttl)
-                raise self._refusal(b, pid, end, cur, amount)
-            held.append(Reservation(b, key, pid, end, amount))
+        try:
+            for b in budgets:
+                key, pid, _, end = await self._counter_key(b)
+                limit = round(b.limit_usd * NANO)
+                ttl = int(end - self.clock.time()) + 86_400
+                # a request that reserves nothing still needs the budget not to be spent: committed < limit
+                ok, cur = await self.counters.try_add(key, amount, limit if amount else limit - 1, ttl)
+                if not ok:
+                    raise self._refusal(b, pid, end, cur, amount)
+                held.append(Reservation(b, key, pid, end, amount))
+        except BaseException:
+            for r in held:  # refused (or the store failed) on a later budget: give back the earlier ones
+                await self.counters.add(r.key, -r.amount, int(r.end - self.clock.time()) + 86_400)
+            raise
         return held
 
     @staticmethod
@@ -156,15 +162,23 @@ class BudgetEnforcer:
         """Replace each reservation with the real cost (charged to the period the request started in),
         and tell the listeners (alerts) the settled spend before and after it."""
         cost = max(0, round(cost_usd * NANO))
-        for r in held:
+        for r in held:  # each budget on its own: one failing must not leave the others' holds in place
             ttl = int(r.end - self.clock.time()) + 86_400
-            delta = cost - r.amount
-            if delta:
-                await self.counters.add(r.key, delta, ttl)
-            if cost > 0:
+            try:
+                delta = cost - r.amount
+                if delta:
+                    await self.counters.add(r.key, delta, ttl)
+                if cost <= 0:
+                    continue
                 after = await self.counters.add(r.key + ":settled", cost, ttl)
-                for listener in self.listeners:
+            except Exception:
+                log.exception("could not settle the %s budget of %s (counter %s)", r.budget.period, r.budget.label, r.key)
+                continue
+            for listener in self.listeners:
+                try:
                     await listener(r.budget, r.period, (after - cost) / NANO, after / NANO, r.end)
+                except Exception:
+                    log.exception("budget alert listener failed for %s", r.budget.label)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from gateway.context import Principal, RequestContext
 from gateway.errors import PermissionDenied
 from gateway.hooks import Chunk, Completion, Hook, StreamFilter
@@ -107,8 +109,8 @@ class AdmissionHook(Hook):
         self._routes: dict[str, Route] = {}  # per model name (a hook lives for one config generation)
 
     def _route(self, model: str, body: dict[str, Any]) -> Route:
-        if model.startswith("rag:"):  # its context depends on the request's top_k
-            return route_of(self.svc.config, model, body)
+        if model.startswith("rag:"):  # its context depends on the query API's top_k
+            return route_of(self.svc.config, model, body, query_api="question" in body)
         route = self._routes.get(model)
         if route is None:
             route = route_of(self.svc.config, model, body)
@@ -191,6 +193,10 @@ class _SpendStream(StreamFilter):
             text = delta.get("content")
             if isinstance(text, str):
                 self.st.streamed_text.append(text)  # for counting if the upstream reports no usage
+            for call in delta.get("tool_calls") or ():
+                args = (call.get("function") or {}).get("arguments") if isinstance(call, dict) else None
+                if isinstance(args, str):
+                    self.st.streamed_text.append(args)
         if chunk.get("usage") is not None:
             self.hook.price(self.ctx, chunk["usage"], "upstream")
             self.sent = True
@@ -219,6 +225,18 @@ class _SpendStream(StreamFilter):
         out = self._closing()
         out["usage"] = usage
         return [out]
+
+
+def _counted_prompt(ctx: RequestContext, model: str | None) -> int:
+    """Prompt tokens counted with tiktoken when the upstream reported none: the messages, and the
+    tool schemas and response format sent with them."""
+    if ctx.kind != "chat":
+        return 0
+    n = count_messages(ctx.body.get("messages"), model)
+    for key in ("tools", "functions", "response_format"):
+        if ctx.body.get(key):
+            n += count_text(orjson.dumps(ctx.body[key]).decode(), model)
+    return n
 
 
 def _price_state(st: _State) -> str:
@@ -289,7 +307,7 @@ class SpendHook(Hook):
     def counted_usage(self, ctx: RequestContext) -> dict[str, Any]:
         st = _state(ctx)
         model = ctx.served_model or ctx.requested_model
-        prompt = count_messages(ctx.body.get("messages"), model) if ctx.kind == "chat" else 0
+        prompt = _counted_prompt(ctx, model)
         completion = count_text("".join(st.streamed_text), model)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
@@ -333,7 +351,7 @@ class SpendHook(Hook):
             (c.get("message") or {}).get("content") or "" for c in completion.get("choices") or ()
             if isinstance(c, dict)
         )
-        prompt = count_messages(ctx.body.get("messages"), model) if ctx.kind == "chat" else 0
+        prompt = _counted_prompt(ctx, model)
         comp = count_text(text, model)
         return {"prompt_tokens": prompt, "completion_tokens": comp, "total_tokens": prompt + comp}
 
@@ -353,13 +371,15 @@ class SpendHook(Hook):
                 self.price(ctx, ctx.usage, "upstream")
             elif st.streamed_text:
                 self.price(ctx, self.counted_usage(ctx), "counted")
+            elif ctx.attempts and (ctx.client_disconnected or ctx.status_code in (499, 504)):
+                # the upstream had the prompt when the client left or the attempt timed out: the
+                # provider bills it, so the budget does too
+                self.price(ctx, self.counted_usage(ctx), "counted")
             else:
                 self.price(ctx, None, "none")
         usage = st.usage or Usage()
-        if st.reservation is not None:
-            await self.svc.limiter.reconcile(st.reservation, st.estimate, usage.total)
-        if st.held:  # replace the reservation with the real cost (0 for a failed request)
-            await self.svc.budgets.settle(st.held, st.cost or 0.0)
+        # The row first (a local append that cannot fail on the database or Redis), then the counters:
+        # a failing counter store must not lose the record of what was spent.
         if self.svc.config.spend.enabled:
             tags_header = ctx.headers.get(self.svc.config.spend.tags_header)
             if tags_header and not ctx.tags:
@@ -367,3 +387,10 @@ class SpendHook(Hook):
             self.svc.writer.record(ledger_row(ctx, usage=usage, usage_source=st.usage_source, cost_usd=st.cost,
                                               unpriced=st.unpriced, price_version=self.svc.prices.version,
                                               partially_priced=bool(st.partial)))
+        if st.reservation is not None:
+            try:
+                await self.svc.limiter.reconcile(st.reservation, st.estimate, usage.total)
+            except Exception:
+                log.exception("could not settle the TPM reservation of request %s", ctx.request_id)
+        if st.held:  # replace the reservation with the real cost (0 for a failed request)
+            await self.svc.budgets.settle(st.held, st.cost or 0.0)

@@ -93,6 +93,11 @@ def _metric_columns() -> list[sa.ColumnElement[Any]]:
         .label("cache_hits"),
         sa.func.coalesce(sa.func.sum(c.cost_saved_usd), 0.0).label("cost_saved_usd"),
         sa.func.coalesce(sa.func.sum(sa.case((c.status_code >= 400, 1), else_=0)), 0).label("errors"),
+        # internal (finish_row drops them): requests that used tokens, and those of them with a price
+        sa.func.coalesce(sa.func.sum(sa.case((c.prompt_tokens + c.completion_tokens > 0, 1), else_=0)), 0)
+        .label("_used"),
+        sa.func.coalesce(sa.func.sum(sa.case((sa.and_(c.prompt_tokens + c.completion_tokens > 0,
+                                                      c.unpriced.is_(False)), 1), else_=0)), 0).label("_priced"),
     ]
 
 
@@ -115,16 +120,17 @@ def finish_row(r: dict[str, Any]) -> None:
     """Derived metrics of one grouped row. A group whose every request is unpriced has no cost
     (None, shown as "unpriced"), never 0.0; one with some unpriced or partially priced requests is
     `partial`: its cost is a lower bound."""
-    n = int(r["requests"])
+    used, priced = int(r.pop("_used")), int(r.pop("_priced"))  # requests that used tokens; priced ones
     unpriced, partial = int(r["unpriced_requests"]), int(r["partially_priced_requests"])
     cost = round(float(r["cost_usd"]), 10)
     r["cost_saved_usd"] = round(float(r["cost_saved_usd"]), 10)
-    if n and unpriced == n:
+    if unpriced and not priced:  # refused or failed requests (no tokens, $0) do not make it priced
         r["cost_usd"], r["price_state"], r["cost_per_1k_requests"] = None, "unpriced", None
         return
     r["cost_usd"] = cost
     r["price_state"] = "partial" if unpriced or partial else "priced"
-    r["cost_per_1k_requests"] = round(cost / n * 1000, 10) if n else None
+    # per 1,000 requests that used tokens: refusals before the upstream cost nothing and would dilute it
+    r["cost_per_1k_requests"] = round(cost / used * 1000, 10) if used else None
 
 
 def _names(conn: sa.Connection, dim: str, ids: set[Any]) -> dict[str, str | None]:

@@ -25,9 +25,13 @@ from gateway.spend.pricing import Price, PriceTable, Usage, cost_usd
 if TYPE_CHECKING:
     from gateway.config import Config, ModelGroup
 
-# The most prompt tokens one image part can bill: OpenAI's high-detail grid (2048x768 -> 8 tiles of
-# 170 + 85) is 1,445; Anthropic's ~1.15 megapixel cap is ~1,600.
+# The most prompt tokens one image part can bill. OpenAI's high-detail grid (2048x768 -> 8 tiles of
+# 170 + 85) is 1,445 and Anthropic's ~1.15 megapixel cap ~1,600; some models bill images at a
+# multiple of that (priced low per token to match): gpt-4o-mini 2,833 + 5,667 a tile, the patch-based
+# gpt-4.1-mini/nano and o4-mini up to ~3.8k.
 IMAGE_TOKENS = 1_600
+_IMAGE_TOKENS_BY_PREFIX = (("gpt-4o-mini", 48_200), ("gpt-4.1-mini", 4_000), ("gpt-4.1-nano", 4_000),
+                           ("o4-mini", 4_000))
 _FRAMING = 8  # per message: role, name and the chat template's separators
 # a RAG chunk is cut in MiniLM wordpieces; other tokenizers split the same text into at most ~2x as many
 _CHUNK_TOKEN_FACTOR = 2
@@ -38,12 +42,21 @@ def _text_bytes(value: Any) -> int:
     return len(value.encode("utf-8", "surrogatepass")) if isinstance(value, str) else 0
 
 
-def _content_bound(content: Any) -> int:
+def image_tokens(model: str) -> int:
+    m = model.rsplit("/", 1)[-1].lower()
+    for prefix, n in _IMAGE_TOKENS_BY_PREFIX:
+        if m.startswith(prefix):
+            return n
+    return IMAGE_TOKENS
+
+
+def _content_bound(content: Any) -> tuple[int, int]:
+    """(text tokens bound, image parts)."""
     if isinstance(content, str):
-        return _text_bytes(content)
+        return _text_bytes(content), 0
     if not isinstance(content, list):
-        return 0
-    n = 0
+        return 0, 0
+    n = images = 0
     for part in content:
         if not isinstance(part, dict):
             continue
@@ -51,39 +64,62 @@ def _content_bound(content: Any) -> int:
         if kind == "text":
             n += _text_bytes(part.get("text"))
         elif kind in ("image_url", "image", "input_image"):
-            n += IMAGE_TOKENS
-        elif kind in ("input_audio", "file", "document"):
-            # audio bills ~10 tokens a second, far below its base64 size; a document its text
+            images += 1
+        else:  # audio bills ~10 tokens a second, far below its base64 size; a document its text
             n += len(orjson.dumps(part))
-        else:
-            n += len(orjson.dumps(part))
-    return n
+    return n, images
+
+
+@dataclass(frozen=True, slots=True)
+class PromptBound:
+    tokens: int  # text, tools, schemas: an upper bound for every byte-level tokenizer
+    images: int = 0  # image parts: their tokens depend on the model (`image_tokens`)
+    inputs: int = 1  # embeddings: how many inputs (a model's input limit is per input)
+    output_extra: int = 0  # `prediction` content: rejected predicted tokens bill as output
 
 
 def prompt_bound(body: dict[str, Any]) -> int:
-    """An upper bound on the prompt tokens of a chat or embeddings request body."""
-    n = 0
+    """An upper bound on the prompt tokens of a request body, images at the default rate."""
+    b = bound_parts(body)
+    return b.tokens + b.images * IMAGE_TOKENS
+
+
+def bound_parts(body: dict[str, Any]) -> PromptBound:
+    """The parts of a chat, embeddings or RAG query body's prompt bound."""
+    n = images = 0
     msgs = body.get("messages")
     if isinstance(msgs, list):
         for m in msgs:
             if not isinstance(m, dict):
                 continue
-            n += _FRAMING + _content_bound(m.get("content")) + _text_bytes(m.get("name"))
-            if m.get("tool_calls"):
-                n += len(orjson.dumps(m["tool_calls"]))
+            text, imgs = _content_bound(m.get("content"))
+            n += _FRAMING + text + _text_bytes(m.get("name"))
+            images += imgs
+            for key in ("tool_calls", "function_call", "audio"):
+                if m.get(key):
+                    n += len(orjson.dumps(m[key]))
     for key in ("tools", "functions", "response_format"):
         if body.get(key):
             n += len(orjson.dumps(body[key]))
+    inputs = 1
     inp = body.get("input")
     if isinstance(inp, str):
         n += _text_bytes(inp)
     elif isinstance(inp, list):
-        for x in inp:
-            n += _text_bytes(x) if isinstance(x, str) else len(x) if isinstance(x, list) else 0
+        if inp and all(isinstance(x, int) for x in inp):  # one input as token ids
+            n += len(inp)
+        else:
+            inputs = max(1, len(inp))
+            for x in inp:
+                n += _text_bytes(x) if isinstance(x, str) else len(x) if isinstance(x, list) else 0
     q = body.get("question")  # the RAG query API
     if isinstance(q, str):
         n += _text_bytes(q)
-    return n + 3  # the reply primer
+    extra = 0
+    pred = body.get("prediction")
+    if isinstance(pred, dict) and pred.get("content"):
+        extra = len(orjson.dumps(pred["content"]))
+    return PromptBound(n + 3, images, inputs, extra)  # + the reply primer
 
 
 def requested_output(body: dict[str, Any]) -> int | None:
@@ -120,7 +156,7 @@ class Route:
     chains: tuple[tuple[ModelGroup, ...], ...]
     embedding_chains: tuple[tuple[ModelGroup, ...], ...] = ()
     context_tokens: int = 0
-    output_cap: int | None = None  # a RAG pipeline's own max_tokens
+    output_default: int | None = None  # a RAG pipeline's own max_tokens (the request's wins)
 
 
 def _chain(config: Config, name: str | None) -> tuple[ModelGroup, ...]:
@@ -136,20 +172,24 @@ def _chain(config: Config, name: str | None) -> tuple[ModelGroup, ...]:
     return tuple(out)
 
 
-def route_of(config: Config, model: str, body: dict[str, Any]) -> Route:
-    """Where `model` (after a `prompt:` was rendered) sends the request; empty when unknown."""
+def route_of(config: Config, model: str, body: dict[str, Any], *, query_api: bool = False) -> Route:
+    """Where `model` (after a `prompt:` was rendered) sends the request; empty when unknown.
+
+    For a `rag:` pipeline it mirrors what the pipeline sends upstream (gateway/integrations/rag.py):
+    the query API's `top_k` (the chat route always retrieves the pipeline's own), and an output
+    limit of the request's max_tokens, else the pipeline's."""
     if model.startswith("rag:"):
         cfg = config.rag.pipelines.get(model[4:])
         if cfg is None:
             return Route(chains=())
-        asked = body.get("top_k")
-        top_k: int = asked if isinstance(asked, int) else cfg.retriever.top_k
+        asked = body.get("top_k") if query_api else None
+        top_k: int = asked if isinstance(asked, int) and not isinstance(asked, bool) else cfg.retriever.top_k
         chunk = _CHUNK_TOKEN_FACTOR * config.rag.chunking.max_tokens + _CHUNK_OVERHEAD
         template = _text_bytes(cfg.template()) + _text_bytes(cfg.system_prompt)
         gen = _chain(config, cfg.model)
         emb = _chain(config, cfg.embedding_model)
         return Route(chains=(gen,) if gen else (), embedding_chains=(emb,) if emb else (),
-                     context_tokens=max(0, top_k) * chunk + template, output_cap=cfg.max_tokens)
+                     context_tokens=max(0, top_k) * chunk + template, output_default=cfg.max_tokens)
     chain = _chain(config, model)
     return Route(chains=(chain,) if chain else ())
 
@@ -169,29 +209,33 @@ class WorstCase:
     def bound(self, route: Route, groups: list[ModelGroup], body: dict[str, Any], *,
               chat: bool) -> tuple[float, int]:
         """(USD, tokens): the most one request can cost and use on any of `groups` (the permitted
-        part of `route`); the embedding call of a RAG query adds its own."""
-        prompt = prompt_bound(body) + route.context_tokens
-        asked = requested_output(body)
-        if route.output_cap is not None:
-            asked = min(asked, route.output_cap) if asked is not None else route.output_cap
+        part of `route`); the embedding call of a RAG query adds its own. Each side is priced at
+        its dearest rate (cache writes and audio for the prompt; audio and reasoning for output)."""
+        parts = bound_parts(body)
+        asked = requested_output(body) or route.output_default
         usd, tokens = 0.0, 0
         allowed = {g.name for g in groups}
         for chain in route.chains:
             for g in chain:
                 if g.name not in allowed:
                     continue
-                for i in range(len(g.deployments)):
+                for i, d in enumerate(g.deployments):
                     price = self.price_of(g, i)
-                    p = prompt if price is None or price.max_input_tokens is None else min(prompt, price.max_input_tokens)
+                    p = parts.tokens + parts.images * image_tokens(d.model) + route.context_tokens
+                    limit = price.max_input_tokens if price is not None else None
+                    if limit is not None:  # an upstream refuses more (a refused request costs nothing)
+                        p = min(p, limit * parts.inputs if g.mode == "embedding" else limit)
                     if chat and g.mode == "chat":
-                        out = asked or (price.max_output_tokens if price and price.max_output_tokens else None) \
-                            or self.default_max_output
-                        out *= _choices(body)
+                        top = price.max_output_tokens if price is not None else None
+                        out = asked or top or self.default_max_output
+                        if top is not None:
+                            out = min(out, top)
+                        out = out * _choices(body) + parts.output_extra
                     else:
                         out = 0
                     tokens = max(tokens, p + out)
                     if price is not None:
-                        usd = max(usd, cost_usd(Usage(prompt=p, completion=out), price))
+                        usd = max(usd, _dearest(p, out, price))
         emb_prompt = prompt_bound({"input": body.get("question") or _last_user_text(body)}) \
             if route.embedding_chains else 0
         for chain in route.embedding_chains:
@@ -204,6 +248,15 @@ class WorstCase:
                             worst = max(worst, cost_usd(Usage(prompt=emb_prompt), price))
             usd += worst
         return usd, tokens
+
+
+def _dearest(prompt: int, output: int, price: Price) -> float:
+    """The cost of `prompt` and `output` tokens, every one at its side's dearest rate."""
+    rate_in = max(r for r in (price.input_per_mtok, price.cache_write_per_mtok, price.input_audio_per_mtok,
+                              price.input_image_per_mtok) if r is not None)
+    rate_out = max(r for r in (price.output_per_mtok, price.reasoning_per_mtok, price.output_audio_per_mtok,
+                               price.output_image_per_mtok) if r is not None)
+    return round((prompt * rate_in + output * rate_out) / 1_000_000, 10)
 
 
 def _last_user_text(body: dict[str, Any]) -> str:

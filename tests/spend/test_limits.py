@@ -168,6 +168,28 @@ async def test_alerts_fire_for_every_threshold_however_it_is_crossed(counters, t
     assert [a["threshold"] for a in fresh.sent] == [0.5, 0.8]
 
 
+async def test_a_failing_alert_store_settles_every_budget_and_alerts_later(counters, tmp_path):
+    """Review finding: with the marks table unusable, the alert listener raised out of settle(): the
+    other budgets kept their holds and the ledger row (written after) was lost."""
+    import sqlalchemy as sa
+
+    e = make_engine(f"sqlite:///{tmp_path / 'f.db'}")
+    migrate(e)
+    alerter = BudgetAlerter(e, [0.5], clock=counters.test_clock)
+    enf = BudgetEnforcer(counters, e, clock=counters.test_clock, on_spend=alerter)
+    team, key = Budget("team", "tf", "team tf", 1.0, "day"), Budget("key", "kf", "key kf", 1.0, "day")
+    held = await enf.admit([team, key], 0.9)
+    with e.begin() as c:
+        c.execute(sa.text("ALTER TABLE budget_alert_marks RENAME TO marks_away"))
+    await enf.settle(held, 0.6)  # does not raise
+    assert await enf.spent(team) == pytest.approx(0.6) and await enf.spent(key) == pytest.approx(0.6)
+    assert alerter.sent == []
+    with e.begin() as c:
+        c.execute(sa.text("ALTER TABLE marks_away RENAME TO budget_alert_marks"))
+    await enf.settle(await enf.admit([team], 0.01), 0.01)
+    assert [a["budget"] for a in alerter.sent] == ["team tf"]  # not lost: sent once the store is back
+
+
 async def test_alert_webhook_is_posted(tmp_path):
     from aiohttp import web
 

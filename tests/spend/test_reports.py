@@ -183,3 +183,14 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_escaped(svc):
     assert "'" + evil in cells and "'@SUM(1+1)*cmd|' /C calc'!A0" in cells
     assert "'\t=1+1" in cells and "'-2+3" in cells
     assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or (c[:1] == "-" and not c[1:2].isdigit())]
+
+
+def test_refused_requests_of_an_unpriced_model_do_not_make_it_priced(svc):
+    """Review finding: a refused (no tokens, $0) row of an unpriced model turned its group `partial`, $0.0."""
+    insert_rows(svc.engine, [row("m1", ts=DAY0 + 11, cost=None, requested_model="orphan"),
+                             row("m2", ts=DAY0 + 12, cost=0.0, requested_model="orphan", status_code=429,
+                                 prompt_tokens=0, completion_tokens=0)])
+    (r,) = [x for x in grouped(svc.engine, ReportQuery(by=["model"])) if x["model"] == "orphan"]
+    assert (r["cost_usd"], r["price_state"], r["requests"]) == (None, "unpriced", 2)
+    (claude,) = [x for x in grouped(svc.engine, ReportQuery(by=["model"])) if x["model"] == "claude"]
+    assert "_used" not in claude and "_priced" not in claude

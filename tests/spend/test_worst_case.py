@@ -56,6 +56,8 @@ def _config(tmp: Path, mock: MockUpstream, **spend: Any):
         {"name": "big", "deployments": [{"provider": "openai", "model": "mock-gpt", "api_base": url, "price": BIG}]},
         {"name": "dear", "deployments": [{"provider": "openai", "model": "mock-gpt", "api_base": url, "price": DEAR}]},
         {"name": "mystery", "deployments": [{"provider": "openai", "model": "mock-claude", "api_base": url}]},
+        {"name": "emb", "mode": "embedding", "deployments": [{"provider": "openai", "model": "mock-embed",
+                                                              "api_base": url, "price": BIG}]},
         # a priced primary that is down, falling back to an unpriced group
         {"name": "priced-then-unpriced", "fallbacks": ["mystery"],
          "deployments": [{"provider": "openai", "model": "mock-gpt", "api_base": DEAD, "price": BIG}]},
@@ -72,6 +74,7 @@ def _config(tmp: Path, mock: MockUpstream, **spend: Any):
         spend={"prices": {}, **spend}, prompts={"registry_dir": str(prompts), "serve_unreleased": True},  # release gates: tests/prompts
         rag={"store": {"mode": "embedded", "path": str(tmp / "chroma")},
              "pipelines": {"handbook": {"collection": "handbook", "model": "big", "retriever": {"top_k": 3}},
+                           "short": {"collection": "handbook", "model": "big", "max_tokens": 16},
                            "unpriced": {"collection": "handbook", "model": "mystery"}}},
     )
 
@@ -221,3 +224,27 @@ async def test_tpm_reserves_tools_and_max_output(tmp_path, mock):
         # without max_tokens the model's whole output limit is reserved: it can never fit 2000
         r = await client.post("/v1/chat/completions", json=_chat("big", tools=tools), headers=h)
         assert r.status_code == 400 and r.json()["error"]["code"] == "request_exceeds_tpm"
+
+
+async def test_a_rag_answer_reserves_the_output_limit_it_is_sent_with(tmp_path, mock):
+    """Review finding: the bound took the smaller of the client's and the pipeline's max_tokens, but
+    the client's is what goes upstream; max_completion_tokens was dropped on the way."""
+    async with running(_config(tmp_path, mock)) as (app, client):
+        _with_embedder(app)
+        h = await _key(client, budget_usd=0.01, budget_period="day")
+        r = await client.post("/v1/chat/completions", json=_chat("rag:short", max_tokens=4000), headers=h)
+        assert r.status_code == 429 and r.json()["error"]["budget"]["request_max_usd"] > 0.05  # 4000 x $15/M
+        r = await client.post("/v1/chat/completions", json=_chat("rag:short"), headers=h)  # the pipeline's 16
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 16
+        r = await client.post("/v1/chat/completions", json=_chat("rag:handbook", max_completion_tokens=2), headers=h)
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 2  # it reached the upstream
+
+
+async def test_token_id_embeddings_count_every_id(tmp_path, mock):
+    """Review finding: one input given as a flat list of token ids counted as 3 tokens."""
+    async with running(_config(tmp_path, mock)) as (_app, client):
+        h = await _key(client, tpm=2000)
+        r = await client.post("/v1/embeddings", json={"model": "emb", "input": [17] * 2040}, headers=h)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "request_exceeds_tpm"
+        r = await client.post("/v1/embeddings", json={"model": "emb", "input": [17] * 500}, headers=h)
+        assert r.status_code == 200
