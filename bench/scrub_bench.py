@@ -25,7 +25,7 @@ SAMPLES = {
     "2 kB error": ("upstream returned HTTP 400: the request was invalid because max_tokens exceeded the context "
                    "window of this model; reduce the prompt or max_tokens. request 0f3c9a2e1b status 400 ts "
                    "1760000000.123 ") * 10,
-    "3 kB traceback": "".join(f'  File "/work/main/gateway/engine/router.py", line {i}, in _call\n    result = '
+    "3 kB traceback": "".join(f'  File "/srv/app/gateway/engine/router.py", line {i}, in _call\n    result = '
                               "await op(st, min(st.deployment.timeout_s, remaining))\n" for i in range(25)),
     "40 kB prompt": "The river flows through the valley and the people who live along it fish for trout. " * 480,
 }

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.engine.validation import MAX_MODEL_CHARS
+from prompts.names import NAME_PATTERN
 
 
 class _Open(BaseModel):
@@ -94,18 +95,22 @@ class JsonSchemaFormat(_Open):
 ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")]
 
 
+# the registry's one rule for names and labels (prompts/names.py), and no ".." anywhere in them
+_PROMPT_NAME = r"^(?!.*\.\.)" + NAME_PATTERN[1:]
+
+
 class _PromptRef(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, description="a prompt in the registry")
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")  # the pattern has a look-ahead
+    name: str = Field(pattern=_PROMPT_NAME, description="a prompt in the registry")
     variables: dict[str, Any] = Field(default_factory=dict, description="template variables")
 
 
 class PromptByLabel(_PromptRef):
-    label: str = Field(min_length=1, description="e.g. production, staging")
+    label: str = Field(pattern=_PROMPT_NAME, description="e.g. production, staging")
 
 
 class PromptByVersion(_PromptRef):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=999_999_999)
 
 
 PromptReference = PromptByLabel | PromptByVersion | _PromptRef

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 import yaml
 
 from gateway.mock_upstream import MockUpstream
+from gateway.spend.reserve import prompt_bound
 from tests.services import free_port, stop, wait_for_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -176,7 +177,7 @@ async def _call(client: httpx.AsyncClient, inst: Instance, key: str, prompt: str
     sent = time.monotonic()
     try:
         r = await client.post(f"{inst.url}/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
-                              json={"model": "gpt", "messages": [{"role": "user", "content": prompt}]})
+                              json=_body(prompt))
     except httpx.TransportError:
         return Result(inst.name, 0, sent=sent, done=time.monotonic())
     cost = r.headers.get("x-sluice-cost-usd")
@@ -184,6 +185,11 @@ async def _call(client: httpx.AsyncClient, inst: Instance, key: str, prompt: str
     return Result(inst.name, r.status_code, r.headers.get("x-request-id"),
                   float(cost) if cost not in (None, "unpriced") else None, r.headers.get("x-sluice-cache"),
                   code, sent, time.monotonic())
+
+
+def _body(prompt: str) -> dict[str, Any]:
+    # max_tokens: a budget reserves each request's worst case, its prompt plus this much output
+    return {"model": "gpt", "messages": [{"role": "user", "content": prompt}], "max_tokens": 64}
 
 
 def _unique() -> str:
@@ -230,8 +236,9 @@ async def test_one_budget_across_processes(cluster) -> None:
         after = await asyncio.gather(*(_call(client, inst, key, _unique()) for inst in cluster.instances))
     assert [r.code for r in after] == ["budget_exceeded"] * 3
     spent = sum(r.cost or 0.0 for r in served)
-    largest = max(r.cost or 0.0 for r in served)
-    assert budget <= spent <= budget + largest  # at most one request's worth of overspend
+    worst = (prompt_bound(_body(_unique())) * PRICE["input_per_mtok"] + 64 * PRICE["output_per_mtok"]) / 1e6
+    # never over the budget: refused once what is left is less than the next request's worst case
+    assert len(served) > 1 and budget - worst < spent <= budget + 1e-12
     rows = _wait_for_rows(cluster, key_id, {r.request_id for r in served})
     assert sum(float(rows[r.request_id].cost_usd) for r in served) == pytest.approx(spent, abs=1e-9)
     assert sum(float(r.cost_usd or 0) for r in rows.values()) == pytest.approx(spent, abs=1e-9)  # refusals cost 0

@@ -96,7 +96,7 @@ def test_a_pem_key_cut_off_by_a_clip_is_removed_to_the_end() -> None:
     "prompt summarize@3 rendered for team_0a1b2c3d4e5f",
     "upstream 10.0.0.12:8080 answered 503 after 1760000000.123",
     "the password must be at least 12 characters",
-    "Traceback (most recent call last):\n  File \"/work/main/gateway/engine/router.py\", line 283, in _call",
+    "Traceback (most recent call last):\n  File \"/srv/app/gateway/engine/router.py\", line 283, in _call",
 ])
 def test_operational_text_is_left_alone(text: str) -> None:
     assert scrub_text(text) == text
