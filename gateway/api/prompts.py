@@ -10,7 +10,6 @@ Errors are OpenAI-shaped and never carry a file path or file content.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.api.deps import require_admin
 from gateway.api.schemas import error_responses
 from gateway.errors import InvalidRequest, NotFound, SluiceError
-from gateway.integrations.prompts import _map_error
+from gateway.integrations.prompts import _map_error, suite_fingerprint
 from prompts import (
     IntegrityError,
     InvalidName,
@@ -84,15 +83,6 @@ Registry = Annotated[PromptRegistry, Depends(current_registry)]
 Settings = Annotated[PromptsConfig, Depends(current_config)]
 
 
-def _fingerprint(path: Path) -> tuple[str, str]:
-    from evals.attest import suite_fingerprint
-    from evals.errors import SuiteError
-
-    try:
-        return suite_fingerprint(path)
-    except SuiteError as e:
-        raise PromotionRefused(f"the prompt's suite cannot be read, so its dataset cannot be checked: {e}",
-                               attestation=None) from e
 
 
 def _refused(e: PromotionRefused) -> JSONResponse:
@@ -167,7 +157,7 @@ def build_router() -> APIRouter:
     def promote_route(name: str, payload: PromoteBody, registry: Registry, settings: Settings) -> Any:
         try:
             move = promote(registry, name, payload.version, payload.label, actor=ADMIN_ACTOR, reason=payload.reason,
-                           force=payload.force, policy=settings.policy_for(payload.label), fingerprint=_fingerprint,
+                           force=payload.force, policy=settings.policy_for(payload.label), fingerprint=suite_fingerprint,
                            actor_claimed=False)
         except PromotionRefused as e:
             return _refused(e)
@@ -179,7 +169,7 @@ def build_router() -> APIRouter:
     def rollback_route(name: str, payload: RollbackBody, registry: Registry, settings: Settings) -> Any:
         try:
             move = rollback(registry, name, payload.label, actor=ADMIN_ACTOR, reason=payload.reason,
-                            force=payload.force, policy=settings.policy_for(payload.label), fingerprint=_fingerprint,
+                            force=payload.force, policy=settings.policy_for(payload.label), fingerprint=suite_fingerprint,
                             actor_claimed=False)
         except PromotionRefused as e:
             return _refused(e)

@@ -10,28 +10,15 @@ through the eval harness (`suite_fingerprint`). Mount `app` as `sluice prompts` 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from gateway.integrations.prompts import suite_fingerprint
 from prompts import PromptError
 from prompts.cli import actor_name, console, do_promote, fail, make_app
 
-
-def _fingerprint(path: Path) -> tuple[str, str]:
-    from evals.attest import suite_fingerprint  # the eval harness loads only when a label moves
-    from evals.errors import SuiteError
-    from prompts import PromotionRefused
-
-    try:
-        return suite_fingerprint(path)
-    except SuiteError as e:
-        raise PromotionRefused(f"the prompt's suite cannot be read, so its dataset cannot be checked: {e}",
-                               attestation=None) from e
-
-
-app = make_app(with_promote=False, fingerprint=_fingerprint)
+app = make_app(with_promote=False, fingerprint=suite_fingerprint)
 
 
 @app.command()
@@ -77,4 +64,4 @@ def promote(
             raise fail(f"suite could not run: {e}") from e
         console.print(f"attestation {att.id} recorded: {'pass' if att.passed else 'fail'}", markup=False)
     do_promote(registry, name, version, to, actor=actor, reason=reason, force=force, config=ctx.obj["config"],
-               fingerprint=_fingerprint)
+               fingerprint=suite_fingerprint)

@@ -17,6 +17,7 @@ state keeps serving: never a 500.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -175,3 +176,17 @@ def _map_error(e: PromptError, name: str, ref: str | None) -> SluiceError:
                            code="prompt_file_invalid")
     log.error("prompt %r: %s", name[:80], e.message)
     return SluiceError("the prompt registry failed; the gateway's log says why", code="prompt_error")
+
+
+def suite_fingerprint(path: Path) -> tuple[str, str]:
+    """(suite hash, dataset hash) of a prompt's suite, for the gate; a suite that cannot be read
+    refuses the label move. The eval harness loads only when a label moves (CLI and admin API)."""
+    from evals.attest import suite_fingerprint as fingerprint
+    from evals.errors import SuiteError
+    from prompts import PromotionRefused
+
+    try:
+        return fingerprint(path)
+    except SuiteError as e:
+        raise PromotionRefused(f"the prompt's suite cannot be read, so its dataset cannot be checked: {e}",
+                               attestation=None) from e
