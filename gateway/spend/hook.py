@@ -66,6 +66,7 @@ class _State:
     unpriced: bool = False
     partial: tuple[str, ...] = ()  # token classes charged at the plain rate (no rate of their own)
     streamed_text: list[str] = field(default_factory=list)
+    recorded: bool = False  # the ledger row is spooled
 
 
 def _state(ctx: RequestContext) -> _State:
@@ -215,11 +216,13 @@ class _SpendStream(StreamFilter):
 
     def on_end(self) -> list[Chunk]:
         if self.sent:
+            self.hook.record(self.ctx)  # before [DONE]: a stream the client saw end has its row
             return []
         # No usage chunk came: count the tokens ourselves and send the cost in a closing chunk.
         usage = self.hook.counted_usage(self.ctx)
         self.hook.price(self.ctx, usage, "counted")
         self.sent = True
+        self.hook.record(self.ctx)
         if not self.ctx.client_wants_usage:
             return []
         out = self._closing()
@@ -343,6 +346,7 @@ class SpendHook(Hook):
         h["x-sluice-reasoning-tokens"] = str(u.reasoning)
         h["x-sluice-cache-write-tokens"] = str(u.cache_write)
         h["x-sluice-price-state"] = _price_state(st)
+        self.record(ctx)  # before the response goes out: an answer the client got is never missing a row
         return completion
 
     def _count_completion(self, ctx: RequestContext, completion: Completion) -> dict[str, Any]:
@@ -354,6 +358,22 @@ class SpendHook(Hook):
         prompt = _counted_prompt(ctx, model)
         comp = count_text(text, model)
         return {"prompt_tokens": prompt, "completion_tokens": comp, "total_tokens": prompt + comp}
+
+    def record(self, ctx: RequestContext) -> None:
+        """Spool the request's ledger row, once (a local append: ~20 µs, never the database)."""
+        st = _state(ctx)
+        if st.recorded or not self.svc.config.spend.enabled:
+            return
+        st.recorded = True
+        tags_header = ctx.headers.get(self.svc.config.spend.tags_header)
+        if tags_header and not ctx.tags:
+            ctx.tags = [t.strip() for t in tags_header.split(",") if t.strip()]
+        latency = ctx.latency_ms
+        if latency is None:  # recorded as the answer is ready, just before it is sent
+            latency = (self.svc.clock.monotonic() - ctx.started_mono) * 1000.0
+        self.svc.writer.record(ledger_row(ctx, usage=st.usage or Usage(), usage_source=st.usage_source,
+                                          cost_usd=st.cost, unpriced=st.unpriced, price_version=self.svc.prices.version,
+                                          partially_priced=bool(st.partial), latency_ms=latency))
 
     def stream_filter(self, ctx: RequestContext) -> StreamFilter | None:
         return _SpendStream(self, ctx)
@@ -379,14 +399,9 @@ class SpendHook(Hook):
                 self.price(ctx, None, "none")
         usage = st.usage or Usage()
         # The row first (a local append that cannot fail on the database or Redis), then the counters:
-        # a failing counter store must not lose the record of what was spent.
-        if self.svc.config.spend.enabled:
-            tags_header = ctx.headers.get(self.svc.config.spend.tags_header)
-            if tags_header and not ctx.tags:
-                ctx.tags = [t.strip() for t in tags_header.split(",") if t.strip()]
-            self.svc.writer.record(ledger_row(ctx, usage=usage, usage_source=st.usage_source, cost_usd=st.cost,
-                                              unpriced=st.unpriced, price_version=self.svc.prices.version,
-                                              partially_priced=bool(st.partial)))
+        # a failing counter store must not lose the record of what was spent. A served answer's row
+        # was spooled before it went out (`after`, or the stream's end); this is every other request's.
+        self.record(ctx)
         if st.reservation is not None:
             try:
                 await self.svc.limiter.reconcile(st.reservation, st.estimate, usage.total)

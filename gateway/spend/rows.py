@@ -169,6 +169,7 @@ def ledger_row(
     unpriced: bool,
     price_version: str,
     partially_priced: bool = False,
+    latency_ms: float | None = None,
 ) -> dict[str, Any]:
     p = ctx.principal
     day = _utc_day(int(ctx.started_wall // 86_400))
@@ -202,7 +203,7 @@ def ledger_row(
         "unpriced": unpriced,
         "partially_priced": partially_priced,
         "price_version": price_version,
-        "latency_ms": ctx.latency_ms,
+        "latency_ms": latency_ms if latency_ms is not None else ctx.latency_ms,
         "status_code": ctx.status_code,
         "error_code": ctx.error_code,
         "cache_status": ctx.cache_status,
