@@ -96,7 +96,12 @@ class BudgetEnforcer:
 
     async def spent(self, b: Budget) -> float:
         key, *_ = await self._counter_key(b)
-        return (await self.counters.get(key) or 0) / NANO
+        v = await self.counters.get(key)
+        if v is None:  # lost: seed it again from the ledger
+            self._seeded.discard(key)
+            key, *_ = await self._counter_key(b)
+            v = await self.counters.get(key)
+        return (v or 0) / NANO
 
     async def admit(self, budgets: list[Budget], reserve_usd: float = 0.0) -> list[Reservation]:
         """Admit a request only if its worst-case cost fits in every budget beside what is spent and
@@ -114,7 +119,14 @@ class BudgetEnforcer:
                 limit = round(b.limit_usd * NANO)
                 ttl = int(end - self.clock.time()) + 86_400
                 # a request that reserves nothing still needs the budget not to be spent: committed < limit
-                ok, cur = await self.counters.try_add(key, amount, limit if amount else limit - 1, ttl)
+                cap = limit if amount else limit - 1
+                got = await self.counters.try_add_present(key, amount, cap)
+                if got is None:  # the counter is gone (evicted, expired, a flushed Redis): seed it again
+                    log.warning("budget counter %s was missing; re-seeding it from the ledger", key)
+                    self._seeded.discard(key)
+                    key, pid, _, end = await self._counter_key(b)
+                    got = await self.counters.try_add_present(key, amount, cap)
+                ok, cur = got if got is not None else await self.counters.try_add(key, amount, cap, ttl)
                 if not ok:
                     raise self._refusal(b, pid, end, cur, amount)
                 held.append(Reservation(b, key, pid, end, amount))
@@ -163,14 +175,17 @@ class BudgetEnforcer:
         and tell the listeners (alerts) the settled spend before and after it."""
         cost = max(0, round(cost_usd * NANO))
         for r in held:  # each budget on its own: one failing must not leave the others' holds in place
-            ttl = int(r.end - self.clock.time()) + 86_400
             try:
+                # only on counters that still exist: one lost since admission is seeded again from the
+                # ledger (which has this request's row) by the next admission
                 delta = cost - r.amount
                 if delta:
-                    await self.counters.add(r.key, delta, ttl)
+                    await self.counters.add_present(r.key, delta)
                 if cost <= 0:
                     continue
-                after = await self.counters.add(r.key + ":settled", cost, ttl)
+                after = await self.counters.add_present(r.key + ":settled", cost)
+                if after is None:
+                    continue
             except Exception:
                 log.exception("could not settle the %s budget of %s (counter %s)", r.budget.period, r.budget.label, r.key)
                 continue

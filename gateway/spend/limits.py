@@ -24,6 +24,10 @@ class Counters(Protocol):
         ...
 
     async def add(self, key: str, amount: int, ttl_s: int) -> int: ...
+    # the same, on a key that must already exist (a budget's, seeded from the ledger): None when it
+    # does not (expired, evicted, or the store was flushed), and nothing is changed
+    async def try_add_present(self, key: str, amount: int, limit: int) -> tuple[bool, int] | None: ...
+    async def add_present(self, key: str, amount: int) -> int | None: ...
     async def get(self, key: str) -> int | None: ...
     async def set_if_absent(self, key: str, value: int, ttl_s: int) -> bool: ...
     async def aclose(self) -> None: ...
@@ -70,6 +74,23 @@ class MemoryCounters:
         self._v[key] = (new, exp)
         return new
 
+    async def try_add_present(self, key: str, amount: int, limit: int) -> tuple[bool, int] | None:
+        self._sweep()
+        cur = self._live(key)
+        if cur is None:
+            return None
+        if cur + amount > limit:
+            return False, cur
+        self._v[key] = (cur + amount, self._v[key][1])
+        return True, cur
+
+    async def add_present(self, key: str, amount: int) -> int | None:
+        cur = self._live(key)
+        if cur is None:
+            return None
+        self._v[key] = (cur + amount, self._v[key][1])
+        return cur + amount
+
     async def get(self, key: str) -> int | None:
         return self._live(key)
 
@@ -92,6 +113,21 @@ if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) en
 return {1, cur}
 """
 
+_TRY_ADD_PRESENT = """
+local v = redis.call('GET', KEYS[1])
+if not v then return {-1, 0} end
+local cur = tonumber(v)
+local n = tonumber(ARGV[1])
+if cur + n > tonumber(ARGV[2]) then return {0, cur} end
+redis.call('INCRBY', KEYS[1], n)
+return {1, cur}
+"""
+
+_ADD_PRESENT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('INCRBY', KEYS[1], ARGV[1])
+"""
+
 _ADD = """
 local v = redis.call('INCRBY', KEYS[1], ARGV[1])
 if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
@@ -109,6 +145,8 @@ class RedisCounters:
         self.prefix = prefix
         self._try_add = self.client.register_script(_TRY_ADD)
         self._add = self.client.register_script(_ADD)
+        self._try_add_present = self.client.register_script(_TRY_ADD_PRESENT)
+        self._add_present = self.client.register_script(_ADD_PRESENT)
 
     async def try_add(self, key: str, amount: int, limit: int, ttl_s: int) -> tuple[bool, int]:
         ok, cur = await self._try_add(keys=[self.prefix + key], args=[amount, limit, ttl_s])
@@ -116,6 +154,14 @@ class RedisCounters:
 
     async def add(self, key: str, amount: int, ttl_s: int) -> int:
         return int(await self._add(keys=[self.prefix + key], args=[amount, ttl_s]))
+
+    async def try_add_present(self, key: str, amount: int, limit: int) -> tuple[bool, int] | None:
+        ok, cur = await self._try_add_present(keys=[self.prefix + key], args=[amount, limit])
+        return None if int(ok) < 0 else (bool(ok), int(cur))
+
+    async def add_present(self, key: str, amount: int) -> int | None:
+        v = await self._add_present(keys=[self.prefix + key], args=[amount])
+        return None if v is None else int(v)
 
     async def get(self, key: str) -> int | None:
         v = await self.client.get(self.prefix + key)

@@ -190,6 +190,35 @@ async def test_a_failing_alert_store_settles_every_budget_and_alerts_later(count
     assert [a["budget"] for a in alerter.sent] == ["team tf"]  # not lost: sent once the store is back
 
 
+async def _forget_everything(counters) -> None:
+    """What a Redis restart without persistence, an eviction or a failover to a lagging replica does."""
+    if isinstance(counters, MemoryCounters):
+        counters._v.clear()
+    else:
+        keys = [k async for k in counters.client.scan_iter(match=counters.prefix + "*")]
+        if keys:
+            await counters.client.delete(*keys)
+
+
+async def test_a_lost_budget_counter_is_seeded_again_from_the_ledger(counters, tmp_path):
+    """Review finding: after the counters were lost, the whole budget could be spent again (the
+    process had seeded the counter once and started from 0 without noticing)."""
+    e = make_engine(f"sqlite:///{tmp_path / 'lost.db'}")
+    migrate(e)
+    enf = BudgetEnforcer(counters, e, clock=counters.test_clock)
+    b = [Budget("key", "k1", "key k1", 1.0, "day")]
+    await enf.settle(await enf.admit(b, 0.9), 0.9)
+    insert_rows(e, [row("spent", ts=WALL + 5, cost=0.9, key_id="k1")])  # the ledger has it
+    await _forget_everything(counters)
+    with pytest.raises(QuotaExceeded):
+        await enf.admit(b, 0.5)  # 0.9 + 0.5 > 1: refused, as before the loss
+    held = await enf.admit(b, 0.05)
+    await _forget_everything(counters)  # lost between admission and settling: nothing goes negative
+    await enf.settle(held, 0.05)
+    insert_rows(e, [row("spent2", ts=WALL + 6, cost=0.05, key_id="k1")])
+    assert await enf.spent(b[0]) == pytest.approx(0.95)  # seeded again at the next look
+
+
 async def test_alert_webhook_is_posted(tmp_path):
     from aiohttp import web
 
