@@ -239,7 +239,7 @@ def spend_report(
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out}", err=True)
     else:
-        typer.echo(text, nl=False)
+        typer.echo(text, nl=not text.endswith("\n"))  # a terminal's prompt never lands after the JSON
 
 
 @spend_app.command("migrate")

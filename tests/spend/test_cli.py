@@ -69,7 +69,9 @@ def test_report_formats_agree(cfg_file, tmp_path):
     lines = r.stdout.strip().splitlines()
     assert lines[0].startswith("team,team_name,requests,")
     assert lines[1].startswith("t1,,2,") and ",1.25,625.0,priced," in lines[1]  # no team row: no name
-    data = orjson.loads(run("spend", "report", "--from", "2025-11-24", "--by", "day", "-f", "json", "-c", cfg_file).stdout)
+    out_json = run("spend", "report", "--from", "2025-11-24", "--by", "day", "-f", "json", "-c", cfg_file).stdout
+    assert out_json.endswith("}\n")  # ends its line, like csv and table
+    data = orjson.loads(out_json)
     assert {r["day"]: r["cost_usd"] for r in data["rows"]} == {"2025-11-24": 0.75, "2025-11-25": 1.0}
     table = run("spend", "report", "--by", "team,day", "-c", cfg_file).stdout
     assert "9.000000" in table and "t2" in table
