@@ -1,6 +1,6 @@
 """Budget alerts: when spend crosses a threshold (e.g. 50/80/100%), log it and POST a webhook.
 
-Once per (budget, period, threshold): the first process to insert the mark into
+Once per (budget, period, threshold, limit): a raised budget re-arms its thresholds. The first process to insert the mark into
 `budget_alert_marks` sends the alert; the others (and restarts) see the mark and stay quiet.
 The webhook is sent from a background task so the caller never waits on it.
 """
@@ -25,7 +25,7 @@ def _claim(engine: sa.Engine, b: Budget, period: str, threshold: float, now: flo
     try:
         with engine.begin() as conn:
             conn.execute(alert_marks.insert().values(scope=b.scope, scope_id=b.scope_id, period=period,
-                                                     threshold=threshold, ts=now))
+                                                     threshold=threshold, limit_usd=b.limit_usd, ts=now))
         return True
     except sa.exc.IntegrityError:
         return False
@@ -40,7 +40,7 @@ class BudgetAlerter:
         self.webhook_timeout_s = webhook_timeout_s
         self.clock = clock or SystemClock()
         self.sent: list[dict[str, Any]] = []  # alerts this process sent (for tests and /metrics)
-        self._claimed: set[tuple[str, str, str, float]] = set()  # marks this process knows are taken
+        self._claimed: set[tuple[str, str, str, float, float]] = set()  # marks this process knows are taken
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, b: Budget, period: str, before: float, after: float, resets_at: float) -> None:
@@ -49,7 +49,7 @@ class BudgetAlerter:
         started, or a charge that exactly matched its reservation."""
         for t in self.thresholds:
             mark = t * b.limit_usd
-            seen = (b.scope, b.scope_id, period, t)
+            seen = (b.scope, b.scope_id, period, t, b.limit_usd)
             if mark > after or seen in self._claimed:
                 continue
             try:

@@ -146,5 +146,7 @@ alert_marks = sa.Table(
     sa.Column("scope_id", sa.String(64), nullable=False, primary_key=True),
     sa.Column("period", sa.String(16), nullable=False, primary_key=True),
     sa.Column("threshold", sa.Float, nullable=False, primary_key=True),
+    # the budget's limit when the mark was reached: a raised budget is a new set of thresholds (m004)
+    sa.Column("limit_usd", sa.Float, nullable=False, primary_key=True, server_default="0"),
     sa.Column("ts", sa.Float, nullable=False),
 )

@@ -73,3 +73,22 @@ def test_m002_downgrade_keeps_every_row_and_upgrades_again(db):
     assert len(_ledger(db)) == 3
     downgrade(db, "base")
     migrate(db)
+
+
+def test_m004_keeps_alert_marks_and_downgrades(db):
+    migrate(db)
+    from gateway.spend.schema import alert_marks
+
+    with db.begin() as c:
+        c.execute(alert_marks.insert().values(scope="team", scope_id="t", period="2025-11", threshold=0.8,
+                                              limit_usd=5.0, ts=1.0))
+        c.execute(alert_marks.insert().values(scope="team", scope_id="t", period="2025-11", threshold=0.8,
+                                              limit_usd=50.0, ts=2.0))  # the same threshold of a raised budget
+    downgrade(db, "m003")
+    with db.connect() as c:
+        rows = c.execute(sa.text("SELECT scope_id, threshold, ts FROM budget_alert_marks")).all()
+    assert [tuple(r) for r in rows] == [("t", 0.8, 1.0)]  # one mark per threshold again, the first kept
+    migrate(db)
+    with db.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), metadata) == []
+        assert c.execute(sa.text("SELECT limit_usd FROM budget_alert_marks")).scalar_one() == 0.0

@@ -190,6 +190,26 @@ async def test_a_failing_alert_store_settles_every_budget_and_alerts_later(count
     assert [a["budget"] for a in alerter.sent] == ["team tf"]  # not lost: sent once the store is back
 
 
+async def test_raising_a_budget_mid_period_re_arms_its_thresholds(counters, tmp_path):
+    """Review finding: marks were per (budget, period, threshold), so 80% of a raised budget never alerted."""
+    e = make_engine(f"sqlite:///{tmp_path / 'raise.db'}")
+    migrate(e)
+    alerter = BudgetAlerter(e, [0.8], clock=counters.test_clock)
+    enf = BudgetEnforcer(counters, e, clock=counters.test_clock, on_spend=alerter)
+    small = [Budget("team", "tr", "team tr", 1.0, "day")]
+    await enf.charge(small, 0.85)
+    raised = [Budget("team", "tr", "team tr", 10.0, "day")]  # an admin raised it: same team, same day
+    await enf.charge(raised, 5.0)
+    assert alerter.sent[-1]["limit_usd"] == 1.0 and len(alerter.sent) == 1
+    await enf.charge(raised, 3.0)  # 8.85 of 10
+    assert [a["limit_usd"] for a in alerter.sent] == [1.0, 10.0]
+    await enf.charge(raised, 0.5)
+    assert len(alerter.sent) == 2  # once per threshold of each limit
+    again = BudgetAlerter(e, [0.8], clock=counters.test_clock)  # another process: the marks hold
+    await again(raised[0], alerter.sent[-1]["period"], 8.9, 9.0, WALL + 86400)
+    assert again.sent == []
+
+
 async def _forget_everything(counters) -> None:
     """What a Redis restart without persistence, an eviction or a failover to a lagging replica does."""
     if isinstance(counters, MemoryCounters):
