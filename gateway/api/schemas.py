@@ -95,8 +95,10 @@ class JsonSchemaFormat(_Open):
 ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")]
 
 
-# the registry's one rule for names and labels (prompts/names.py), and no ".." anywhere in them
+# the registry's one rule for names and labels (prompts/names.py), and no ".." anywhere in them; a
+# label that reads as a version ("3", "v3") is one, so it is no label
 _PROMPT_NAME = r"^(?!.*\.\.)" + NAME_PATTERN[1:]
+_PROMPT_LABEL = r"^(?!v?[0-9]+$)" + _PROMPT_NAME[1:]
 
 
 class _PromptRef(BaseModel):
@@ -106,7 +108,7 @@ class _PromptRef(BaseModel):
 
 
 class PromptByLabel(_PromptRef):
-    label: str = Field(pattern=_PROMPT_NAME, description="e.g. production, staging")
+    label: str = Field(pattern=_PROMPT_LABEL, description="e.g. production, staging")
 
 
 class PromptByVersion(_PromptRef):
