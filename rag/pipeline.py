@@ -116,14 +116,12 @@ class Pipeline:
         hits = await asyncio.to_thread(self.retriever.retrieve, question, top_k=top_k, where=where,
                                        query_embedding=qvec)
         dropped: list[str] = []
-        if self.cfg.scan_injection and self.scanner is not None:
-            kept = []
-            for h in hits:
-                if self.scanner(h.text):
-                    dropped.append(h.id)
-                else:
-                    kept.append(h)
-            hits = kept
+        if self.cfg.scan_injection and self.scanner is not None and hits:
+            scan = self.scanner
+            # the classifier is CPU work (milliseconds a chunk): off the event loop, as retrieval is
+            flags = await asyncio.to_thread(lambda: [bool(scan(h.text)) for h in hits])
+            dropped = [h.id for h, bad in zip(hits, flags, strict=True) if bad]
+            hits = [h for h, bad in zip(hits, flags, strict=True) if not bad]
         return hits, dropped
 
     def build_messages(self, question: str, hits: list[Hit], history: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -61,6 +61,34 @@ async def test_injection_scanner_drops_chunks(retriever: Retriever) -> None:
         Pipeline("office", cfg, retriever)
 
 
+async def test_the_injection_scan_runs_off_the_event_loop(retriever: Retriever) -> None:
+    """Issue 17: scanners run off the event loop; a slow classifier must not stall other requests."""
+    import asyncio
+    import time
+
+    def slow_scanner(text: str) -> bool:
+        time.sleep(0.1)  # a classifier's CPU time, holding this thread only
+        return "ignore all previous" in text.lower()
+
+    cfg = PipelineConfig(collection="office", model="m", scan_injection=True)
+    p = Pipeline("office", cfg, retriever, chat=FakeChat("ok"), scanner=slow_scanner)
+    stamps: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            stamps.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    t = asyncio.create_task(ticker())
+    await asyncio.sleep(0.02)
+    res = await p.answer({"question": "office cafe"})  # 3 chunks: ~0.3 s of scanning
+    await asyncio.sleep(0.03)  # a tick after the answer, so a stall at its end is measured too
+    t.cancel()
+    assert len(res.dropped) == 1
+    longest = max(b - a for a, b in zip(stamps, stamps[1:], strict=False))
+    assert longest < 0.25, longest  # scanned on the loop, it stalled for the whole 0.3 s
+
+
 async def test_inline_template_registered_prompt_and_history(retriever: Retriever) -> None:
     cfg = PipelineConfig(collection="office", model="m", system_prompt="Be brief.",
                          prompt_template="Q={question}\nC={context}")
