@@ -108,6 +108,17 @@ def _forced(reason: str, what: str) -> None:
         raise PromptError(f"--force needs --reason: say why {what}")
 
 
+def _forced_check(registry: PromptRegistry, spec: PromptSpec, reason: str, why: str, *, label: str,
+                  policy: LabelPolicy | None, fingerprint: Fingerprint | None) -> Attestation | None:
+    """A forced move needs a reason and the signing key; it still records an attestation that holds."""
+    _forced(reason, why)
+    _require_trust(registry)
+    try:
+        return check(registry, spec, label=label, policy=policy, fingerprint=fingerprint)
+    except PromotionRefused:
+        return None
+
+
 def promote(registry: PromptRegistry, name: str, version: int, label: str, *, actor: str, reason: str = "",
             force: bool = False, policy: LabelPolicy | None = None, fingerprint: Fingerprint | None = None,
             actor_claimed: bool = True) -> LabelMove:
@@ -117,12 +128,8 @@ def promote(registry: PromptRegistry, name: str, version: int, label: str, *, ac
     current = registry.labels(name).get(label)
     attestation: Attestation | None = None
     if force:
-        _forced(reason, "the eval gate is being bypassed")
-        _require_trust(registry)
-        try:
-            attestation = check(registry, spec, label=label, policy=policy, fingerprint=fingerprint)
-        except PromotionRefused:
-            attestation = None
+        attestation = _forced_check(registry, spec, reason, "the eval gate is being bypassed", label=label, policy=policy,
+                                    fingerprint=fingerprint)
     else:
         attestation = check(registry, spec, label=label, policy=policy, fingerprint=fingerprint)
     move = LabelMove(
@@ -149,12 +156,8 @@ def rollback(registry: PromptRegistry, name: str, label: str, *, actor: str, rea
     spec = registry.snapshot_of(target)
     attestation: Attestation | None = None
     if force:
-        _forced(reason, "the rollback skips the eval gate")
-        _require_trust(registry)
-        try:
-            attestation = check(registry, spec, label=label, policy=policy, fingerprint=fingerprint)
-        except PromotionRefused:
-            attestation = None
+        attestation = _forced_check(registry, spec, reason, "the rollback skips the eval gate", label=label, policy=policy,
+                                    fingerprint=fingerprint)
     else:
         try:
             attestation = check(registry, spec, label=label, policy=policy, fingerprint=fingerprint)
