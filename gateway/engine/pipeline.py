@@ -60,7 +60,7 @@ class Pipeline:
                 ctx.model_group = model
                 result = await self.router.chat(ctx, body)
         if isinstance(result, dict):
-            patch_completion(result, model=ctx.served_model or ctx.requested_model, request_id=ctx.request_id)
+            patch_completion(result, model=ctx.requested_model, request_id=ctx.request_id)
             if ctx.stream:
                 return self._stream(ctx, _aiter(completion_to_chunks(result, include_usage=True)))
             return await self._after(ctx, result)
@@ -89,7 +89,7 @@ class Pipeline:
             if f is not None:
                 filters.append(f)
         agg = ChunkAggregator()
-        model = ctx.served_model or ctx.requested_model
+        model = ctx.requested_model  # the public name, as /v1/models lists it
         created = int(ctx.started_wall)
         wants_usage = ctx.client_wants_usage
         try:
@@ -148,6 +148,7 @@ async def run_embeddings(pipeline: Pipeline, ctx: RequestContext) -> dict[str, A
         result = await pipeline.router.embed(ctx, ctx.body)
     if isinstance(result.get("usage"), dict):
         ctx.usage = result["usage"]
+    result["model"] = ctx.requested_model  # the public name; the deployment is in x-sluice-model
     for hook in pipeline.hooks:
         result = await hook.after(ctx, result)
     return result  # type: ignore[no-any-return]

@@ -26,8 +26,7 @@ def patch_completion(data: dict[str, Any], *, model: str, request_id: str) -> di
         data["object"] = "chat.completion"
     if not isinstance(data.get("created"), int):
         data["created"] = int(time.time())
-    if not isinstance(data.get("model"), str):
-        data["model"] = model
+    data["model"] = model  # the public name the client asked for; the deployment is in x-sluice-model
     choices = data.get("choices")
     if not isinstance(choices, list):
         data["choices"] = choices = []
@@ -67,8 +66,7 @@ def patch_chunk(chunk: dict[str, Any], *, model: str, request_id: str, created: 
         chunk["object"] = "chat.completion.chunk"
     if not isinstance(chunk.get("created"), int):
         chunk["created"] = created
-    if not isinstance(chunk.get("model"), str):
-        chunk["model"] = model
+    chunk["model"] = model
     choices = chunk.get("choices")
     if not isinstance(choices, list):
         chunk["choices"] = choices = []
