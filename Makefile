@@ -12,7 +12,7 @@ export RAGAS_DO_NOT_TRACK := true
 export DO_NOT_TRACK := 1
 export OTEL_SDK_DISABLED ?= false
 
-.PHONY: install system-deps demo test test-fast lint lock bench clean
+.PHONY: install system-deps node-deps demo test test-fast lint lock bench clean
 
 $(UV): requirements-bootstrap.txt
 	python3 -m venv .venv-tools
@@ -31,10 +31,14 @@ install: .venv/.installed
 system-deps:
 	bash scripts/system-deps
 
+# Node 22, the Node SDKs, Claude Code and Codex CLI for tests/clients (npm ci from the hash-locked lock).
+node-deps:
+	bash scripts/node-deps
+
 demo: install
 	.venv/bin/sluice serve --config examples/sluice.yaml
 
-test: install system-deps
+test: install system-deps node-deps
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: install system-deps
