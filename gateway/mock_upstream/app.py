@@ -1,7 +1,8 @@
 """Routes, fault injection and pacing for the mock upstream.
 
-Routing is by path suffix so OpenAI (`/v1/chat/completions`), Azure-style
-(`/openai/deployments/X/chat/completions`) and Anthropic (`/v1/messages`) clients all land.
+Routing is by path suffix so OpenAI (`/v1/chat/completions`, `/v1/responses`), Azure-style
+(`/openai/deployments/X/chat/completions`) and Anthropic (`/v1/messages`,
+`/v1/messages/count_tokens`) clients all land.
 
 Per-request headers override the config:
   x-mock-fault: 429 | 500 | 503 | hang | slow-first-byte | disconnect-mid-stream | malformed-json | omit-fields
@@ -9,6 +10,7 @@ Per-request headers override the config:
   x-mock-latency-ms: delay before the first byte
   x-mock-tokens-per-s: stream pacing (and whole-response delay for non-streams)
   x-mock-reply-words: natural reply length (max_tokens still cuts it)
+  x-mock-cache: write — Anthropic prompt caching reports a cache write instead of a read
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import orjson
 
 from gateway.mock_upstream import anthropic_format as A
 from gateway.mock_upstream import openai_format as O
+from gateway.mock_upstream import responses_format as R
 from gateway.mock_upstream.config import FAULTS, MockConfig
 from gateway.mock_upstream.http import Request, Writer
 
@@ -99,6 +102,10 @@ class MockApp:
                 return self._inference(req, w, "openai", self._chat)
             if p.endswith("/embeddings"):
                 return self._inference(req, w, "openai", self._embeddings)
+            if p.endswith("/responses"):
+                return self._inference(req, w, "openai", self._responses)
+            if p.endswith("/messages/count_tokens"):
+                return self._inference(req, w, "anthropic", self._count_tokens)
             if p.endswith("/messages"):
                 return self._inference(req, w, "anthropic", self._messages)
         self._send(w, 404, orjson.dumps(O.error(404, f"no route {req.method} {p} on the mock upstream")))
@@ -140,7 +147,7 @@ class MockApp:
         words = _num(h, "x-mock-reply-words")
         try:
             reply = build(body, fault == "omit-fields", int(words) if words and words >= 1 else cfg.reply_words,
-                          req.body)
+                          req)
         except (ValueError, TypeError, KeyError) as e:
             self._error(w, api, 400, str(e))
             return None
@@ -208,13 +215,13 @@ class MockApp:
         w.end(r.end)
 
     # ---- builders: body -> _Reply ----------------------------------------------------------------
-    def _chat(self, body: dict[str, Any], omit: bool, words: int, raw: bytes) -> _Reply:
+    def _chat(self, body: dict[str, Any], omit: bool, words: int, req: Request) -> _Reply:
         msgs = body.get("messages")
         if not isinstance(msgs, list) or not msgs:
             raise ValueError("'messages' must be a non-empty array")
         if not isinstance(body.get("model"), str):
             raise TypeError("'model' is required and must be a string")
-        n = self.state.inference_seen
+        n, raw = self.state.inference_seen, req.body
         cached = self._plans.get((raw, words))
         if cached is not None:
             plan = cached.renumbered(n)
@@ -228,7 +235,7 @@ class MockApp:
             return _Reply("openai", events=evs, end=_DONE, tokens=plan.completion_tokens)
         return _Reply("openai", body=orjson.dumps(O.completion(plan, omit=omit)), tokens=plan.completion_tokens)
 
-    def _embeddings(self, body: dict[str, Any], omit: bool, words: int, raw: bytes) -> _Reply:
+    def _embeddings(self, body: dict[str, Any], omit: bool, words: int, req: Request) -> _Reply:
         if not isinstance(body.get("model"), str):
             raise TypeError("'model' is required and must be a string")
         out = O.embeddings(body, self.config.embedding_dims, self.config.seed)
@@ -237,14 +244,21 @@ class MockApp:
             out.pop("object", None)
         return _Reply("openai", body=orjson.dumps(out))
 
-    def _messages(self, body: dict[str, Any], omit: bool, words: int, raw: bytes) -> _Reply:
-        msgs = body.get("messages")
-        if not isinstance(msgs, list) or not msgs:
-            raise ValueError("messages: must be a non-empty array")
-        if not isinstance(body.get("max_tokens"), int):
-            raise TypeError("max_tokens: Field required")
-        plan = A.MessagePlan(body, words, self.state.inference_seen)
+    def _messages(self, body: dict[str, Any], omit: bool, words: int, req: Request) -> _Reply:
+        A.validate(body)
+        plan = A.MessagePlan(body, words, self.state.inference_seen, cache_mode=req.headers.get("x-mock-cache", "read"))
         if body.get("stream") is True:
             evs = [b"event: %s\ndata: %s\n\n" % (name.encode(), orjson.dumps(d)) for name, d in A.events(plan)]
             return _Reply("anthropic", events=evs, tokens=plan.output_tokens)
         return _Reply("anthropic", body=orjson.dumps(A.message(plan)), tokens=plan.output_tokens)
+
+    def _count_tokens(self, body: dict[str, Any], omit: bool, words: int, req: Request) -> _Reply:
+        A.validate(body, need_max_tokens=False)
+        return _Reply("anthropic", body=orjson.dumps(A.count_tokens(body)))
+
+    def _responses(self, body: dict[str, Any], omit: bool, words: int, req: Request) -> _Reply:
+        plan = R.ResponsePlan(body, words, self.state.inference_seen)
+        if body.get("stream") is True:
+            evs = [b"event: %s\ndata: %s\n\n" % (name.encode(), orjson.dumps(d)) for name, d in R.events(plan)]
+            return _Reply("openai", events=evs, tokens=plan.output_tokens)
+        return _Reply("openai", body=orjson.dumps(R.response(plan)), tokens=plan.output_tokens)

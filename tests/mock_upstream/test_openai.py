@@ -175,7 +175,7 @@ def test_chat_bad_requests_are_400(client: httpx.Client, content: str | None, bo
 
 
 def test_unknown_route_is_404(client: httpx.Client) -> None:
-    r = client.post("/responses", json={})
+    r = client.post("/audio/speech", json={})
     assert r.status_code == 404 and "no route" in r.json()["error"]["message"]
 
 
