@@ -19,7 +19,8 @@ from gateway.mock_upstream import content as C
 class ChatPlan:
     """What the mock will answer to one chat request, computed once."""
 
-    __slots__ = ("choices", "completion_tokens", "include_usage", "logprobs", "model", "prompt_tokens", "rid")
+    __slots__ = ("choices", "completion_tokens", "include_usage", "logprobs", "model", "prompt_tokens", "rid",
+                 "top_logprobs")
 
     def __init__(self, body: dict[str, Any], reply_words: int, counter: int) -> None:
         messages = body["messages"]
@@ -32,8 +33,11 @@ class ChatPlan:
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         tools = [t for t in (body.get("tools") or []) if isinstance(t, dict)]
         names = [str((t.get("function") or {}).get("name") or "") for t in tools]
-        tool_i = C.pick_tool(tools, body.get("tool_choice"), C.last_user_text(messages), names)
-        fmt = (body.get("response_format") or {}).get("type") if isinstance(body.get("response_format"), dict) else None
+        # A tool's result as the last message is answered in text, whatever tool_choice says: an
+        # agent loop against the mock ends after one round.
+        tool_i = None if C.ends_with_tool_result(messages) else C.pick_tool(
+            tools, body.get("tool_choice"), C.last_user_text(messages), names)
+        fmt = body.get("response_format")
         self.choices: list[dict[str, Any]] = []
         for i in range(int(n)):
             seed = C.digest(key, i)
@@ -44,22 +48,30 @@ class ChatPlan:
                 continue
             words = C.reply_words(seed, reply_words)
             finish = "stop"
-            if isinstance(limit, int) and 0 < limit < len(words):
-                words, finish = words[:limit], "length"
-            pieces = C.split_pieces(words)
-            if fmt in ("json_object", "json_schema"):
-                pieces = ['{"reply": "', *pieces, '"}']
+            kind = fmt.get("type") if isinstance(fmt, dict) else None
+            if kind == "json_schema":  # the schema's own JSON; max_tokens cuts it like a real model's
+                pieces = C.pieces_of(C.structured_json(fmt, seed, "".join(C.split_pieces(words))) or "")
+                if isinstance(limit, int) and 0 < limit < len(pieces):
+                    pieces, finish = pieces[:limit], "length"
+            else:
+                if isinstance(limit, int) and 0 < limit < len(words):
+                    words, finish = words[:limit], "length"
+                pieces = C.split_pieces(words)
+                if kind == "json_object":
+                    pieces = ['{"reply": "', *pieces, '"}']
             text = "".join(pieces)
             for s in stops:
                 if s and s in text:
                     text, finish = text[: text.index(s)], "stop"
-                    pieces = C.split_pieces(text.split(" ")) if text else []
+                    pieces = C.pieces_of(text)
             self.choices.append({"pieces": pieces, "text": text, "finish": finish, "tokens": len(pieces)})
         self.prompt_tokens = C.prompt_tokens(messages) + (C.approx_tokens(orjson.dumps(tools).decode()) if tools else 0)
         self.completion_tokens = sum(c["tokens"] for c in self.choices)
         so = body.get("stream_options")
         self.include_usage = bool(isinstance(so, dict) and so.get("include_usage"))
         self.logprobs = bool(body.get("logprobs"))
+        top = body.get("top_logprobs")
+        self.top_logprobs = top if isinstance(top, int) and not isinstance(top, bool) and 0 < top <= 20 else 0
 
     def renumbered(self, counter: int) -> ChatPlan:
         """The same answer under a new response id (plans are shared, never mutated after this)."""
@@ -78,9 +90,10 @@ class ChatPlan:
         }
 
 
-def _logprobs(pieces: list[str]) -> dict[str, Any]:
-    return {"content": [{"token": p, "logprob": -0.25, "bytes": list(p.encode()), "top_logprobs": []} for p in pieces],
-            "refusal": None}
+def _logprobs(pieces: list[str], top: int) -> dict[str, Any]:
+    """`choices[].logprobs`: one entry per piece with `top` alternatives (a pure function of the
+    piece, so each stream chunk's entries describe exactly that chunk's text)."""
+    return {"content": C.token_logprobs(pieces, top), "refusal": None}
 
 
 def completion(plan: ChatPlan, *, omit: bool = False) -> dict[str, Any]:
@@ -95,7 +108,7 @@ def completion(plan: ChatPlan, *, omit: bool = False) -> dict[str, Any]:
             msg["content"] = c["text"]
         choice: dict[str, Any] = {"index": i, "message": msg, "finish_reason": None if omit else c["finish"]}
         if not omit:
-            choice["logprobs"] = _logprobs(c.get("pieces", [])) if plan.logprobs else None
+            choice["logprobs"] = _logprobs(c.get("pieces", []), plan.top_logprobs) if plan.logprobs else None
         choices.append(choice)
     out: dict[str, Any] = {"id": f"chatcmpl-{plan.rid}", "model": plan.model, "choices": choices}
     if not omit:
@@ -131,7 +144,7 @@ def chunks(plan: ChatPlan, *, omit: bool = False) -> list[dict[str, Any]]:
         else:
             out.append(chunk(i, {"role": "assistant", "content": "", "refusal": None}))
             for p in c["pieces"]:
-                out.append(chunk(i, {"content": p}, lp=_logprobs([p]) if plan.logprobs else None))
+                out.append(chunk(i, {"content": p}, lp=_logprobs([p], plan.top_logprobs) if plan.logprobs else None))
         out.append(chunk(i, {}, None if omit else c["finish"]))
     if plan.include_usage and not omit:
         out.append({**base, "choices": [], "usage": plan.usage()})
