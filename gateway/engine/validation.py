@@ -178,8 +178,8 @@ def validate_embeddings(body: Any, raw: bytes | None = None) -> None:
     _model(body, required=True)
     inp = body.get("input")
     if inp is None:
-        raise InvalidRequest("'input' is required: a string or a list of strings", param="input",
-                             code="missing_input")
+        raise InvalidRequest("'input' is required: a string, a list of strings, or token-id arrays",
+                             param="input", code="missing_input")
     if isinstance(inp, str):
         if not inp:
             raise _bad("input", "must not be empty")
@@ -201,7 +201,7 @@ def validate_embeddings(body: Any, raw: bytes | None = None) -> None:
         else:
             raise _bad("input", "must be a string, a list of strings, or token arrays")
     else:
-        raise _bad("input", "must be a string or a list of strings")
+        raise _bad("input", "must be a string, a list of strings, or token-id arrays")
     ef = body.get("encoding_format")
     if ef is not None and ef not in ("float", "base64"):
         raise _bad("encoding_format", "must be float or base64")

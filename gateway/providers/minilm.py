@@ -3,6 +3,12 @@
 The model itself is loaded by `minilm.MiniLMEmbedder`. `get_embedder()` holds the gateway's
 process-wide instance, loaded on first use: /v1/embeddings, the semantic cache, RAG and the
 guardrails' injection model (handed it by gateway/composition.py) all share it.
+
+Token-id input (`"input": [[15339, 1917]]` or `[15339, 1917]`), which LangChain's
+`OpenAIEmbeddings` sends by default, is decoded back to text with the tiktoken encoding the client
+tokenized with, then embedded: `cl100k_base` (what `OpenAIEmbeddings` uses for the
+text-embedding-ada-002 / -3 models), or the deployment's `options: {token_encoding: o200k_base}`.
+An id outside the encoding is a 400 with `param: input`.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from gateway.errors import InvalidRequest, UpstreamTimeout
 from gateway.providers.base import Provider
+from gateway.spend.tokens import _encoding as encoding_for  # the offline loader (bundled files)
 from minilm import DIMS, MiniLMEmbedder
 
 if TYPE_CHECKING:
@@ -40,14 +47,44 @@ def get_embedder() -> MiniLMEmbedder:
     return _shared
 
 
-def _inputs(body: dict[str, Any]) -> list[str]:
+TOKEN_ENCODINGS = ("cl100k_base", "o200k_base")
+DEFAULT_TOKEN_ENCODING = "cl100k_base"
+
+
+def _is_ids(x: Any) -> bool:
+    return isinstance(x, list) and bool(x) and all(isinstance(t, int) and not isinstance(t, bool) for t in x)
+
+
+def _decode(ids: list[int], encoding: str, where: str) -> str:
+    enc = encoding_for(encoding)
+    bad = next((t for t in ids if not 0 <= t <= enc.max_token_value), None)
+    try:
+        if bad is None:
+            return str(enc.decode(ids))
+    except KeyError:  # an id inside the range that the encoding does not assign
+        bad = next(t for t in ids if not _decodes(enc, t))
+    raise EmbeddingInputError(f"{where} holds token id {bad}, which is not a {encoding} token (ids run 0.."
+                              f"{enc.max_token_value}); send text, or ids from the {encoding} tokenizer",
+                              param="input")
+
+
+def _decodes(enc: Any, token: int) -> bool:
+    try:
+        enc.decode_single_token_bytes(token)
+    except KeyError:
+        return False
+    return True
+
+
+def _inputs(body: dict[str, Any], encoding: str = DEFAULT_TOKEN_ENCODING) -> list[str]:
+    """The texts to embed: strings as they are, token-id arrays decoded with `encoding`."""
     inp = body.get("input")
-    if isinstance(inp, str):
+    if isinstance(inp, str) or _is_ids(inp):
         inp = [inp]
-    if not isinstance(inp, list) or not inp or not all(isinstance(x, str) for x in inp):
-        raise EmbeddingInputError("'input' must be a string or a non-empty array of strings for the local "
-                                  "MiniLM model (token arrays are not supported)", param="input")
-    return inp
+    if not isinstance(inp, list) or not inp or not all(isinstance(x, str) or _is_ids(x) for x in inp):
+        raise EmbeddingInputError("'input' must be a string, a non-empty array of strings, or token-id arrays "
+                                  f"({encoding}) for the local MiniLM model", param="input")
+    return [x if isinstance(x, str) else _decode(x, encoding, f"input[{i}]") for i, x in enumerate(inp)]
 
 
 class MiniLMEmbeddingProvider(Provider):
@@ -61,12 +98,17 @@ class MiniLMEmbeddingProvider(Provider):
     def __init__(self, deployment: Deployment, *, shared: dict[str, Any] | None = None) -> None:
         super().__init__(deployment, shared=shared)
         self._embedder: MiniLMEmbedder | None = None
+        enc = deployment.options.get("token_encoding", DEFAULT_TOKEN_ENCODING)
+        if enc not in TOKEN_ENCODINGS:
+            raise ValueError(f"options.token_encoding of a minilm deployment must be one of "
+                             f"{', '.join(TOKEN_ENCODINGS)}, not {enc!r}")
+        self.token_encoding: str = enc
 
     async def start(self) -> None:
         self._embedder = await asyncio.to_thread(get_embedder)
 
     async def embed(self, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
-        texts = _inputs(body)
+        texts = await asyncio.to_thread(_inputs, body, self.token_encoding)  # loading an encoding reads a file
         dims = body.get("dimensions")
         if dims is not None and dims != DIMS:
             raise EmbeddingInputError(f"'dimensions' must be {DIMS} (or left out) for {self.deployment.model}: "
