@@ -157,10 +157,41 @@ class TestMockEmbeddings(_OnGateway, EmbeddingsIntegrationTests):
 
 # ---- the local models -----------------------------------------------------------------------------
 
+# Tests whose answers must be longer than a few words; the rest only need some text back.
+_SMOL_TOKENS = {
+    # the Joke JSON under llama.cpp's schema grammar: ~40 tokens ('{\n    "setup": "sad", ...}')
+    "test_structured_output": 64, "test_structured_output_async": 64, "test_structured_output_optional_param": 64,
+    "test_structured_output_pydantic_2_v1": 64, "test_structured_few_shot_examples": 64,
+    # a tool call as JSON, once the provider hands tools to llama.cpp
+    "test_tool_calling": 48, "test_tool_calling_async": 48, "test_tool_calling_with_no_arguments": 48,
+    "test_tool_choice": 48, "test_bind_runnables_as_tools": 48, "test_agent_loop": 48,
+    "test_unicode_tool_call_integration": 48,
+}
+_LOCAL_TOOLS = ("gateway (in flight, gateway/providers/llamacpp.py): the local model ignores tools/tool_choice; "
+                "tool_choice='required' gets a plain text answer and no tool_calls")
+
+
 @pytest.mark.slow
 class TestSmolLM2Chat(_OnGateway, ChatModelIntegrationTests):
     gateway_fixture = "local_gateway"
     timeout_s = 120
+    current_test: ClassVar[str] = ""
+    expected_failures: ClassVar[dict[str, str]] = {
+        "test_tool_calling": _LOCAL_TOOLS,
+        "test_tool_calling_async": _LOCAL_TOOLS,
+        "test_tool_calling_with_no_arguments": _LOCAL_TOOLS,
+        "test_tool_choice": _LOCAL_TOOLS,
+        "test_bind_runnables_as_tools": _LOCAL_TOOLS,
+        "test_agent_loop": _LOCAL_TOOLS,
+        "test_unicode_tool_call_integration": _LOCAL_TOOLS,
+        "test_structured_output_pydantic_2_v1": _LOCAL_TOOLS + " (a Pydantic v1 schema goes by function calling)",
+        "test_json_mode": "smollm2: JSON mode has no schema and the 135M model nests the keys "
+                          "({\"setup\":{\"punchline\": ...) and repeats itself until max_tokens",
+    }
+
+    @pytest.fixture(autouse=True)
+    def _name_test(self, request: pytest.FixtureRequest) -> None:
+        request.cls.current_test = request.node.originalname
 
     @property
     def chat_model_class(self) -> type[ChatOpenAI]:
@@ -168,8 +199,9 @@ class TestSmolLM2Chat(_OnGateway, ChatModelIntegrationTests):
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
-        return {"model": "smollm2", "temperature": 0, "max_tokens": 16, "stream_usage": True,
-                **self.client_params()}
+        # ~67 tokens/s on 2 shared cores: a few tokens prove the plumbing; longer only where needed.
+        return {"model": "smollm2", "temperature": 0, "max_tokens": _SMOL_TOKENS.get(self.current_test, 8),
+                "stream_usage": True, **self.client_params()}
 
     @property
     def model_override_value(self) -> str:
@@ -177,7 +209,7 @@ class TestSmolLM2Chat(_OnGateway, ChatModelIntegrationTests):
 
     @property
     def has_tool_calling(self) -> bool:
-        return True
+        return True  # llama.cpp calls tools (its generic JSON format for SmolLM2's template)
 
     @property
     def has_tool_choice(self) -> bool:
@@ -185,15 +217,15 @@ class TestSmolLM2Chat(_OnGateway, ChatModelIntegrationTests):
 
     @property
     def has_structured_output(self) -> bool:
-        return True
+        return True  # response_format json_schema becomes a llama.cpp grammar
 
     @property
     def supports_json_mode(self) -> bool:
-        return True
+        return True  # json_object becomes llama.cpp's JSON grammar
 
     @property
     def supports_image_inputs(self) -> bool:
-        return False
+        return False  # text-only GGUF, no multimodal projector
 
     @property
     def returns_usage_metadata(self) -> bool:
