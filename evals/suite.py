@@ -60,6 +60,9 @@ class SuiteSpec(BaseModel):
     timeout_s: float = Field(default=60.0, gt=0)
     retries: int = Field(default=2, ge=0, le=10)
     judge_model: str | None = Field(default=None, description="default model for llm-rubric and LLM ragas metrics")
+    judge_max_tokens: int = Field(default=256, ge=1, le=32768, strict=True,  # model_checks.JUDGE_MAX_TOKENS
+                                  description="the llm-rubric judge's answer bound (an assertion's options.max_tokens "
+                                              "overrides it)")
     embedding_model: str | None = Field(default=None, description="default model for similar")
 
     def threshold_bounds(self) -> dict[str, Threshold]:

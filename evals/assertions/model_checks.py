@@ -40,8 +40,18 @@ JUDGE_SYSTEM = (
 )
 
 
-# A verdict is one short JSON object; the bound keeps a rambling judge from costing a long answer.
+# A verdict is one short JSON object; the bound keeps a rambling judge from holding the model for a
+# long answer. The suite's `judge_max_tokens` (default this) sets it, an assertion's
+# `options.max_tokens` overrides it. LLM ragas metrics keep ragas' own bound (1024: their structured
+# answers are longer).
 JUDGE_MAX_TOKENS = 256
+
+
+def judge_max_tokens(spec: AssertionSpec, ctx: CheckContext) -> int:
+    value = spec.options.get("max_tokens", ctx.suite.judge_max_tokens)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 32768:
+        raise SuiteError(f"llm-rubric options.max_tokens must be an integer from 1 to 32768, not {value!r}")
+    return value
 
 
 class Verdict(BaseModel):
@@ -69,7 +79,7 @@ async def llm_rubric(spec: AssertionSpec, ctx: CheckContext) -> AssertionResult:
     if ctx.user_input:
         user += f"Question the assistant was given:\n{ctx.user_input}\n\n"
     user += f"Assistant output:\n{ctx.output}"
-    max_tokens = int(spec.options.get("max_tokens", JUDGE_MAX_TOKENS))
+    max_tokens = judge_max_tokens(spec, ctx)
     reply = await ctx.client.chat({"model": model, "temperature": 0, "max_tokens": max_tokens, "messages": [
         {"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]})
     try:
