@@ -180,3 +180,40 @@ def test_faults_and_errors_use_openai_shape(sdk: OpenAI, m: MockUpstream) -> Non
     bad = httpx.post(f"{m.base_url}/responses", json={"input": "hi"})
     assert bad.status_code == 400 and "model" in bad.json()["error"]["message"]
     assert httpx.post(f"{m.base_url}/responses", json={"model": "m", "input": []}).status_code == 400
+
+
+def test_sdk_parse_with_a_pydantic_model(sdk: OpenAI) -> None:
+    from pydantic import BaseModel
+
+    class Out(BaseModel):
+        city: str
+        temp: int
+
+    r = sdk.responses.parse(model="mock-gpt", input="hi", text_format=Out)
+    assert isinstance(r.output_parsed, Out)
+
+
+async def test_openai_agents_tool_loop_ends_over_responses(m: MockUpstream) -> None:
+    """openai-agents speaks the Responses API: a tool round, then the final text, whole and streamed."""
+    agents = pytest.importorskip("agents")
+    from openai import AsyncOpenAI
+
+    agents.set_tracing_disabled(True)
+    calls: list[str] = []
+
+    @agents.function_tool
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        calls.append(city)
+        return f"sunny in {city}"
+
+    client = AsyncOpenAI(base_url=m.base_url, api_key="x", max_retries=0)
+    agent = agents.Agent(name="a", instructions="help", tools=[get_weather],
+                         model=agents.OpenAIResponsesModel("mock-gpt", client))
+    r = await agents.Runner.run(agent, "call get_weather for Paris", max_turns=4)
+    assert len(calls) == 1 and str(r.final_output).startswith("mock reply")
+    s = agents.Runner.run_streamed(agent, "call get_weather for Paris", max_turns=4)
+    async for _ in s.stream_events():
+        pass
+    assert len(calls) == 2 and str(s.final_output).startswith("mock reply")
+    assert m.last_body["input"][-1]["type"] == "function_call_output"
