@@ -1,6 +1,6 @@
 """The composition root: create_app(config) -> ASGI app. No globals, no import-time side effects.
 
-An outer dispatcher sends the two hot routes to bare ASGI endpoints and everything else to FastAPI
+An outer dispatcher sends the model routes (chat completions, embeddings, Responses, Messages) to bare ASGI endpoints and everything else to FastAPI
 (models, health, admin, spend, prompts, RAG, cache, metrics, OpenAPI docs).
 """
 
@@ -35,9 +35,13 @@ class SluiceApp:
         self.gateway = gateway
         self.api = api
         self.state = api.state
-        chat = FastEndpoint(gateway, "chat.completions")
-        emb = FastEndpoint(gateway, "embeddings")
-        self.fast = {"/v1/chat/completions": chat, "/v1/embeddings": emb}
+        from gateway.api.anthropic_messages import MessagesWire
+        from gateway.api.responses import ResponsesWire
+
+        self.fast = {"/v1/chat/completions": FastEndpoint(gateway, "chat.completions"),
+                     "/v1/embeddings": FastEndpoint(gateway, "embeddings"),
+                     "/v1/messages": FastEndpoint(gateway, "messages", MessagesWire()),
+                     "/v1/responses": FastEndpoint(gateway, "responses", ResponsesWire(gateway))}
         # CORS wraps the fast paths too (browsers call /v1/chat/completions); None costs nothing.
         self._cors = _cors(gateway.config.server.cors, self._dispatch)
 
@@ -117,7 +121,8 @@ def _install_error_handlers(api: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return _error_json(404, f"{request.method} {clip(request.url.path)} is not a route of this gateway "
-                                    "(OpenAI routes served: /v1/chat/completions, /v1/embeddings, /v1/models)",
+                                    "(model routes served: /v1/chat/completions, /v1/embeddings, /v1/responses, "
+                                    "/v1/messages, /v1/models)",
                                "invalid_request_error", "unknown_route")
         if exc.status_code == 405:
             return _error_json(405, f"{clip(request.url.path)} does not accept {request.method}",
@@ -126,12 +131,15 @@ def _install_error_handlers(api: FastAPI) -> None:
         return _error_json(exc.status_code, str(exc.detail), kind, f"http_{exc.status_code}")
 
     @api.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
         param = ".".join(loc) or None
-        return _error_json(400, f"{param or 'request'}: {first.get('msg')}", "invalid_request_error",
-                           "invalid_value", param)
+        message = f"{param or 'request'}: {first.get('msg')}"
+        if request.url.path.startswith("/v1/messages"):  # Anthropic's API: its own error shape
+            return JSONResponse({"type": "error", "error": {"type": "invalid_request_error", "message": message,
+                                                            "param": param, "code": "invalid_value"}}, status_code=400)
+        return _error_json(400, message, "invalid_request_error", "invalid_value", param)
 
 
 def _document_errors(api: FastAPI) -> None:
@@ -166,7 +174,9 @@ def _document_errors(api: FastAPI) -> None:
 
 
 def create_app(config: Config, *, clock: Clock | None = None, config_path: str | Path | None = None) -> SluiceApp:
+    from gateway.api.anthropic_messages import build_messages_router
     from gateway.api.openai_routes import router as openai_router
+    from gateway.api.responses import build_responses_router
     from gateway.composition import RESTART_ONLY, admin_routers, build_generation
 
     gateway = Gateway(config, build=build_generation, restart_only=RESTART_ONLY, clock=clock, config_path=config_path)
@@ -187,6 +197,8 @@ def create_app(config: Config, *, clock: Clock | None = None, config_path: str |
     api.state.server_config = config.server  # restart-only: /metrics access is decided by the start config
     _install_error_handlers(api)
     api.include_router(openai_router)
+    api.include_router(build_responses_router(gateway))
+    api.include_router(build_messages_router(gateway))
     for r in admin_routers(gateway):  # mounted once; each resolves the live generation
         api.include_router(r)
     _document_errors(api)

@@ -146,6 +146,16 @@ class ServerConfig(StrictModel):
     cors: CorsConfig = Field(default_factory=CorsConfig)
 
 
+class ResponsesConfig(StrictModel):
+    """The Responses API's stored responses (`store`, `previous_response_id`, `GET /v1/responses/{id}`)."""
+
+    ttl_s: float = Field(default=30 * 86400, gt=0, description="a stored response is kept this long (OpenAI: 30 days)")
+    max_stored_bytes: int = Field(default=4 * 1024 * 1024, gt=0, description="a response whose conversation is "
+                                  "larger is not stored (its request says store: false in effect; the answer stands)")
+    memory_entries: int = Field(default=10_000, gt=0, description="without a database (spend and auth off), the "
+                                "most responses kept in memory")
+
+
 class Config(StrictModel):
     server: ServerConfig = Field(default_factory=ServerConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
@@ -157,6 +167,7 @@ class Config(StrictModel):
     prompts: PromptsConfig = Field(default_factory=PromptsConfig)
     rag: RagConfig = Field(default_factory=RagConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
 
     # Where relative paths in the config resolve from (the config file's folder).
     base_dir: Path = Field(default=Path("."), exclude=True)

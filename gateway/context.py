@@ -16,6 +16,8 @@ from typing import Any, Literal
 RouteKind = Literal["chat", "embeddings", "retrieval"]
 ROUTE_KINDS: dict[str, RouteKind] = {
     "chat.completions": "chat",
+    "messages": "chat",  # Anthropic's Messages API, translated onto chat (gateway/formats/anthropic.py)
+    "responses": "chat",  # OpenAI's Responses API, likewise (gateway/formats/responses.py)
     "embeddings": "embeddings",
     "rag.query": "retrieval",
 }
@@ -55,6 +57,18 @@ class GuardrailOutcome:
 
 
 @dataclass(slots=True)
+class NativeRequest:
+    """The client's own request, for an upstream that speaks its API (an Anthropic deployment for
+    `/v1/messages`): sent instead of the chat body, unless a stage rewrote that body (then the
+    rewritten chat body is what goes, translated). `chat_digest` is the chat body as translated."""
+
+    wire: str  # "anthropic"
+    body: dict[str, Any]
+    headers: dict[str, str]  # the API's own headers to pass on (anthropic-version, anthropic-beta)
+    chat_digest: bytes
+
+
+@dataclass(slots=True)
 class RequestContext:
     request_id: str
     route: str  # a key of ROUTE_KINDS: "chat.completions" | "embeddings" | "rag.query"
@@ -65,6 +79,7 @@ class RequestContext:
     stream: bool = False
     requested_model: str = ""
     client_wants_usage: bool = False  # stream_options.include_usage as sent by the client
+    native: NativeRequest | None = None  # set by routes of other APIs (gateway/api/anthropic_messages.py)
     principal: Principal | None = None
     tags: list[str] = field(default_factory=list)
     # filled along the way

@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the heavy modules load only with the capability that needs them
+    from gateway.api.responses_store import ResponseStore
     from gateway.cache.service import CacheService
     from gateway.spend.service import SpendService
     from gateway.telemetry.tracing import Telemetry
@@ -38,6 +39,7 @@ class Services:
     local_embedder: EmbedTexts | None = None  # the local MiniLM's embed (tests inject a fast one)
     cache_embedder: CacheEmbed | None = None  # the semantic cache's embedder (tests inject one)
     budget_gauge: BudgetListener | None = None  # one budget-utilisation listener however many reloads
+    responses: ResponseStore | None = None  # the Responses API's stored responses (gateway/api/responses_store.py)
 
     async def aclose(self) -> None:
         for f in fields(self):

@@ -17,6 +17,7 @@ import orjson
 
 from gateway.context import RequestContext, request_id_from
 from gateway.engine.pipeline import run_embeddings, run_finished
+from gateway.engine.streaming import StreamEncoder
 from gateway.engine.validation import validate_chat, validate_embeddings
 from gateway.errors import InvalidRequest, MethodNotAllowed, PayloadTooLarge, SluiceError
 from gateway.telemetry.logs import bind_request
@@ -70,18 +71,44 @@ async def send_json(send: Send, status: int, payload: bytes, extra: list[tuple[b
     await send({"type": "http.response.body", "body": payload})
 
 
-async def send_error(send: Send, err: SluiceError, ctx: RequestContext | None) -> None:
+async def send_error(send: Send, err: SluiceError, ctx: RequestContext | None, wire: Wire | None = None) -> None:
     extra = [(k.encode(), v.encode()) for k, v in err.headers.items()]
     if ctx is not None:
         ctx.status_code, ctx.error_code = err.status, err.code
         extra += _extra_headers(ctx)
-    await send_json(send, err.status, err.body_bytes(), extra)
+    await send_json(send, err.status, err.body_bytes() if wire is None else wire.error_bytes(err), extra)
+
+
+class Wire:
+    """Another API served on the one pipeline (Anthropic's Messages, OpenAI's Responses): it reads
+    its request into the context as a chat-completions body, and writes the pipeline's completion,
+    stream and errors back in its own shape. The stages never know which API the client spoke."""
+
+    route: str = ""
+
+    def error_bytes(self, err: SluiceError) -> bytes:
+        return err.body_bytes()
+
+    async def prepare(self, ctx: RequestContext, body: Any) -> None:
+        """Validate `body`; set ctx.body (the chat body), requested_model, stream."""
+        raise NotImplementedError
+
+    async def respond(self, ctx: RequestContext, completion: dict[str, Any]) -> bytes:
+        raise NotImplementedError
+
+    def encoder(self, ctx: RequestContext) -> StreamEncoder:
+        raise NotImplementedError
+
+    def frames(self, ctx: RequestContext, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """A hook on the outgoing stream (the Responses API stores a response before its last event)."""
+        return frames
 
 
 class FastEndpoint:
-    def __init__(self, gateway: Gateway, kind: str) -> None:
+    def __init__(self, gateway: Gateway, kind: str, wire: Wire | None = None) -> None:
         self.gateway = gateway
-        self.kind = kind  # "chat.completions" | "embeddings"
+        self.kind = kind  # a key of gateway.context.ROUTE_KINDS
+        self.wire = wire
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
@@ -127,13 +154,14 @@ class FastEndpoint:
             ctx.status_code, ctx.error_code = 499, "client_disconnected"
             log.info("client disconnected from %s; upstream call cancelled", ctx.request_id)
         except SluiceError as err:
-            await send_error(tracked_send, err, ctx)
+            if not state["response_started"]:
+                await send_error(tracked_send, err, ctx, self.wire)
         except Exception:
-            # A bug, not the client's fault: log it with the request id, answer OpenAI-shaped, no traceback.
+            # A bug, not the client's fault: log it with the request id, answer in the route's shape, no traceback.
             log.exception("unexpected error serving %s", ctx.request_id)
             if not state["response_started"]:
                 await send_error(send, SluiceError("the gateway failed to handle this request; it is logged "
-                                                   f"under request id {ctx.request_id}"), ctx)
+                                                   f"under request id {ctx.request_id}"), ctx, self.wire)
         finally:
             state["done"] = True
             if watcher is not None and not watcher.done():
@@ -152,6 +180,9 @@ class FastEndpoint:
         except orjson.JSONDecodeError as exc:
             raise InvalidRequest(f"the request body is not valid JSON ({exc.msg} at position {exc.pos})",
                                  code="invalid_json") from None
+        if self.wire is not None:
+            await self._handle_wire(gen, ctx, body, send)
+            return
         if self.kind == "embeddings":
             validate_embeddings(body, raw)
             ctx.body, ctx.requested_model = body, body["model"]
@@ -169,6 +200,16 @@ class FastEndpoint:
             await send_json(send, 200, orjson.dumps(result), _extra_headers(ctx))
             return
         await self._send_stream(ctx, result, send)
+
+    async def _handle_wire(self, gen: Any, ctx: RequestContext, body: Any, send: Send) -> None:
+        wire = self.wire
+        assert wire is not None
+        await wire.prepare(ctx, body)
+        result = await gen.pipeline.chat(ctx, wire.encoder(ctx) if ctx.stream else None)
+        if isinstance(result, dict):
+            await send_json(send, 200, await wire.respond(ctx, result), _extra_headers(ctx))
+            return
+        await self._send_stream(ctx, wire.frames(ctx, result), send)
 
     async def _send_stream(self, ctx: RequestContext, frames: AsyncIterator[bytes], send: Send) -> None:
         # The router has already committed to a deployment (first chunk received), so the

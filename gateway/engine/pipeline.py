@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 from gateway.context import RequestContext
 from gateway.engine.router import Router
 from gateway.engine.streaming import (
-    SSE_DONE,
+    ChatStreamEncoder,
     ChunkAggregator,
+    StreamEncoder,
     completion_to_chunks,
     patch_chunk,
     patch_completion,
-    sse,
 )
 from gateway.errors import SluiceError, UpstreamError
 from gateway.hooks import Hook, StreamFilter
@@ -41,7 +41,9 @@ class Pipeline:
                 return result
         return None
 
-    async def chat(self, ctx: RequestContext) -> dict[str, Any] | AsyncIterator[bytes]:
+    async def chat(self, ctx: RequestContext,
+                   encoder: StreamEncoder | None = None) -> dict[str, Any] | AsyncIterator[bytes]:
+        """`encoder` renders a stream in the route's own format (default: OpenAI's chunks)."""
         result = await self._before(ctx)
         body = ctx.body  # after the hooks: they may have replaced it (prompt rendering, redaction)
         if result is None:
@@ -62,10 +64,10 @@ class Pipeline:
         if isinstance(result, dict):
             patch_completion(result, model=ctx.requested_model, request_id=ctx.request_id)
             if ctx.stream:
-                return self._stream(ctx, _aiter(completion_to_chunks(result, include_usage=True)))
+                return self._stream(ctx, _aiter(completion_to_chunks(result, include_usage=True)), encoder)
             return await self._after(ctx, result)
         if ctx.stream:
-            return self._stream(ctx, result)
+            return self._stream(ctx, result, encoder)
         # a hook or virtual model produced chunks for a client that wants one document
         agg = ChunkAggregator()
         async for chunk in result:
@@ -82,16 +84,18 @@ class Pipeline:
         ctx.completion = completion
         return completion
 
-    async def _stream(self, ctx: RequestContext, source: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    async def _stream(self, ctx: RequestContext, source: AsyncIterator[dict[str, Any]],
+                      encoder: StreamEncoder | None = None) -> AsyncIterator[bytes]:
         filters: list[StreamFilter] = []
         for hook in self.hooks:
             f = hook.stream_filter(ctx)
             if f is not None:
                 filters.append(f)
+        enc = encoder or ChatStreamEncoder(ctx.client_wants_usage)
         agg = ChunkAggregator()
         model = ctx.requested_model  # the public name, as /v1/models lists it
         created = int(ctx.started_wall)
-        wants_usage = ctx.client_wants_usage
+        failed: SluiceError | None = None
         try:
             async for chunk in source:
                 patch_chunk(chunk, model=model, request_id=ctx.request_id, created=created)
@@ -99,32 +103,28 @@ class Pipeline:
                 if chunk.get("usage") is not None:
                     ctx.usage = chunk["usage"]
                 for c in _through(filters, 0, [chunk]):
-                    if wants_usage or not _usage_only(c):
-                        yield sse(c)
+                    for frame in enc.chunk(c):
+                        yield frame
             ctx.completion = agg.completion()  # filters' on_end may read it (e.g. to count tokens)
             for i, f in enumerate(filters):
                 for c in _through(filters, i + 1, f.on_end()):
-                    if wants_usage or not _usage_only(c):
-                        yield sse(c)
+                    for frame in enc.chunk(c):
+                        yield frame
         except SluiceError as err:
             ctx.status_code = err.status
             ctx.error_code = err.code
             if isinstance(err, UpstreamError):
                 log.warning("stream %s failed midway: %s", ctx.request_id, err.message)
-            yield sse(err.body())  # OpenAI-shaped error event: never a silent truncation
+            failed = err
         except Exception:
             log.exception("stream %s broke on an unexpected error", ctx.request_id)
             ctx.status_code, ctx.error_code = 500, "internal_error"
-            yield sse(SluiceError(f"the gateway failed mid-stream; logged under request id {ctx.request_id}").body())
+            failed = SluiceError(f"the gateway failed mid-stream; logged under request id {ctx.request_id}")
         finally:
             if ctx.completion is None:  # failed or cancelled (client gone): what was produced stays billable
                 ctx.completion = agg.completion()
-        yield SSE_DONE
-
-
-def _usage_only(chunk: dict[str, Any]) -> bool:
-    """The final usage chunk (empty choices): sent only to clients that asked for usage."""
-    return not chunk.get("choices") and "usage" in chunk
+        for frame in (enc.end() if failed is None else enc.error(failed)):
+            yield frame
 
 
 def _through(filters: list[StreamFilter], start: int, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,16 +7,53 @@ Patching is minimal and in place: only fields OpenAI's schema requires and an up
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import orjson
+
+from gateway.errors import SluiceError
 
 SSE_DONE = b"data: [DONE]\n\n"
 
 
 def sse(obj: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+class StreamEncoder:
+    """Turns the pipeline's chat chunks into a route's SSE bytes (gateway/formats/ has the other
+    APIs' encoders). `end()` closes a stream that ran to its end; `error(err)` one that failed."""
+
+    def chunk(self, chunk: dict[str, Any]) -> Iterable[bytes]:
+        raise NotImplementedError
+
+    def end(self) -> Iterable[bytes]:
+        raise NotImplementedError
+
+    def error(self, err: SluiceError) -> Iterable[bytes]:
+        raise NotImplementedError
+
+
+class ChatStreamEncoder(StreamEncoder):
+    """OpenAI's `data: <chunk>` frames then `data: [DONE]`. The final usage chunk (empty choices)
+    goes only to clients that asked for it with `stream_options.include_usage`."""
+
+    __slots__ = ("wants_usage",)
+
+    def __init__(self, wants_usage: bool) -> None:
+        self.wants_usage = wants_usage
+
+    def chunk(self, chunk: dict[str, Any]) -> Iterable[bytes]:
+        if self.wants_usage or chunk.get("choices") or "usage" not in chunk:
+            return (sse(chunk),)
+        return ()
+
+    def end(self) -> Iterable[bytes]:
+        return (SSE_DONE,)
+
+    def error(self, err: SluiceError) -> Iterable[bytes]:
+        return (sse(err.body()), SSE_DONE)  # OpenAI-shaped error event: never a silent truncation
 
 
 def patch_completion(data: dict[str, Any], *, model: str, request_id: str) -> dict[str, Any]:

@@ -27,6 +27,9 @@ def _is_int(v: Any) -> bool:
     return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
 
 
+is_int = _is_int  # shared with the other APIs' validators (gateway/formats/)
+
+
 def _too_deep(value: Any, budget: int) -> bool:
     """True when `value` nests more than `budget` containers deep (recursion stops at the budget)."""
     if budget <= 0:

@@ -150,3 +150,18 @@ alert_marks = sa.Table(
     sa.Column("limit_usd", sa.Float, nullable=False, primary_key=True, server_default="0"),
     sa.Column("ts", sa.Float, nullable=False),
 )
+
+# Responses the Responses API stored (`store`, the default): what `GET /v1/responses/{id}` returns and
+# what `previous_response_id` continues. Each is its owner's alone (the virtual key's id, "" with
+# auth off) and expires (`responses.ttl_s`). Not spend, but the gateway's one database.
+stored_responses = sa.Table(
+    "stored_responses",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("response", sa.Text, nullable=False),  # the response object, JSON
+    sa.Column("turns", sa.Text, nullable=False),  # the conversation so far as chat messages, JSON
+)

@@ -152,9 +152,9 @@ async def test_oversize_body_is_413(mock) -> None:
 
 async def test_unimplemented_routes_and_methods(mock) -> None:
     async with gateway_client(mock_config(mock)) as (_, client):
-        r = await client.post("/v1/responses", json={})
+        r = await client.post("/v1/assistants", json={})
         assert r.status_code == 404
-        assert "/v1/responses" in r.json()["error"]["message"]
+        assert "/v1/assistants" in r.json()["error"]["message"]
         assert r.json()["error"]["code"] == "unknown_route"
         r = await client.get("/v1/chat/completions")
         assert r.status_code == 405 and r.json()["error"]["type"] == "invalid_request_error"

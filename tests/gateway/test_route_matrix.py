@@ -55,6 +55,18 @@ def _chat(model: str, stream: bool = False) -> Any:
     return body
 
 
+def _messages(stream: bool) -> Any:
+    def body(text: str) -> dict[str, Any]:
+        return {"model": "mock-chat", "max_tokens": 64, "stream": stream, "messages": [{"role": "user", "content": text}]}
+    return body
+
+
+def _responses(stream: bool) -> Any:
+    def body(text: str) -> dict[str, Any]:
+        return {"model": "mock-chat", "input": text, "stream": stream}
+    return body
+
+
 MATRIX = [
     Route("chat", "/v1/chat/completions", ("mock-chat",), _chat("mock-chat")),
     Route("chat-stream", "/v1/chat/completions", ("mock-chat",), _chat("mock-chat", stream=True)),
@@ -64,10 +76,20 @@ MATRIX = [
     Route("prompt-model", "/v1/chat/completions", ("mock-chat",),
           lambda t: {"model": "prompt:greet@1", "prompt": {"variables": {"topic": t}}}),
     Route("rag-query", "/sluice/v1/rag/{pipeline}/query", ("rag:handbook", "mock-chat"), lambda t: {"question": t}),
+    # Anthropic's Messages API and OpenAI's Responses API, translated onto the same pipeline
+    Route("messages", "/v1/messages", ("mock-chat",), _messages(stream=False)),
+    Route("messages-stream", "/v1/messages", ("mock-chat",), _messages(stream=True)),
+    Route("responses", "/v1/responses", ("mock-chat",), _responses(stream=False)),
+    Route("responses-stream", "/v1/responses", ("mock-chat",), _responses(stream=True)),
 ]
+# What a refused budget is called in each API's error shape (same status, 429, everywhere).
+QUOTA_TYPE = {"messages": "billing_error", "messages-stream": "billing_error"}
 # Served, and not model requests: the operations endpoints and /v1/models (auth only, tested below).
 OPERATIONS = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
               "/v1/models", "/v1/models/{model_id:path}", "/v1/models/{model_id}"}
+# Served with a key, and no model call: reading or deleting stored responses, counting tokens.
+KEYED = {"/v1/responses/{response_id}": ("GET", None), "/v1/messages/count_tokens":
+         ("POST", {"model": "mock-chat", "messages": [{"role": "user", "content": "hi"}]})}
 ADMIN_PREFIXES = ("/sluice/v1/keys", "/sluice/v1/teams", "/sluice/v1/audit", "/sluice/v1/spend",
                   "/sluice/v1/cache", "/sluice/v1/prompts")
 
@@ -148,8 +170,10 @@ def _error(r: httpx.Response) -> dict[str, Any]:
 
 def _answered(route: Route, r: httpx.Response) -> None:
     assert r.status_code == 200, (route.name, r.text[:500])
-    if route.name == "chat-stream":
-        assert r.text.rstrip().endswith("data: [DONE]") and '"error"' not in r.text
+    last = {"chat-stream": "data: [DONE]", "messages-stream": 'data: {"type":"message_stop"}',
+            "responses-stream": "event: response.completed"}.get(route.name)
+    if last is not None:
+        assert last in r.text.rstrip().splitlines()[-2:] and "event: error" not in r.text, (route.name, r.text[-300:])
 
 
 @pytest.mark.parametrize("route", MATRIX, ids=[r.name for r in MATRIX])
@@ -167,7 +191,9 @@ async def test_every_stage_applies(route: Route, setup: Config, exporter: InMemo
 
         broke = await _key(client, models=list(route.allow), budget_usd=0)
         r = await client.post(url, json=ok, headers=broke)
-        assert r.status_code in (402, 429) and _error(r)["type"] == "insufficient_quota", (route.name, r.text)
+        assert r.status_code == 429 and _error(r)["type"] == QUOTA_TYPE.get(route.name, "insufficient_quota"), (
+            route.name, r.text)
+        assert _error(r)["code"] == "budget_exceeded", (route.name, r.text)
 
         good = await _key(client, models=list(route.allow))
         r = await client.post(url, json=route.request(SECRET), headers=good)
@@ -222,9 +248,21 @@ async def test_every_route_is_in_the_matrix(setup: Config) -> None:
     async with _running(setup) as (app, _client):
         served = _served_paths(app)
     in_matrix = {r.path for r in MATRIX}
-    unknown = sorted(p for p in served - in_matrix - OPERATIONS if not p.startswith(ADMIN_PREFIXES))
+    unknown = sorted(p for p in served - in_matrix - OPERATIONS - set(KEYED) if not p.startswith(ADMIN_PREFIXES))
     assert not unknown, f"routes outside the route matrix (add them to MATRIX or ADMIN_PREFIXES): {unknown}"
     assert in_matrix <= served  # the matrix tests routes that exist
+
+
+@pytest.mark.parametrize("path", sorted(KEYED))
+async def test_keyed_routes_need_a_key(path: str, setup: Config) -> None:
+    method, body = KEYED[path]
+    url = path.replace("{response_id}", "resp_0123")
+    async with _running(setup) as (_app, client):
+        for headers in ({}, {"x-api-key": "sk-sluice-not-a-real-key"}):
+            r = await client.request(method, url, json=body, headers=headers)
+            assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error", (path, r.text)
+        r = await client.request(method, url, json=body, headers=await _key(client, models=["mock-chat"]))
+        assert r.status_code == (404 if method == "GET" else 200), (path, r.text)
 
 
 async def test_a_key_sees_only_the_models_it_may_call(setup: Config) -> None:
