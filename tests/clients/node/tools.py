@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +53,32 @@ def run_script(script: str, case: str, env: dict[str, str], timeout: float = 60)
     out: dict[str, Any] = json.loads(lines[-1])
     assert out["node"].startswith("v22."), out["node"]
     return out["result"]
+
+
+@contextlib.contextmanager
+def live_gateway_app(config: Any, *, start_timeout_s: float = 90) -> Iterator[tuple[Any, str]]:
+    """Like tests.gateway_fixtures.live_app, with a longer wait for startup: a config with an
+    Anthropic-format deployment imports litellm (~5 s alone, more on a loaded machine)."""
+    import threading
+
+    import uvicorn
+
+    from gateway.app import create_app
+    from tests.services import free_port
+
+    port = free_port()
+    app = create_app(config)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning",
+                                           loop="asyncio", timeout_graceful_shutdown=5))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("gateway did not start")
+        time.sleep(0.05)
+    try:
+        yield app, f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(10)
