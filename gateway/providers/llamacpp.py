@@ -11,9 +11,18 @@ installed without them). `deployment.options`:
     n_parallel: 1              # concurrent sequences (slots)
     temperature: 0.2           # default when a request sets none
     verbosity: 0               # llama.cpp log level (3 prints every request's timings)
+    chat_template: JINJA       # replaces the model's; default: the model's own, except that the
+                               # bundled SmolLM2 gets one that renders tools (llamacpp_chat.py)
 
 Chat results are OpenAI-shaped dicts; stream chunks are dicts, with a final usage chunk (empty
 choices) that the gateway pipeline reads. llama.cpp blocks, so calls run on a small thread pool.
+
+Every in-process call runs as a stream, the non-streamed ones folded into one answer
+(llamacpp_chat.collect): llama.cpp stops a generation only when a stream callback asks it to, and
+a request that is cancelled (the client went away, the server drains) or times out must stop it,
+or the model stays busy with an answer nobody reads. A timeout is a 504 that is not retried: the
+same CPU would time out again. Tools, and the text-only input check, are in llamacpp_chat.py; an
+error llama.cpp raises is a 400 (the request) or a 502 (the model), never a bare 500.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import contextlib
 import importlib.util
 import os
 import sys
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.errors import InvalidRequest, UpstreamError, UpstreamTimeout
 from gateway.providers.base import Provider
+from gateway.providers.llamacpp_chat import SMOLLM2_TEMPLATE, ToolPlan, check_parts, collect, plan_tools
 
 if TYPE_CHECKING:
     from gateway.config import Deployment
@@ -60,6 +71,7 @@ class LlamaCppOptions(BaseModel):
     temperature: float | None = Field(default=None, ge=0)
     verbosity: int = Field(default=0, ge=0, le=4)
     startup_timeout_s: float = Field(default=60.0, gt=0)
+    chat_template: str | None = None
 
 
 def _params(opts: LlamaCppOptions, model_path: Path, port: int | None = None) -> Any:
@@ -74,6 +86,8 @@ def _params(opts: LlamaCppOptions, model_path: Path, port: int | None = None) ->
     p.verbosity = opts.verbosity
     if opts.temperature is not None:
         p.sampling.temp = opts.temperature
+    if opts.chat_template is not None:
+        p.chat_template = opts.chat_template
     if port is not None:
         p.port = port
     return p
@@ -107,6 +121,10 @@ class LlamaCppProvider(Provider):
         except ValidationError as e:
             raise ValueError(f"invalid options for llamacpp deployment {deployment.id or deployment.model}: {e}") from e
         self.model_path = self.options.model_path or default_model_path()
+        if self.options.chat_template is None and self.model_path.name == GGUF_NAME:
+            self.options = self.options.model_copy(update={"chat_template": SMOLLM2_TEMPLATE})
+        self.renders_tools = "tools" in (self.options.chat_template or "")
+        self._stops: set[threading.Event] = set()  # one per in-process generation under way
         self._server: Any = None
         self._pool: ThreadPoolExecutor | None = None
         self._child: asyncio.subprocess.Process | None = None
@@ -153,9 +171,12 @@ class LlamaCppProvider(Provider):
             await self.aclose()
             raise UpstreamError(f"the llama.cpp child server failed to start ({line[:200]!r})", retryable=False)
         self._base_url = line.split()[1].decode().rstrip("/")
-        self._session = aiohttp.ClientSession()
+        # a fresh loopback connection per call: llama.cpp's server may close one after a stream ends
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
 
     async def aclose(self) -> None:
+        for stop in list(self._stops):  # generations still under way end at their next token
+            stop.set()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -178,99 +199,94 @@ class LlamaCppProvider(Provider):
             self._pool = None
 
     # ---- chat ------------------------------------------------------------------------------------
-    def _request(self, body: dict[str, Any], stream: bool) -> dict[str, Any]:
-        req = {k: v for k, v in body.items() if k not in ("user", "metadata", "store")}
+    def _prepare(self, body: dict[str, Any]) -> tuple[ToolPlan | None, dict[str, Any]]:
+        """The tool plan and the body llama.cpp is sent (always a stream; see the module docstring)."""
+        check_parts(body, self.deployment.model)
+        plan = plan_tools(body, renders_tools=self.renders_tools, model=self.deployment.model)
+        req = {k: v for k, v in body.items() if k not in _NOT_SENT}
         req["model"] = self.deployment.model
-        req["stream"] = stream
-        if stream:
-            req["stream_options"] = {"include_usage": True}
-        return req
+        req["stream"] = True
+        req["stream_options"] = {"include_usage": True}
+        if plan is not None:
+            if plan.schema is not None:
+                req.pop("response_format", None)  # the call's grammar is the format
+            req.update(plan.request_fields())
+        return plan, req
 
     def _shape(self, out: dict[str, Any]) -> dict[str, Any]:
         out.pop("timings", None)
         out["model"] = self.deployment.model
         return out
 
-    async def chat(self, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+    async def _chunks(self, body: dict[str, Any], timeout: float) -> AsyncIterator[dict[str, Any]]:
+        plan, req = self._prepare(body)
         await self.start()
-        req = self._request(body, stream=False)
-        if self._base_url is not None:
-            return self._shape(await self._post_json(req, timeout))
-        assert self._pool is not None
-        loop = asyncio.get_running_loop()
-        try:
-            result = await asyncio.wait_for(loop.run_in_executor(self._pool, self._call, req, None), timeout)
-        except TimeoutError:
-            raise UpstreamTimeout(f"the local model did not answer within {timeout:g} s") from None
-        err = _error_from(result)
-        if err is not None:
-            raise err
-        return self._shape(result)
+        raw = self._post_stream(req, timeout) if self._base_url is not None else self._generate(req, timeout)
+        async for chunk in (raw if plan is None else plan.stream(raw)):
+            yield self._shape(chunk)
 
-    def _call(self, req: dict[str, Any], callback: Any) -> Any:
-        try:
-            if callback is None:
-                return self._server.handle_chat_completions(req)
-            return self._server.handle_chat_completions(req, callback)
-        except ValueError as e:  # xllamacpp validates the body and raises ValueError
-            raise InvalidRequest(f"the local model rejected the request: {e}") from None
+    async def chat(self, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+        return await collect(self._chunks(body, timeout))
 
     async def stream_chat(self, body: dict[str, Any], *, timeout: float) -> AsyncIterator[dict[str, Any]]:
-        await self.start()
-        req = self._request(body, stream=True)
-        if self._base_url is not None:
-            async for chunk in self._post_stream(req, timeout):
-                yield self._shape(chunk)
-            return
+        async for chunk in self._chunks(body, timeout):
+            yield chunk
+
+    async def _generate(self, req: dict[str, Any], timeout: float) -> AsyncIterator[dict[str, Any]]:
+        """llama.cpp's stream for `req`, on a pool thread; leaving it early (done, cancelled, timed
+        out, failed) sets the stop flag its callback returns, which ends the generation."""
         assert self._pool is not None
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        stop = False
+        stop = threading.Event()
 
         def on_chunk(chunk: Any) -> bool:
-            loop.call_soon_threadsafe(queue.put_nowait, chunk)
-            return stop  # True asks llama.cpp to stop generating (the client went away)
+            if not stop.is_set():
+                try:
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+                except RuntimeError:  # the event loop is closed: nobody reads on
+                    stop.set()
+            return stop.is_set()  # True asks llama.cpp to stop generating
 
+        self._stops.add(stop)
         fut = loop.run_in_executor(self._pool, self._call, req, on_chunk)
-        fut.add_done_callback(lambda _f: loop.call_soon_threadsafe(queue.put_nowait, _END))
+        fut.add_done_callback(lambda _f: queue.put_nowait(_END))
         deadline = loop.time() + timeout
         try:
             while True:
                 try:
                     item = await asyncio.wait_for(queue.get(), max(0.0, deadline - loop.time()))
                 except TimeoutError:
-                    raise UpstreamTimeout(f"the local model's stream ran past {timeout:g} s") from None
+                    raise UpstreamTimeout(f"the local model did not finish within {timeout:g} s (the deployment's "
+                                          "timeout_s); ask for fewer max_tokens or raise timeout_s",
+                                          retryable=False) from None
                 if item is _END:
-                    result = fut.result()  # raises InvalidRequest for a rejected body
-                    err = _error_from(result)
+                    err = _error_from(fut.result())  # fut raises InvalidRequest for a rejected body
                     if err is not None:
                         raise err
                     return
                 err = _error_from(item)
                 if err is not None:
                     raise err
-                yield self._shape(item)
+                yield item
         finally:
-            stop = True
+            stop.set()
+            self._stops.discard(stop)
+            if not fut.done():  # its outcome is nobody's now; retrieve it so it is not reported
+                fut.add_done_callback(_retrieve)
+
+    def _call(self, req: dict[str, Any], callback: Any) -> Any:
+        try:
+            return self._server.handle_chat_completions(req, callback)
+        except ValueError as e:  # xllamacpp validates the body and raises ValueError
+            raise InvalidRequest(f"the local model rejected the request: {e}") from None
+        except RuntimeError as e:  # llama.cpp's own failures (std::runtime_error); text-only input is checked before
+            msg = str(e)
+            if "not supported" in msg:
+                raise InvalidRequest(f"the local model cannot take this request: {msg}") from None
+            raise UpstreamError(f"local model error: {msg}", retryable=False) from None
 
     # ---- child server mode -------------------------------------------------------------------------
-    async def _post_json(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
-        import aiohttp
-
-        try:
-            async with self._session.post(f"{self._base_url}/v1/chat/completions", data=orjson.dumps(req),
-                                          headers={"content-type": "application/json"},
-                                          timeout=aiohttp.ClientTimeout(total=timeout)) as r:
-                data = orjson.loads(await r.read())
-                if r.status >= 400:
-                    err = _error_from(data) or UpstreamError(f"local model server answered {r.status}")
-                    raise err
-                return data  # type: ignore[no-any-return]
-        except TimeoutError:
-            raise UpstreamTimeout(f"the local model did not answer within {timeout:g} s") from None
-        except aiohttp.ClientError as e:
-            raise UpstreamError(f"the local model server is unreachable: {e}") from None
-
     async def _post_stream(self, req: dict[str, Any], timeout: float) -> AsyncIterator[dict[str, Any]]:
         import aiohttp
 
@@ -293,9 +309,18 @@ class LlamaCppProvider(Provider):
                         raise err
                     yield chunk
         except TimeoutError:
-            raise UpstreamTimeout(f"the local model's stream ran past {timeout:g} s") from None
+            raise UpstreamTimeout(f"the local model did not finish within {timeout:g} s (the deployment's "
+                                  "timeout_s); ask for fewer max_tokens or raise timeout_s", retryable=False) from None
         except aiohttp.ClientError as e:
             raise UpstreamError(f"the local model server is unreachable: {e}") from None
+
+
+_NOT_SENT = ("user", "metadata", "store", "tools", "tool_choice", "parallel_tool_calls", "stream", "stream_options")
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _drop(server: Any) -> None:

@@ -1,0 +1,132 @@
+"""Abandoned local generations stop (issue #19): a non-streamed call that is cancelled (the client
+went away) or that times out tells llama.cpp to stop, so the model is free for the next request,
+and a SIGTERM with a local generation in flight exits once `server.drain_timeout_s` has passed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from gateway.config import Deployment
+from gateway.errors import UpstreamTimeout
+from gateway.providers.llamacpp import LlamaCppProvider
+from tests.services import free_port, wait_for_port
+
+# ~1500 tokens whatever the model would rather say: minutes of work on a small CPU
+LONG = {"model": "local", "messages": [{"role": "user", "content": "Count from 1 to 5000, one number per line."}],
+        "max_tokens": 1500, "ignore_eos": True, "temperature": 0}
+SHORT = {"model": "local", "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 2}
+FOLLOW_UP_LIMIT_S = 30.0  # a 2-token answer takes a few seconds; the abandoned 1500 tokens far longer
+
+
+@pytest.fixture
+async def smol() -> AsyncIterator[LlamaCppProvider]:
+    p = LlamaCppProvider(Deployment(provider="llamacpp", model="smollm2-135m", options={"temperature": 0}))
+    await p.start()
+    yield p
+    await p.aclose()
+
+
+async def _follow_up_s(p: LlamaCppProvider) -> float:
+    t = time.perf_counter()
+    try:
+        out = await asyncio.wait_for(p.chat(SHORT, timeout=120), 2 * FOLLOW_UP_LIMIT_S)
+    except TimeoutError:
+        pytest.fail(f"a 2-token request got nothing in {2 * FOLLOW_UP_LIMIT_S:g} s: the abandoned generation still runs")
+    assert out["usage"]["completion_tokens"] <= 2
+    return time.perf_counter() - t
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+async def test_cancelled_chat_stops_the_generation(smol: LlamaCppProvider) -> None:
+    task = asyncio.create_task(smol.chat(LONG, timeout=300))
+    await asyncio.sleep(3)  # the prompt is read and tokens are being generated
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    took = await _follow_up_s(smol)
+    assert took < FOLLOW_UP_LIMIT_S, f"the follow-up took {took:.1f} s"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+async def test_timed_out_chat_is_a_timeout_and_stops_the_generation(smol: LlamaCppProvider) -> None:
+    t = time.perf_counter()
+    with pytest.raises(UpstreamTimeout) as info:
+        await smol.chat(LONG, timeout=3)
+    assert time.perf_counter() - t < 10
+    took = await _follow_up_s(smol)
+    assert took < FOLLOW_UP_LIMIT_S, f"the follow-up took {took:.1f} s"
+    err = info.value
+    assert err.status == 504 and err.code == "upstream_timeout"
+    assert not err.retryable  # the same CPU would time out again: answer 504 now, do not queue a retry
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+async def test_timed_out_stream_stops_the_generation(smol: LlamaCppProvider) -> None:
+    with pytest.raises(UpstreamTimeout) as info:
+        async for _ in smol.stream_chat(LONG, timeout=3):
+            pass
+    assert not info.value.retryable
+    took = await _follow_up_s(smol)
+    assert took < FOLLOW_UP_LIMIT_S, f"the follow-up took {took:.1f} s"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_sigterm_with_a_local_generation_in_flight_exits_after_the_drain(tmp_path: Path) -> None:
+    port, drain = free_port(), 2
+    cfg = {"server": {"port": port, "drain_timeout_s": drain, "reload_watch": False},
+           "models": [{"name": "smollm2", "deployments": [
+               {"provider": "llamacpp", "model": "SmolLM2-135M-Instruct", "max_in_flight": 1, "timeout_s": 300,
+                "options": {"n_ctx": 2048, "temperature": 0}}]}]}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(path),
+                             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    answers: list[int | str] = []
+
+    def call() -> None:
+        try:
+            r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={**LONG, "model": "smollm2"},
+                           timeout=300)
+            answers.append(r.status_code)
+        except httpx.HTTPError as e:
+            answers.append(type(e).__name__)
+
+    try:
+        wait_for_port(port, timeout=120, proc=proc)  # listening only once the lifespan loaded the model
+        caller = threading.Thread(target=call, daemon=True)
+        caller.start()
+        time.sleep(4)  # generating
+        assert proc.poll() is None and not answers
+        t = time.perf_counter()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(90)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the gateway was still running 90 s after SIGTERM")
+        took = time.perf_counter() - t
+        assert rc in (0, -signal.SIGTERM)
+        assert took < drain + 10, f"exit took {took:.1f} s after SIGTERM with drain_timeout_s {drain}"
+        caller.join(10)
+        assert answers and answers[0] != 200  # the generation was cut at the drain deadline
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
