@@ -177,3 +177,52 @@ def test_ai_sdk_unknown_model_is_an_api_call_error(gw: Gateway) -> None:
     assert r["raised"] and r["name"] == "AI_APICallError" and r["statusCode"] == 404, r
     assert r["isRetryable"] is False
     assert "no-such-model" in r["message"] or "model" in r["message"].lower()
+
+
+# --- the Anthropic Node SDK on /v1/messages (an OpenAI-format upstream: translated both ways) -------
+
+def _anthropic_env(gw: Gateway) -> dict[str, str]:
+    return gw.env(SLUICE_ROOT_URL=gw.base_url.removesuffix("/v1"))
+
+
+def test_anthropic_sdk_messages_create(gw: Gateway, mock: MockUpstream) -> None:
+    r = run_script("anthropic_sdk.mjs", "create", _anthropic_env(gw))
+    assert r["type"] == "message" and r["role"] == "assistant" and r["model"] == "mock-chat"
+    assert r["content_types"] == ["text"] and r["text"] and r["stop_reason"] == "end_turn"
+    assert r["usage"]["input_tokens"] > 0 and r["usage"]["output_tokens"] > 0
+    assert mock.state.last_path == "/v1/chat/completions"
+    assert mock.state.last_body["messages"][0] == {"role": "system", "content": "Be brief."}
+    (row,) = gw.ledger()
+    assert row["key_id"] == gw.key_id and row["requested_model"] == "mock-chat"
+    assert row["completion_tokens"] == r["usage"]["output_tokens"]
+
+
+@pytest.mark.xfail(strict=True, reason="gateway bug: a Messages turn with more than one content block reaches "
+                   "the upstream empty (gateway/formats/anthropic.py _turn.flush: _collapse(parts) returns the "
+                   "`parts` list itself and parts.clear() then empties it)")
+def test_anthropic_sdk_turn_with_two_text_blocks(gw: Gateway, mock: MockUpstream) -> None:
+    run_script("anthropic_sdk.mjs", "blocks", _anthropic_env(gw))
+    sent = str(mock.state.last_body["messages"])
+    assert "First block: rivers." in sent and "Second block: mountains." in sent
+
+
+def test_anthropic_sdk_messages_stream(gw: Gateway) -> None:
+    r = run_script("anthropic_sdk.mjs", "stream", _anthropic_env(gw))
+    assert r["deltas"] >= 2 and r["text"] and r["stop_reason"] == "end_turn"
+    assert {"message_start", "content_block_start", "content_block_delta", "content_block_stop",
+            "message_delta", "message_stop"} <= set(r["events"])
+    assert r["usage"]["output_tokens"] > 0
+    (row,) = gw.ledger()
+    assert row["stream"] and row["completion_tokens"] == r["usage"]["output_tokens"]
+
+
+def test_anthropic_sdk_count_tokens(gw: Gateway, mock: MockUpstream) -> None:
+    r = run_script("anthropic_sdk.mjs", "count_tokens", _anthropic_env(gw))
+    assert isinstance(r["input_tokens"], int) and r["input_tokens"] > 0
+
+
+def test_anthropic_sdk_unknown_model_raises_not_found(gw: Gateway, mock: MockUpstream) -> None:
+    r = run_script("anthropic_sdk.mjs", "unknown_model", _anthropic_env(gw))
+    assert r["raised"] and r["is_not_found"] and r["status"] == 404, r
+    assert r["error_type"] == "not_found_error"
+    assert mock.state.inference_seen == 0
