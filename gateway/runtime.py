@@ -177,12 +177,15 @@ class Gateway:
                 await self.reload()
 
     async def _retire(self, gen: Generation) -> None:
-        await asyncio.sleep(self.config.server.drain_timeout_s)  # let requests on it finish
-        await gen.aclose()
+        try:
+            await asyncio.sleep(self.config.server.drain_timeout_s)  # let requests on it finish
+        finally:  # and at shutdown at once: its providers stop what still runs (a local model's generation)
+            await gen.aclose()
 
     async def aclose(self) -> None:
         for t in self._retired:
             t.cancel()
+        await asyncio.gather(*self._retired, return_exceptions=True)
         if self.generation is not None:
             await self.generation.aclose()
         await self.services.aclose()

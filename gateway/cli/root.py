@@ -4,6 +4,7 @@ where packages meet). Heavy imports happen inside commands so `sluice --help` st
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -105,8 +106,8 @@ def serve(
     uvicorn.run("gateway.app:app_from_env", factory=True, host=host or cfg.server.host, port=port or cfg.server.port,
                 workers=n if n > 1 else None, loop="uvloop", lifespan="on",
                 http=protocol_for(cfg.server),  # httptools with header and body read deadlines
-                timeout_graceful_shutdown=int(cfg.server.drain_timeout_s) or None, log_level=log_level,
-                access_log=False, server_header=False,
+                timeout_graceful_shutdown=math.ceil(cfg.server.drain_timeout_s),  # 0: none (None: wait forever)
+                log_level=log_level, access_log=False, server_header=False,
                 log_config=None)  # uvicorn's own records go through our JSON, secret-scrubbing handler
 
 

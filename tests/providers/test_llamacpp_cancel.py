@@ -100,21 +100,22 @@ def test_sigterm_with_a_local_generation_in_flight_exits_after_the_drain(tmp_pat
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(path),
                              "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     answers: list[int | str] = []
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
 
-    def call() -> None:
+    def call(wait_s: float) -> None:
         try:
-            r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={**LONG, "model": "smollm2"},
-                           timeout=300)
-            answers.append(r.status_code)
+            answers.append(httpx.post(url, json={**LONG, "model": "smollm2"}, timeout=wait_s).status_code)
         except httpx.HTTPError as e:
             answers.append(type(e).__name__)
 
     try:
         wait_for_port(port, timeout=120, proc=proc)  # listening only once the lifespan loaded the model
-        caller = threading.Thread(target=call, daemon=True)
-        caller.start()
-        time.sleep(4)  # generating
-        assert proc.poll() is None and not answers
+        call(3)  # a client that gives up after 3 s: its generation is abandoned
+        assert answers == ["ReadTimeout"]
+        caller = threading.Thread(target=call, args=(300,), daemon=True)
+        caller.start()  # and one still waiting when the server is told to stop
+        time.sleep(3)
+        assert proc.poll() is None and len(answers) == 1
         t = time.perf_counter()
         proc.send_signal(signal.SIGTERM)
         try:
@@ -125,8 +126,54 @@ def test_sigterm_with_a_local_generation_in_flight_exits_after_the_drain(tmp_pat
         assert rc in (0, -signal.SIGTERM)
         assert took < drain + 10, f"exit took {took:.1f} s after SIGTERM with drain_timeout_s {drain}"
         caller.join(10)
-        assert answers and answers[0] != 200  # the generation was cut at the drain deadline
+        assert len(answers) == 2 and answers[1] != 200  # the generation was cut at the drain deadline
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_shutdown_closes_a_retired_generation_at_once(mock) -> None:
+    """A generation retired by a reload is closed at shutdown, not only after its drain period (or
+    never): closing is what stops a local model's generations still running on it."""
+    from gateway.app import create_app
+    from tests.gateway_fixtures import mock_config
+
+    app = create_app(mock_config(mock, server={"drain_timeout_s": 600}))
+    closed: list[bool] = []
+    async with app.lifespan():
+        gw = app.gateway
+        old = gw.generation
+        assert old is not None
+        close = old.router.aclose
+
+        async def spy() -> None:
+            closed.append(True)
+            await close()
+
+        old.router.aclose = spy  # type: ignore[method-assign]
+        assert await gw.reload(mock_config(mock, server={"drain_timeout_s": 600}))
+        await asyncio.sleep(0)
+        assert not closed  # still draining
+    assert closed == [True]
+
+
+@pytest.mark.parametrize(("drain", "grace"), [(0, 0), (0.5, 1), (20, 20)])
+def test_serve_hands_uvicorn_a_bounded_graceful_shutdown(tmp_path: Path, monkeypatch, drain: float,
+                                                         grace: int) -> None:
+    """uvicorn reads None as "wait for every connection forever": a drain under a second must not
+    become that."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from gateway.cli.root import app
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *_a, **kw: seen.update(kw))
+    monkeypatch.delenv("SLUICE_CONFIG", raising=False)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"server": {"drain_timeout_s": drain}, "models": [
+        {"name": "m", "deployments": [{"provider": "mock", "model": "mock-gpt"}]}]}))
+    result = CliRunner().invoke(app, ["serve", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert seen["timeout_graceful_shutdown"] == grace
