@@ -48,7 +48,9 @@ CODEX_HOME/config.toml with a custom `[model_providers.sluice]`, `base_url = <ga
   `tool_search`, and the hosted `{"type": "web_search"}`), `tool_choice: "auto"`,
   `parallel_tool_calls: true`, `reasoning: {"effort": "medium"}`, `store: false`,
   `include: ["reasoning.encrypted_content"]`, `prompt_cache_key`, `text: {"verbosity": "low"}`, and
-  `client_metadata` (ids as strings). No `/v1/models` call.
+  `client_metadata` (ids as strings). No `/v1/models` call. After a function call, the next
+  request's `input` ends with the `reasoning` item (`encrypted_content`), the `function_call` and
+  its `function_call_output` (store is false: no `previous_response_id`).
   With `web_search = "disabled"` (as here: the gateway refuses OpenAI-hosted tools by design) the
   hosted tool is gone and 9 tools remain, `tool_search` among them. With a model name outside its
   catalog it sends `reasoning: {"summary": "auto"}`, no `text`, and a `{"type": "namespace",
@@ -369,3 +371,19 @@ def test_codex_exec_through_the_gateway(tmp_path: Path, gw: Gateway, rec: Record
     assert row["key_id"] == gw.key_id and row["requested_model"] == CODEX_MODEL
     assert row["status_code"] == 200 and row["stream"]
     assert row["completion_tokens"] == done["usage"]["output_tokens"]
+
+
+@pytest.mark.xfail(strict=True, reason=BUG_TOOL_SEARCH)
+def test_codex_tool_loop_through_the_gateway(tmp_path: Path, gw: Gateway, rec: Recorder, trap: Trap,
+                                             mock: MockUpstream) -> None:
+    """The prompt names `get_goal` (a local, read-only tool), so the mock calls it; Codex runs it and
+    sends the call and its output back: two model calls, two ledger rows."""
+    p = run_codex(tmp_path, rec, trap, gw.key, prompt="Use get_goal to show the current goal.")
+    events = _codex_events(p, rec)
+    assert [e["path"] for e in rec.seen] == ["/v1/responses", "/v1/responses"], _report(p, rec)
+    kinds = [i.get("type") for i in rec.seen[1]["body"]["input"]]
+    assert kinds[-2:] == ["function_call", "function_call_output"], kinds
+    assert all(e["status"] == 200 for e in rec.seen)
+    assert any(e.get("type") == "turn.completed" for e in events)
+    rows = gw.ledger(at_least=2)
+    assert len(rows) == 2 and all(r["key_id"] == gw.key_id and r["status_code"] == 200 for r in rows)
