@@ -51,7 +51,7 @@ def validate(body: Any) -> None:
     if not isinstance(model, str) or not model or len(model) > 256:
         raise _bad("model", "required: the model to use, a string of at most 256 characters")
     mt = body.get("max_tokens")
-    if not is_int(mt) or mt < 1:
+    if mt is None or not is_int(mt) or mt < 1:
         raise _bad("max_tokens", "required: a positive integer, the most tokens to generate")
     msgs = body.get("messages")
     if not isinstance(msgs, list) or not msgs:
@@ -230,7 +230,7 @@ def _collapse(parts: list[dict[str, Any]]) -> Any:
         return None
     if len(parts) == 1 and parts[0]["type"] == "text":
         return parts[0]["text"]
-    return parts
+    return list(parts)  # a copy: the caller clears `parts` for the next message
 
 
 def _tool(t: dict[str, Any]) -> dict[str, Any]:
@@ -311,6 +311,7 @@ class StreamEncoder(ChatStreamEncoderBase):
         self.tool_slot: int | None = None  # the chat tool_calls index the open tool_use block is for
         self.finish: str | None = None
         self.usage: dict[str, Any] | None = None
+        self.native = False  # passing an Anthropic upstream's events through
 
     def _start(self, chunk: dict[str, Any]) -> Iterator[bytes]:
         self.started = True
@@ -337,6 +338,15 @@ class StreamEncoder(ChatStreamEncoderBase):
         return event("content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": delta})
 
     def chunk(self, chunk: dict[str, Any]) -> Iterator[bytes]:
+        events = chunk.get("_native_events")
+        if self.native or (events is not None and not self.started and not self.rewritten):
+            # an Anthropic upstream's own events, as it sent them (only the model renamed)
+            self.native = True
+            for name, data in events or ():
+                if name == "message_start" and isinstance(data.get("message"), dict):
+                    data = {**data, "message": {**data["message"], "model": self.model}}
+                yield event(name, data)
+            return
         if not self.started:
             yield from self._start(chunk)
         if isinstance(chunk.get("usage"), dict):
@@ -379,6 +389,8 @@ class StreamEncoder(ChatStreamEncoderBase):
                 self.finish = ch["finish_reason"]
 
     def end(self) -> Iterator[bytes]:
+        if self.native:
+            return  # the upstream's message_stop went out with its events
         if not self.started:
             yield from self._start({})
         yield from self._close()
