@@ -72,6 +72,18 @@ async def test_create_returns_a_text_message(mock: MockUpstream) -> None:  # noq
     assert sent["messages"][-1] == {"role": "user", "content": "tell me about rivers"} and sent["max_tokens"] == 64
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+async def test_a_cut_answer_stops_for_max_tokens(mock: MockUpstream, stream: bool) -> None:  # noqa: F811
+    async with gateway_client(mock_config(mock)) as (app, _c):
+        req: dict[str, Any] = {"model": "mock-chat", "max_tokens": 3, "messages": [{"role": "user", "content": "hi"}]}
+        if stream:
+            async with _sdk(app).messages.stream(**req) as s:
+                msg = await s.get_final_message()
+        else:
+            msg = await _sdk(app).messages.create(**req)
+    assert msg.stop_reason == "max_tokens" and msg.usage.output_tokens == 3
+
+
 async def test_system_prompt_becomes_a_system_message(mock: MockUpstream) -> None:  # noqa: F811
     async with gateway_client(mock_config(mock)) as (app, _c):
         await _sdk(app).messages.create(model="mock-chat", max_tokens=32, system=[{"type": "text", "text": "be brief"}],
