@@ -44,14 +44,18 @@ def mock_gateway(_mock_session: MockUpstream) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def local_gateway() -> Iterator[str]:
-    """SmolLM2 in-process through llama.cpp (as in examples/sluice.yaml), MiniLM embeddings, offline."""
+    """SmolLM2 in-process through llama.cpp (as in examples/sluice.yaml), MiniLM embeddings, offline;
+    `mock` (the built-in in-process model) is the other group that model overrides switch to."""
     from gateway.config import parse_config
 
     config = parse_config({
         "models": [
             {"name": "smollm2", "deployments": [{
                 "provider": "llamacpp", "model": "SmolLM2-135M-Instruct", "max_in_flight": 1, "timeout_s": 120,
-                "options": {"n_ctx": 2048, "n_threads": 2, "temperature": 0}}]},
+                # One thread: with two on two cores shared with the client and the gateway's own loop,
+                # llama.cpp's threads wait on each other at every step (measured here: 2-7 tokens/s
+                # with two threads, 35 with one, on the same busy machine).
+                "options": {"n_ctx": 2048, "n_threads": 1, "temperature": 0}}]},
             {"name": "mock", "deployments": [{"provider": "mock", "model": "mock-gpt"}]},
             {"name": "minilm", "mode": "embedding",
              "deployments": [{"provider": "minilm", "model": "all-MiniLM-L6-v2"}]},
@@ -197,7 +201,7 @@ class TestSmolLM2Chat(_OnGateway, ChatModelIntegrationTests):
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
-        # ~67 tokens/s on 2 shared cores: a few tokens prove the plumbing; longer only where needed.
+        # A few tokens prove the plumbing; more only where the answer must be whole (_SMOL_TOKENS).
         return {"model": "smollm2", "temperature": 0, "max_tokens": _SMOL_TOKENS.get(self.current_test, 8),
                 "stream_usage": True, **self.client_params()}
 
