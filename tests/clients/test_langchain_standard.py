@@ -188,7 +188,7 @@ class TestSmolLM2Chat(_OnGateway, ChatModelIntegrationTests):
                           "({\"setup\": {\"setup\": {...) until max_tokens",
         "test_structured_output_optional_param": f"{_SMOL_LOOPS} ('setup': 'A cat is a cat, a cat is a cat, ...')",
         "test_structured_output_pydantic_2_v1": f"{_SMOL_LOOPS} (a Pydantic v1 schema goes by function calling: "
-                                                "'setup': 'The cat was a cat, and it was a cat, ...')",
+                                                "'setup': 'The cat was a cat, and the cat was a cat, ...')",
     }
 
     @pytest.fixture(autouse=True)
