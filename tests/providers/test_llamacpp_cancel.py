@@ -177,3 +177,30 @@ def test_serve_hands_uvicorn_a_bounded_graceful_shutdown(tmp_path: Path, monkeyp
     result = CliRunner().invoke(app, ["serve", "--config", str(path)])
     assert result.exit_code == 0, result.output
     assert seen["timeout_graceful_shutdown"] == grace
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_through_the_gateway_a_client_that_gives_up_or_a_timeout_frees_the_model() -> None:
+    from gateway.config import parse_config
+    from tests.gateway_fixtures import live_gateway
+
+    cfg = parse_config({"models": [{"name": "smollm2", "deployments": [
+        {"provider": "llamacpp", "model": "SmolLM2-135M-Instruct", "max_in_flight": 1, "timeout_s": 15,
+         "options": {"n_ctx": 2048, "temperature": 0}}]}]})
+    with live_gateway(cfg) as base, httpx.Client(base_url=base, timeout=120) as client:
+        def follow_up() -> float:
+            t = time.perf_counter()
+            r = client.post("/chat/completions", json={**SHORT, "model": "smollm2"})
+            assert r.status_code == 200, r.text
+            return time.perf_counter() - t
+
+        with pytest.raises(httpx.ReadTimeout):  # the client gives up; its request is cancelled
+            client.post("/chat/completions", json={**LONG, "model": "smollm2"}, timeout=2)
+        assert follow_up() < FOLLOW_UP_LIMIT_S
+        t = time.perf_counter()
+        r = client.post("/chat/completions", json={**LONG, "model": "smollm2"})  # 1500 tokens: past timeout_s
+        assert r.status_code == 504, r.text
+        assert r.json()["error"]["code"] == "upstream_timeout"
+        assert time.perf_counter() - t < 15 + 10  # answered at the timeout, not after 2 retries (3 x 15 s)
+        assert follow_up() < FOLLOW_UP_LIMIT_S

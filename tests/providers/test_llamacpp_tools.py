@@ -182,7 +182,7 @@ async def _replay(chunks: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 async def test_required_tool_call_through_the_gateway_with_the_openai_sdk() -> None:
     cfg = parse_config({"models": [{"name": "smollm2", "deployments": [
         {"provider": "llamacpp", "model": "SmolLM2-135M-Instruct", "timeout_s": 180, "options": {"temperature": 0}}]}]})
@@ -193,3 +193,13 @@ async def test_required_tool_call_through_the_gateway_with_the_openai_sdk() -> N
         assert r.choices[0].finish_reason == "tool_calls"
         (call,) = r.choices[0].message.tool_calls
         assert call.function.name == "get_weather" and "city" in json.loads(call.function.arguments)
+
+        stream = await client.chat.completions.create(model="smollm2", messages=MSG, max_tokens=60, tools=[WEATHER],
+                                                      tool_choice="required", stream=True)
+        chunks = [c async for c in stream]
+        deltas = [c.choices[0].delta for c in chunks if c.choices]
+        assert not any(d.content for d in deltas)
+        calls = [tc for d in deltas for tc in d.tool_calls or []]
+        assert calls and calls[0].function.name == "get_weather"
+        assert "city" in json.loads("".join(tc.function.arguments or "" for tc in calls))
+        assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
