@@ -89,19 +89,14 @@ CODEX_MODEL = "gpt-5.5"
 PROMPT = "Say hello in one word."
 
 # Gateway bugs these CLIs hit (2026-12-02, routes in gateway/api/anthropic_messages.py, responses.py):
-BUG_TURN_BLOCKS = (
-    "gateway bug: a Messages turn with more than one content block reaches the upstream empty "
-    "(gateway/formats/anthropic.py _turn.flush: _collapse(parts) returns the `parts` list itself and "
-    "parts.clear() then empties it), so Claude Code's first turn (4 system-reminder text blocks + the "
-    "prompt) becomes `messages: []` for an Anthropic upstream (400 upstream_rejected_request 'messages: "
-    "must be a non-empty array') or a user message with content [] for an OpenAI-format one")
 BUG_SYSTEM_TURN = (
     "gateway bug: /v1/messages answers 400 'messages.1.role: each message needs role user or assistant' "
     "to the `role: system` turn Claude Code 2.1.332 puts inside messages for a model name it does not "
     "know (gateway/formats/anthropic.py validate)")
 BUG_NATIVE = (
     "gateway bug: an Anthropic-format deployment gets litellm's rebuilt request, not the client's own "
-    "(ctx.native): anthropic-beta is not passed on and thinking/context_management are dropped")
+    "(ctx.native): anthropic-beta is not passed on and thinking/context_management are dropped "
+    "(passes with the native Anthropic provider, gateway/providers/anthropic_native.py, in progress)")
 BUG_TOOL_SEARCH = (
     "gateway bug: /v1/responses answers 400 'tools.8: each tool must be {type: function, name, "
     "parameters}' to Codex 0.171's client-executed `{type: tool_search, execution: client}` tool, which "
@@ -222,7 +217,6 @@ def _messages_calls(rec: Recorder) -> list[dict[str, Any]]:
     return rec.seen
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_TURN_BLOCKS)
 def test_claude_code_print_mode_through_the_gateway(tmp_path: Path, gw: Gateway, rec: Recorder, trap: Trap,
                                                    mock: MockUpstream) -> None:
     p = run_claude(tmp_path, rec, trap, gw.key, "--model", CLAUDE_MODEL, "--tools", "")
@@ -242,7 +236,7 @@ def test_claude_code_print_mode_through_the_gateway(tmp_path: Path, gw: Gateway,
     assert out["usage"]["output_tokens"] == row["completion_tokens"]
 
 
-@pytest.mark.xfail(strict=True, reason=f"{BUG_TURN_BLOCKS}; then {BUG_NATIVE}")
+@pytest.mark.xfail(strict=True, reason=BUG_NATIVE)
 def test_claude_code_request_reaches_an_anthropic_upstream_as_sent(
         tmp_path: Path, gw: Gateway, rec: Recorder, trap: Trap, mock: MockUpstream) -> None:
     """An Anthropic-format deployment gets Claude Code's own request: its betas, thinking settings,
@@ -256,7 +250,6 @@ def test_claude_code_request_reaches_an_anthropic_upstream_as_sent(
     assert got.get("context_management") == sent["context_management"]
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_TURN_BLOCKS)
 def test_claude_code_with_a_bearer_token_on_an_openai_format_upstream(
         tmp_path: Path, gw: Gateway, rec: Recorder, trap: Trap, mock: MockUpstream) -> None:
     """ANTHROPIC_AUTH_TOKEN (Authorization: Bearer), and a model group whose upstream speaks
@@ -274,7 +267,7 @@ def test_claude_code_with_a_bearer_token_on_an_openai_format_upstream(
     assert row["status_code"] == 200 and row["completion_tokens"] > 0
 
 
-@pytest.mark.xfail(strict=True, reason=f"{BUG_SYSTEM_TURN}; then {BUG_TURN_BLOCKS}")
+@pytest.mark.xfail(strict=True, reason=BUG_SYSTEM_TURN)
 def test_claude_code_with_a_model_name_it_does_not_know(tmp_path: Path, gw: Gateway, rec: Recorder, trap: Trap,
                                                        mock: MockUpstream) -> None:
     """A gateway alias Claude Code has never heard of: it then sends a `role: system` turn inside
@@ -289,7 +282,6 @@ def test_claude_code_with_a_model_name_it_does_not_know(tmp_path: Path, gw: Gate
     assert row["key_id"] == gw.key_id and row["requested_model"] == "sluice-claude" and row["status_code"] == 200
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_TURN_BLOCKS)
 def test_claude_code_tool_loop_through_the_gateway(tmp_path: Path, gw: Gateway, rec: Recorder, trap: Trap,
                                                   mock: MockUpstream) -> None:
     """With only the Read tool the mock calls it (the prompt names it); Claude Code runs it (the

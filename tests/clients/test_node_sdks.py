@@ -197,10 +197,8 @@ def test_anthropic_sdk_messages_create(gw: Gateway, mock: MockUpstream) -> None:
     assert row["completion_tokens"] == r["usage"]["output_tokens"]
 
 
-@pytest.mark.xfail(strict=True, reason="gateway bug: a Messages turn with more than one content block reaches "
-                   "the upstream empty (gateway/formats/anthropic.py _turn.flush: _collapse(parts) returns the "
-                   "`parts` list itself and parts.clear() then empties it)")
 def test_anthropic_sdk_turn_with_two_text_blocks(gw: Gateway, mock: MockUpstream) -> None:
+    """Both blocks of one user turn reach the upstream (they were once sent as empty content)."""
     run_script("anthropic_sdk.mjs", "blocks", _anthropic_env(gw))
     sent = str(mock.state.last_body["messages"])
     assert "First block: rivers." in sent and "Second block: mountains." in sent
