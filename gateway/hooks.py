@@ -30,8 +30,12 @@ HookResult = Completion | AsyncIterator[Chunk] | None
 class StreamFilter:
     """Stateful per-request view of a stream. Return the chunks to emit (hold back, rewrite, add).
 
-    Raising a SluiceError stops the stream with an OpenAI-shaped error event.
+    Raising a SluiceError stops the stream with an OpenAI-shaped error event. A filter that only
+    watches (never changes, holds back or adds a chunk) sets `rewrites = False`: an upstream's
+    own stream events may then reach the client as they came (gateway/formats/anthropic.py).
     """
+
+    rewrites: bool = True
 
     def on_chunk(self, chunk: Chunk) -> list[Chunk]:
         return [chunk]

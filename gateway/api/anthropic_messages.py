@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from gateway.api.openai_fast import Wire
 from gateway.api.schemas_agents import CountTokensRequest, MessagesRequest
 from gateway.context import NativeRequest, RequestContext
+from gateway.engine.router import answer_digest
 from gateway.engine.streaming import StreamEncoder
 from gateway.errors import NotFound, PermissionDenied, SluiceError
 from gateway.formats import anthropic as A
@@ -49,8 +50,10 @@ class MessagesWire(Wire):
 
     async def respond(self, ctx: RequestContext, completion: dict[str, Any]) -> bytes:
         native = ctx.scratch.get("native_response")
-        if native is not None:  # an Anthropic upstream answered the client's own request
-            return orjson.dumps({**native, "model": ctx.requested_model})
+        # An Anthropic upstream answered the client's own request: send its answer as it came,
+        # unless a stage changed it (an output guardrail's redaction) or it came from the cache.
+        if native is not None and native[1] == answer_digest(completion):
+            return orjson.dumps({**native[0], "model": ctx.requested_model})
         return orjson.dumps(A.from_completion(completion, model=ctx.requested_model, request_id=ctx.request_id))
 
     def encoder(self, ctx: RequestContext) -> StreamEncoder:

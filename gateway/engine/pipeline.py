@@ -92,6 +92,7 @@ class Pipeline:
             if f is not None:
                 filters.append(f)
         enc = encoder or ChatStreamEncoder(ctx.client_wants_usage)
+        enc.rewritten = any(f.rewrites for f in filters)  # then no upstream event may pass as it came
         agg = ChunkAggregator()
         model = ctx.requested_model  # the public name, as /v1/models lists it
         created = int(ctx.started_wall)

@@ -24,9 +24,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from gateway.clock import Clock
 from gateway.config import Config, Deployment, ModelGroup
-from gateway.context import RequestContext
+from gateway.context import NativeRequest, RequestContext
 from gateway.engine.streaming import with_counted_usage
 from gateway.errors import InvalidRequest, NotFound, Overloaded, SluiceError, UpstreamError, UpstreamTimeout
 from gateway.providers.base import Provider
@@ -317,7 +319,15 @@ class Router:
         ctx.response_headers["x-sluice-attempts"] = str(ctx.attempts)
 
     async def chat(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-        st, started, result = await self._call(ctx, body, "chat", lambda s, t: s.provider.chat(body, timeout=t))
+        async def op(s: DeploymentState, timeout: float) -> dict[str, Any]:
+            native = native_for(ctx, s.provider, body)
+            if native is None:
+                return await s.provider.chat(body, timeout=timeout)
+            completion, raw = await s.provider.native_chat(native, timeout=timeout)
+            ctx.scratch["native_response"] = (raw, answer_digest(completion))
+            return completion
+
+        st, started, result = await self._call(ctx, body, "chat", op)
         self._release(st)
         self._record(st, True, self.clock.monotonic() - started, _total_tokens(result))
         return result  # type: ignore[no-any-return]
@@ -335,7 +345,10 @@ class Router:
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
         async def first(st: DeploymentState, timeout: float) -> tuple[AsyncIterator[dict[str, Any]], dict[str, Any]]:
-            if st.provider.supports_stream_usage:
+            native = native_for(ctx, st.provider, body)
+            if native is not None:
+                it = st.provider.native_stream(native, timeout=timeout).__aiter__()
+            elif st.provider.supports_stream_usage:
                 it = st.provider.stream_chat(body, timeout=timeout).__aiter__()
             else:  # it cannot honour stream_options: do not send them; count the usage ourselves
                 plain = {k: v for k, v in body.items() if k != "stream_options"}
@@ -370,6 +383,22 @@ class Router:
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+def native_for(ctx: RequestContext, provider: Provider, body: dict[str, Any]) -> NativeRequest | None:
+    """The client's own request, when this provider speaks its API and no stage rewrote the chat
+    body it was translated to (a redaction, a rendered prompt): then the rewritten body goes."""
+    native = ctx.native
+    if native is None or native.wire not in provider.native_wires:
+        return None
+    return native if orjson.dumps(body) == native.chat_digest else None
+
+
+def answer_digest(completion: dict[str, Any]) -> bytes:
+    """What a stage could change in an answer: if it differs after the stages ran, the native
+    answer is not sent (gateway/api/anthropic_messages.py)."""
+    msg = ((completion.get("choices") or [{}])[0]).get("message") or {}
+    return orjson.dumps([msg.get("content"), msg.get("tool_calls")])
 
 
 def stream_capability(groups: list[ModelGroup], providers: dict[str, Provider]) -> dict[str, bool]:

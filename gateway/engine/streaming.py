@@ -23,7 +23,10 @@ def sse(obj: dict[str, Any]) -> bytes:
 
 class StreamEncoder:
     """Turns the pipeline's chat chunks into a route's SSE bytes (gateway/formats/ has the other
-    APIs' encoders). `end()` closes a stream that ran to its end; `error(err)` one that failed."""
+    APIs' encoders). `end()` closes a stream that ran to its end; `error(err)` one that failed.
+    `rewritten`: a stage's stream filter may change chunks (set by the pipeline before the first)."""
+
+    rewritten = True
 
     def chunk(self, chunk: dict[str, Any]) -> Iterable[bytes]:
         raise NotImplementedError
@@ -39,7 +42,7 @@ class ChatStreamEncoder(StreamEncoder):
     """OpenAI's `data: <chunk>` frames then `data: [DONE]`. The final usage chunk (empty choices)
     goes only to clients that asked for it with `stream_options.include_usage`."""
 
-    __slots__ = ("wants_usage",)
+    __slots__ = ("rewritten", "wants_usage")
 
     def __init__(self, wants_usage: bool) -> None:
         self.wants_usage = wants_usage

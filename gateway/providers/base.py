@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from gateway.config import Deployment
+    from gateway.context import NativeRequest
 
 
 class Provider:
@@ -37,6 +38,9 @@ class Provider:
     supports_stream: ClassVar[bool] = True
     supports_embeddings: ClassVar[bool] = False
     supports_stream_usage: ClassVar[bool] = True  # honours stream_options.include_usage
+    # Inbound APIs (ctx.native.wire) this provider can be sent in their own format, unchanged:
+    # `native_chat` / `native_stream` then serve them (gateway/providers/anthropic_native.py).
+    native_wires: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, deployment: Deployment, *, shared: dict[str, Any] | None = None) -> None:
         self.deployment = deployment
@@ -53,6 +57,14 @@ class Provider:
 
     async def embed(self, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         raise NotImplementedError(f"{self.kind} does not serve embeddings")
+
+    async def native_chat(self, native: NativeRequest, *, timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The client's own request: (the answer as a chat completion, the answer as the upstream gave it)."""
+        raise NotImplementedError(f"{self.kind} takes no native requests")
+
+    def native_stream(self, native: NativeRequest, *, timeout: float) -> AsyncIterator[dict[str, Any]]:
+        """Chat chunks, each carrying the upstream's own events under `_native_events`."""
+        raise NotImplementedError(f"{self.kind} takes no native requests")
 
     async def aclose(self) -> None:
         """Release resources."""
@@ -86,7 +98,7 @@ def provider_class(kind: str) -> type[Provider]:
 # implementation; Azure is the same wire format with a different URL and auth header.
 register_provider("openai", "gateway.providers.openai_compat:OpenAICompatProvider")
 register_provider("azure", "gateway.providers.openai_compat:AzureOpenAIProvider")
-register_provider("anthropic", "gateway.providers.litellm_adapter:LiteLLMProvider")
+register_provider("anthropic", "gateway.providers.anthropic_native:AnthropicProvider")
 register_provider("litellm", "gateway.providers.litellm_adapter:LiteLLMProvider")
 register_provider("llamacpp", "gateway.providers.llamacpp:LlamaCppProvider")
 register_provider("minilm", "gateway.providers.minilm:MiniLMEmbeddingProvider")

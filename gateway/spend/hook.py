@@ -179,6 +179,8 @@ class AdmissionHook(Hook):
 
 
 class _SpendStream(StreamFilter):
+    rewrites = False  # it reads the chunks (and adds the cost extension beside the usage): no content changes
+
     def __init__(self, hook: SpendHook, ctx: RequestContext) -> None:
         self.hook = hook
         self.ctx = ctx
@@ -209,7 +211,7 @@ class _SpendStream(StreamFilter):
 
     def _closing(self) -> Chunk:
         out: Chunk = {"id": self.ctx.request_id, "object": "chat.completion.chunk",
-                      "created": int(self.ctx.started_wall), "model": self.ctx.served_model or self.ctx.requested_model,
+                      "created": int(self.ctx.started_wall), "model": self.ctx.requested_model,
                       **self.shape, "choices": [], "sluice": self.hook.extension(self.ctx)}
         out["object"] = "chat.completion.chunk"
         return out
