@@ -8,6 +8,7 @@ errors). The SDK runs in-process over httpx's ASGI transport, except where real 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,14 @@ from gateway.app import SluiceApp
 from gateway.config import Config
 from gateway.mock_upstream import MockUpstream
 from gateway.spend.schema import ledger
-from tests.gateway_fixtures import _mock_session, gateway_client, live_gateway, mock, mock_config  # noqa: F401
+from tests.gateway_fixtures import (  # noqa: F401  (fixtures)
+    _mock_session,
+    gateway_client,
+    live_app,
+    live_gateway,
+    mock,
+    mock_config,
+)
 
 MASTER = "sk-master-messages-api"
 SECRET = "AKIAIOSFODNN7EXAMPLE"  # an AWS access key id: the secrets scanner blocks it
@@ -350,3 +358,56 @@ async def test_a_call_writes_a_ledger_row(secured: Config) -> None:
     assert row["requested_model"] == "mock-chat"
     assert row["prompt_tokens"] == msg.usage.input_tokens and row["completion_tokens"] == msg.usage.output_tokens
     assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
+
+
+# ---- upstream failures and client disconnects ------------------------------------------------
+
+async def test_an_upstream_failure_mid_stream_is_an_error_event(mock: MockUpstream) -> None:  # noqa: F811
+    async with gateway_client(mock_config(mock)) as (app, _c):
+        mock.set_fault("disconnect-mid-stream")
+        got: list[str] = []
+        with pytest.raises(anthropic.APIStatusError) as e:
+            async with _sdk(app).messages.stream(model="mock-chat", max_tokens=64,
+                                                 messages=[{"role": "user", "content": "hi"}]) as s:
+                async for text in s.text_stream:
+                    got.append(text)
+    assert got  # text arrived before the upstream went away
+    assert e.value.body["type"] == "error" and e.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    assert e.value.body["error"]["code"] == "upstream_error"  # type: ignore[index]
+
+
+async def test_an_upstream_error_is_anthropic_shaped(mock: MockUpstream) -> None:  # noqa: F811
+    async with gateway_client(mock_config(mock)) as (app, _c):
+        mock.set_fault("500")
+        with pytest.raises(anthropic.APIStatusError) as e:
+            await _sdk(app).messages.create(model="mock-chat", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    assert e.value.status_code >= 500 and e.value.body["type"] == "error"  # type: ignore[index]
+    assert e.value.body["error"]["type"] in ("api_error", "overloaded_error")  # type: ignore[index]
+
+
+@pytest.mark.slow
+def test_a_client_that_leaves_mid_stream_is_recorded(secured: Config, mock: MockUpstream,  # noqa: F811
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over uvicorn: the SDK closes the stream after the first text; the ledger row says so."""
+    monkeypatch.setattr(mock.config, "tokens_per_s", 20.0)  # restored after the test (the mock is shared)
+    monkeypatch.setattr(mock.config, "reply_words", 60)
+    with live_app(secured) as (app, base):
+        root = base.removesuffix("/v1")
+        key = httpx.post(f"{root}/sluice/v1/keys", json={"models": ["mock-chat"]},
+                         headers={"authorization": f"Bearer {MASTER}"}).json()["key"]
+        client = anthropic.Anthropic(base_url=root, api_key=key, max_retries=0)
+        with client.messages.stream(model="mock-chat", max_tokens=200, messages=[{"role": "user", "content": "hi"}],
+                                    extra_headers={"x-request-id": "messages-leave-1"}) as s:
+            first = next(iter(s.text_stream))
+        assert first
+        rows: list[dict[str, Any]] = []
+        for _ in range(100):  # the gateway notices, cancels the upstream call, and writes the row
+            svc = app.gateway.services.spend
+            assert svc is not None
+            with svc.engine.connect() as c:
+                rows = [dict(x._mapping) for x in c.execute(sa.select(ledger).where(
+                    ledger.c.request_id == "messages-leave-1"))]
+            if rows:
+                break
+            threading.Event().wait(0.1)
+    assert len(rows) == 1 and rows[0]["client_disconnected"] is True and rows[0]["route"] == "messages", rows

@@ -9,6 +9,7 @@ transport; `live_gateway` where real streaming matters.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -366,3 +367,88 @@ async def test_openai_agents_default_model_runs_a_tool_loop(mock: MockUpstream, 
     assert _roles(sent["messages"]) == ["system", "user", "assistant", "tool"]
     assert sent["messages"][0]["content"] == "help with the weather"
     assert sent["messages"][-1]["content"] == f"sunny in {calls[0]}"
+
+
+# ---- structured output and limits ------------------------------------------------------------
+
+async def test_parse_with_a_pydantic_text_format(mock: MockUpstream) -> None:  # noqa: F811
+    from pydantic import BaseModel
+
+    class Weather(BaseModel):
+        city: str
+        celsius: int
+
+    async with gateway_client(mock_config(mock)) as (app, _c):
+        r = await _sdk(app).responses.parse(model="mock-chat", input="weather in Paris", text_format=Weather)
+    assert isinstance(r.output_parsed, Weather)
+    rf = mock.last_body["response_format"]
+    assert rf["type"] == "json_schema" and rf["json_schema"]["name"] == "Weather"
+    assert rf["json_schema"]["schema"]["required"] == ["city", "celsius"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+async def test_max_output_tokens_makes_it_incomplete(mock: MockUpstream, stream: bool) -> None:  # noqa: F811
+    async with gateway_client(mock_config(mock)) as (app, _c):
+        sdk = _sdk(app)
+        if stream:
+            events = [e async for e in await sdk.responses.create(model="mock-chat", input="hi", max_output_tokens=3,
+                                                                  stream=True)]
+            assert events[-1].type == "response.incomplete"
+            r = events[-1].response  # type: ignore[union-attr]
+        else:
+            r = await sdk.responses.create(model="mock-chat", input="hi", max_output_tokens=3)
+    assert r.status == "incomplete" and r.incomplete_details is not None
+    assert r.incomplete_details.reason == "max_output_tokens"
+    assert r.usage is not None and r.usage.output_tokens == 3
+    assert mock.last_body["max_tokens"] == 3
+
+
+async def test_input_items_with_parts_and_roles(mock: MockUpstream) -> None:  # noqa: F811
+    async with gateway_client(mock_config(mock)) as (app, _c):
+        await _sdk(app).responses.create(model="mock-chat", input=[
+            {"role": "developer", "content": "be brief"},
+            {"role": "user", "content": [{"type": "input_text", "text": "one"}, {"type": "input_text", "text": "two"}]},
+            {"role": "assistant", "content": [{"type": "output_text", "text": "ok"}]},
+            {"type": "message", "role": "user", "content": [
+                {"type": "input_text", "text": "this?"},
+                {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}]}])
+    assert mock.last_body["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}]},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": [{"type": "text", "text": "this?"}, {"type": "image_url", "image_url": {
+            "url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}]}]
+
+
+# ---- upstream failures and client disconnects ------------------------------------------------
+
+async def test_an_upstream_failure_mid_stream_is_an_error_event_and_not_stored(mock: MockUpstream) -> None:  # noqa: F811
+    async with gateway_client(mock_config(mock)) as (app, _c):
+        sdk = _sdk(app)
+        mock.set_fault("disconnect-mid-stream")
+        events = [e async for e in await sdk.responses.create(model="mock-chat", input="hi", stream=True)]
+        mock.set_fault(None)
+        types = [e.type for e in events]
+        assert types[0] == "response.created" and "response.output_text.delta" in types
+        assert types[-1] == "error" and "response.completed" not in types
+        assert events[-1].code == "upstream_error"  # type: ignore[union-attr]
+        with pytest.raises(openai.NotFoundError):  # a failed response is not kept
+            await sdk.responses.retrieve(events[0].response.id)  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_a_response_the_client_left_is_not_stored(mock: MockUpstream, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Over uvicorn: the client closes the stream after the first delta; nothing half-made is kept."""
+    monkeypatch.setattr(mock.config, "tokens_per_s", 20.0)  # restored after the test (the mock is shared)
+    monkeypatch.setattr(mock.config, "reply_words", 30)  # ~1.5 s to stream in full
+    with live_gateway(mock_config(mock)) as base:
+        client = openai.OpenAI(base_url=base, api_key="sk-test", max_retries=0)
+        with client.responses.stream(model="mock-chat", input="hi") as s:
+            created = next(iter(s))
+            assert created.type == "response.created"
+            assert next(e for e in s if e.type == "response.output_text.delta").delta
+        threading.Event().wait(2.0)  # longer than the whole answer would have taken
+        with pytest.raises(openai.NotFoundError):
+            client.responses.retrieve(created.response.id)
+        after = client.responses.create(model="mock-chat", input="still here?")  # the gateway serves on
+        assert after.output_text
