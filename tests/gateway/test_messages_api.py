@@ -411,3 +411,22 @@ def test_a_client_that_leaves_mid_stream_is_recorded(secured: Config, mock: Mock
                 break
             threading.Event().wait(0.1)
     assert len(rows) == 1 and rows[0]["client_disconnected"] is True and rows[0]["route"] == "messages", rows
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+async def test_a_repeat_is_served_from_the_cache(mock: MockUpstream, stream: bool) -> None:  # noqa: F811
+    config = mock_config(mock, cache={"enabled": True, "semantic": {"enabled": False}})
+    req: dict[str, Any] = {"model": "mock-chat", "max_tokens": 32, "messages": [{"role": "user", "content": "cache me"}]}
+    async with gateway_client(config) as (app, _c):
+        sdk = _sdk(app)
+        got = []
+        for _ in range(2):
+            if stream:
+                async with sdk.messages.stream(**req) as s:
+                    got.append(await s.get_final_message())
+            else:
+                got.append(await sdk.messages.create(**req))
+            await app.state.gateway.services.cache.drain()  # cache writes are off the response path
+    assert mock.requests_seen == 1  # the second came from the gateway's cache
+    assert got[0].content[0].text == got[1].content[0].text and got[1].model == "mock-chat"  # type: ignore[union-attr]
+    assert got[1].usage.output_tokens == got[0].usage.output_tokens > 0

@@ -452,3 +452,23 @@ def test_a_response_the_client_left_is_not_stored(mock: MockUpstream, monkeypatc
             client.responses.retrieve(created.response.id)
         after = client.responses.create(model="mock-chat", input="still here?")  # the gateway serves on
         assert after.output_text
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+async def test_a_cached_answer_is_still_a_new_stored_response(mock: MockUpstream, stream: bool) -> None:  # noqa: F811
+    config = mock_config(mock, cache={"enabled": True, "semantic": {"enabled": False}})
+    async with gateway_client(config) as (app, _c):
+        sdk = _sdk(app)
+        got = []
+        for _ in range(2):
+            if stream:
+                async with sdk.responses.stream(model="mock-chat", input="cache me") as s:
+                    got.append(await s.get_final_response())
+            else:
+                got.append(await sdk.responses.create(model="mock-chat", input="cache me"))
+            await app.state.gateway.services.cache.drain()  # cache writes are off the response path
+        assert mock.requests_seen == 1  # the second came from the gateway's cache
+        assert got[0].id != got[1].id and got[0].output_text == got[1].output_text
+        assert (await sdk.responses.retrieve(got[1].id)).output_text == got[1].output_text
+        await sdk.responses.create(model="mock-chat", input="next", previous_response_id=got[1].id)
+    assert _roles(mock.last_body["messages"]) == ["user", "assistant", "user"]
