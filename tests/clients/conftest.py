@@ -1,8 +1,10 @@
-"""Client-library suites against a live gateway: offline tokenizers, and each test's HTTP exchanges.
+"""Client-library suites against a live gateway: offline tokenizers, each test's HTTP exchanges,
+expected failures, and the suite's test image served locally.
 
-Every request a client makes goes through `RecordingTransport`; when a test fails (or an xfail is
-checked with `--runxfail`), the exchanges with the gateway are printed under "gateway exchanges", so
-a failure can be told apart as the gateway's or the model's from what was actually on the wire.
+Every request a client makes through `recording_client()` / `recording_async_client()` is kept;
+when a test fails (or an xfail is checked with `--runxfail`), the exchanges with the gateway are
+printed under "gateway exchanges", so a failure can be told apart as the gateway's or the model's
+from what was actually on the wire. A test class's `expected_failures` become strict xfails.
 """
 
 from __future__ import annotations

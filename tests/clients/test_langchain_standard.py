@@ -4,10 +4,11 @@
 - the mock upstream (`mock-chat`, `mock-embed`), over the OpenAI provider, like production traffic;
 - the local SmolLM2-135M (llama.cpp) and MiniLM embeddings (`smollm2`, `minilm`), slow.
 
-The capability flags say what the gateway plus that model really does. A test the standard suite
-runs that still fails is overridden with `xfail(strict=True)` naming the model's (or the mock's)
-limitation, or the gateway bug being fixed; the HTTP exchanges behind a failure are printed under
-"gateway exchanges" (tests/clients/conftest.py).
+The capability flags say what the gateway plus that model really does. A standard test that still
+fails is listed in its class's `expected_failures` and marked `xfail(strict=True)` (no standard test
+is overridden), with a reason that names the model's or the mock's limitation as seen on the wire:
+the HTTP exchanges behind a failure are printed under "gateway exchanges" (tests/clients/conftest.py;
+`--runxfail` shows them for the expected ones). The smollm2 classes are slow-marked.
 """
 
 from __future__ import annotations
@@ -235,7 +236,7 @@ class TestSmolLM2Chat(_OnGateway, ChatModelIntegrationTests):
 
     @property
     def supports_image_inputs(self) -> bool:
-        return False  # a text-only GGUF: the gateway answers an image part with a 400
+        return False  # a text-only GGUF: an image part is a 400 (gateway/providers/llamacpp_chat.py)
 
     @property
     def returns_usage_metadata(self) -> bool:
