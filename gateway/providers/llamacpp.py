@@ -33,7 +33,7 @@ import importlib.util
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -222,8 +222,13 @@ class LlamaCppProvider(Provider):
         plan, req = self._prepare(body)
         await self.start()
         raw = self._post_stream(req, timeout) if self._base_url is not None else self._generate(req, timeout)
-        async for chunk in (raw if plan is None else plan.stream(raw)):
-            yield self._shape(chunk)
+        chunks = raw if plan is None else plan.stream(raw)
+        try:
+            async for chunk in chunks:
+                yield self._shape(chunk)
+        finally:  # a consumer that leaves early closes every layer now, not when they are collected
+            await chunks.aclose()
+            await raw.aclose()
 
     async def chat(self, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         return await collect(self._chunks(body, timeout))
@@ -232,7 +237,7 @@ class LlamaCppProvider(Provider):
         async for chunk in self._chunks(body, timeout):
             yield chunk
 
-    async def _generate(self, req: dict[str, Any], timeout: float) -> AsyncIterator[dict[str, Any]]:
+    async def _generate(self, req: dict[str, Any], timeout: float) -> AsyncGenerator[dict[str, Any], None]:
         """llama.cpp's stream for `req`, on a pool thread; leaving it early (done, cancelled, timed
         out, failed) sets the stop flag its callback returns, which ends the generation."""
         assert self._pool is not None
@@ -287,7 +292,7 @@ class LlamaCppProvider(Provider):
             raise UpstreamError(f"local model error: {msg}", retryable=False) from None
 
     # ---- child server mode -------------------------------------------------------------------------
-    async def _post_stream(self, req: dict[str, Any], timeout: float) -> AsyncIterator[dict[str, Any]]:
+    async def _post_stream(self, req: dict[str, Any], timeout: float) -> AsyncGenerator[dict[str, Any], None]:
         import aiohttp
 
         try:

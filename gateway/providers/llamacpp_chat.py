@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -155,7 +155,7 @@ class ToolPlan:
                           "function": {"name": call.name, "arguments": orjson.dumps(call.arguments).decode()}})
         return calls or None
 
-    async def stream(self, chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, chunks: AsyncIterator[dict[str, Any]]) -> AsyncGenerator[dict[str, Any], None]:
         """Rewrite a text stream: text that is a tool call is held back and sent as tool-call deltas.
 
         `required`: all the text is the call. `auto`: text is held only while it may still open
