@@ -107,8 +107,13 @@ def input_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
                 out.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
             output = item.get("output")
-            text = output if isinstance(output, str) else orjson.dumps(output).decode()
-            out.append({"role": "tool", "tool_call_id": item["call_id"], "content": text})
+            if isinstance(output, str):
+                content: Any = output
+            elif isinstance(output, list):  # input parts (input_text, input_image, ...): their chat form
+                content = _content(output) if output else ""
+            else:
+                content = orjson.dumps(output).decode()
+            out.append({"role": "tool", "tool_call_id": item["call_id"], "content": content})
         # reasoning and item_reference items have no chat counterpart: an upstream that reasons
         # again from the visible turns answers the same conversation
     return out

@@ -136,6 +136,18 @@ async def test_function_call_round_trip_with_previous_response_id(mock: MockUpst
     assert len(sent) == 3
 
 
+async def test_a_function_call_output_of_content_parts_is_sent_as_text(mock: MockUpstream) -> None:  # noqa: F811
+    """`output` may be a list of input parts (the SDK's ResponseFunctionCallOutputItemListParam): the
+    upstream gets their text, not the parts' JSON."""
+    async with gateway_client(mock_config(mock)) as (app, _c):
+        r = await _sdk(app).responses.create(model="mock-chat", tools=[WEATHER_TOOL], input=[  # type: ignore[list-item]
+            {"role": "user", "content": "call get_weather for Paris"},
+            {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'},
+            {"type": "function_call_output", "call_id": "call_1", "output": [{"type": "input_text", "text": "sunny"}]}])
+    assert r.output_text.startswith("mock reply")
+    assert mock.last_body["messages"][-1] == {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
+
+
 async def test_a_three_turn_conversation_chains(mock: MockUpstream) -> None:  # noqa: F811
     async with gateway_client(mock_config(mock)) as (app, _c):
         sdk = _sdk(app)
