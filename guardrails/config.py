@@ -153,6 +153,10 @@ class GuardrailsConfig(_Strict):
     attach: list[Attachment] = Field(default_factory=list)
     default_policy: str | None = Field(default=None, description="policy for requests no attachment matches")
     warm_on_start: bool = Field(default=True, description="load scanner models in a background thread at startup")
+    scan_system: bool = Field(default=False, description="the input rules also scan system and developer messages: "
+                              "a chat request's system prompt, /v1/messages `system`, /v1/responses `instructions`. "
+                              "Off: they are the application's own text, and coding agents send tens of kilobytes "
+                              "of them with every request")
     scan_threads: int = Field(default=2, ge=1, le=64, description="scans run off the event loop in at most this "
                               "many threads at once; more wait their turn")
     inline_scan_chars: int = Field(default=8192, ge=0, description="scans of at most this many characters run on "

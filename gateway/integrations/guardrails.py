@@ -108,8 +108,10 @@ class GuardrailsHook(Hook):
     name = "guardrails"
 
     def __init__(self, config: GuardrailsConfig, *, guardrails: Guardrails | None = None,
-                 input_roles: tuple[str, ...] = ("user", "tool", "function")) -> None:
+                 input_roles: tuple[str, ...] | None = None) -> None:
         self.guardrails = guardrails or Guardrails(config)
+        if input_roles is None:  # tool results are input too: an indirect injection arrives there
+            input_roles = ("user", "tool", "function", *(("system", "developer") if config.scan_system else ()))
         self.input_roles = input_roles
         self.inline_chars = config.inline_scan_chars
         self._threads = config.scan_threads
@@ -137,7 +139,7 @@ class GuardrailsHook(Hook):
         guard = self._guard(ctx)
         if guard is None:
             return None
-        st = _State(guard, scan=self._scan_context(ctx, guard))
+        st = _State(guard, scan=ScanContext(direction="output"))
         ctx.scratch[self.name] = st
         texts = self._input_texts(ctx)
         try:
@@ -152,6 +154,7 @@ class GuardrailsHook(Hook):
             _record(ctx, outcomes)
         if blocked is not None:
             raise _violation(blocked, guard.name)
+        st.scan = self._scan_context(ctx, guard)  # after the input scan: a planted canary is ours, not input
         return None
 
     def _input_texts(self, ctx: RequestContext) -> list[tuple[Any, Any]]:
