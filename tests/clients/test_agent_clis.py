@@ -93,10 +93,6 @@ BUG_SYSTEM_TURN = (
     "gateway bug: /v1/messages answers 400 'messages.1.role: each message needs role user or assistant' "
     "to the `role: system` turn Claude Code 2.1.332 puts inside messages for a model name it does not "
     "know (gateway/formats/anthropic.py validate)")
-BUG_NATIVE = (
-    "gateway bug: an Anthropic-format deployment gets litellm's rebuilt request, not the client's own "
-    "(ctx.native): anthropic-beta is not passed on and thinking/context_management are dropped "
-    "(passes with the native Anthropic provider, gateway/providers/anthropic_native.py, in progress)")
 BUG_TOOL_SEARCH = (
     "gateway bug: /v1/responses answers 400 'tools.8: each tool must be {type: function, name, "
     "parameters}' to Codex 0.171's client-executed `{type: tool_search, execution: client}` tool, which "
@@ -236,7 +232,6 @@ def test_claude_code_print_mode_through_the_gateway(tmp_path: Path, gw: Gateway,
     assert out["usage"]["output_tokens"] == row["completion_tokens"]
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_NATIVE)
 def test_claude_code_request_reaches_an_anthropic_upstream_as_sent(
         tmp_path: Path, gw: Gateway, rec: Recorder, trap: Trap, mock: MockUpstream) -> None:
     """An Anthropic-format deployment gets Claude Code's own request: its betas, thinking settings,
