@@ -46,6 +46,31 @@ class _State:
     scan: ScanContext = field(default_factory=ScanContext)
 
 
+def _is_ids(x: Any) -> bool:
+    return isinstance(x, list) and bool(x) and all(isinstance(t, int) and not isinstance(t, bool) for t in x)
+
+
+class _DecodedIds(list):  # type: ignore[type-arg]
+    """Token-id embedding inputs as text, for the input rules: decoded with cl100k_base (what
+    OpenAI's and LangChain's clients send); ids outside it cannot be read and are left unscanned."""
+
+    def __init__(self, arrays: list[list[int]]) -> None:
+        from gateway.spend.tokens import _encoding
+
+        enc = _encoding("cl100k_base")
+        texts = []
+        for ids in arrays:
+            try:
+                texts.append(str(enc.decode(ids)) if all(0 <= t <= enc.max_token_value for t in ids) else "")
+            except KeyError:  # an id the encoding does not assign
+                texts.append("")
+        super().__init__(texts)
+        self._original = list(texts)
+
+    def rewritten(self) -> bool:
+        return list(self) != self._original
+
+
 def _violation(b: Blocked, policy: str) -> ContentPolicyViolation:
     what = "Request" if b.direction == "input" else "Response"
     fix = ("remove the flagged content from the messages" if b.direction == "input"
@@ -154,6 +179,11 @@ class GuardrailsHook(Hook):
             _record(ctx, outcomes)
         if blocked is not None:
             raise _violation(blocked, guard.name)
+        for container, _key in texts:
+            if isinstance(container, _DecodedIds) and container.rewritten():
+                raise ContentPolicyViolation(  # ids cannot be redacted in place: refuse rather than pass them
+                    f"Request blocked by policy '{guard.name}': a rule would redact token-id input, which "
+                    "cannot be rewritten; send the input as text", param="input", code="content_policy_violation")
         st.scan = self._scan_context(ctx, guard)  # after the input scan: a planted canary is ours, not input
         return None
 
@@ -165,8 +195,15 @@ class GuardrailsHook(Hook):
             inp = body.get("input")
             if isinstance(inp, str):
                 return [(body, "input")]
+            if _is_ids(inp):
+                inp = [inp]
             if isinstance(inp, list):
-                return [(inp, i) for i, x in enumerate(inp) if isinstance(x, str)]
+                out_e: list[tuple[Any, Any]] = [(inp, i) for i, x in enumerate(inp) if isinstance(x, str)]
+                ids = [x for x in inp if _is_ids(x)]
+                if ids:  # token ids are text too: scanned as the tokenizer the client used reads them
+                    decoded = _DecodedIds(ids)
+                    out_e += [(decoded, i) for i in range(len(decoded))]
+                return out_e
             return []
         out: list[tuple[Any, Any]] = []
         for m in body.get("messages") or []:
