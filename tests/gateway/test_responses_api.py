@@ -484,3 +484,24 @@ async def test_a_cached_answer_is_still_a_new_stored_response(mock: MockUpstream
         assert (await sdk.responses.retrieve(got[1].id)).output_text == got[1].output_text
         await sdk.responses.create(model="mock-chat", input="next", previous_response_id=got[1].id)
     assert _roles(mock.last_body["messages"]) == ["user", "assistant", "user"]
+
+
+@pytest.mark.parametrize("with_db", [False, True], ids=["memory", "database"])
+async def test_a_stored_response_expires_after_ttl(mock: MockUpstream, tmp_path: Path, with_db: bool) -> None:  # noqa: F811
+    from gateway.clock import FakeClock
+
+    clock = FakeClock()
+    spend = ({"ledger": {"path": str(tmp_path / "spend.db"), "spool_dir": str(tmp_path / "spool")}} if with_db
+             else {"enabled": False})  # without spend and auth there is no database: responses live in memory
+    config = mock_config(mock, responses={"ttl_s": 60}, spend=spend)
+    async with gateway_client(config, clock=clock) as (app, _c):
+        sdk = _sdk(app)
+        r = await sdk.responses.create(model="mock-chat", input="short-lived")
+        assert (app.gateway.services.responses.engine is not None) is with_db
+        clock.advance(59)
+        assert (await sdk.responses.retrieve(r.id)).id == r.id
+        clock.advance(2)
+        with pytest.raises(openai.NotFoundError):
+            await sdk.responses.retrieve(r.id)
+        with pytest.raises(openai.NotFoundError):
+            await sdk.responses.create(model="mock-chat", input="more", previous_response_id=r.id)
