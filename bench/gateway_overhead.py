@@ -1,14 +1,16 @@
 """Gateway overhead vs bare pass-throughs, measured in one run against the mock upstream.
 
     python bench/gateway_overhead.py [--seconds 5] [--connections 16] [--gateway-workers 1,2] [--json OUT]
-        [--variants core,default,auth,guardrails] [--prompt-kb 1]
+        [--variants core,default,auth,guardrails] [--prompt-kb 1] [--routes chat,messages,responses]
 
 Targets, each served by its own process pinned to one core (the mock on another core, wrk beside it):
   direct   wrk -> mock (the ceiling; CPU column is the mock's)
   bare     bare ASGI + aiohttp + orjson pass-through under uvicorn (bench/floors.py)
   fastapi  FastAPI + aiohttp + orjson pass-through under uvicorn
   gateway  `sluice serve` with a config whose one model group points at the mock
-For each: requests/s, p50/p99 latency (wrk --latency), CPU-ms per request of the server's process
+With --routes, the gateway is also measured on Anthropic's /v1/messages (`messages`: translated to the
+OpenAI-format group; `messages-native`: passed through to an Anthropic-format group on the mock) and
+OpenAI's /v1/responses (translated to chat). For each: requests/s, p50/p99 latency (wrk --latency), CPU-ms per request of the server's process
 tree (utime+stime from /proc, before/after), RSS after the run, for a non-streaming request and a
 short stream (16 tokens). Ratios are against the floors measured in the same run.
 """
@@ -51,15 +53,24 @@ class Row:
 FILLER = "The river rises in spring, and the keepers open the sluice gates to let the water through. "
 
 
-def body(model: str, stream: bool, prompt_kb: float = 0.0) -> str:
+def body(model: str, stream: bool, prompt_kb: float = 0.0, route: str = "chat") -> str:
     messages = PROMPT
     if prompt_kb > 0:
         text = PROMPT[0]["content"] + " " + FILLER * int(prompt_kb * 1024 / len(FILLER) + 1)
         messages = [{"role": "user", "content": text[: int(prompt_kb * 1024)]}]
-    b: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": 16}
+    b: dict[str, Any]
+    if route == "responses":
+        b = {"model": model, "input": messages[0]["content"], "max_output_tokens": 16, "store": False}
+    else:  # chat completions and Anthropic's messages share this shape
+        b = {"model": model, "messages": messages, "max_tokens": 16}
     if stream:
         b["stream"] = True
     return json.dumps(b)
+
+
+# route -> (path, model group): the gateway config below has both groups
+ROUTES = {"chat": ("/v1/chat/completions", "bench"), "messages": ("/v1/messages", "bench"),
+          "messages-native": ("/v1/messages", "bench-claude"), "responses": ("/v1/responses", "bench")}
 
 
 def measure(name: str, mode: str, url: str, pid: int, script: Path, args: argparse.Namespace,
@@ -125,24 +136,31 @@ def gateway_config(mock_base: str, port: int, variant: str = "core") -> Path:
         f"server:\n  host: 127.0.0.1\n  port: {port}\n"
         "models:\n  - name: bench\n    deployments:\n"
         f"      - {{provider: openai, model: gpt-4o-mini, api_base: '{mock_base}', timeout_s: 30}}\n"
+        "  - name: bench-claude\n    deployments:\n"
+        f"      - {{provider: anthropic, model: claude-sonnet-4-5, api_base: '{mock_base.removesuffix('/v1')}', "
+        "timeout_s: 30}\n"
         + VARIANTS[variant]
     )
     return cfg
 
 
 def run_target(name: str, cmd: list[str], port: int, model: str, args: argparse.Namespace, cpus: dict[str, str | None],
-               env: dict[str, str] | None = None, core: str | None = None, key: str = "bench") -> list[Row]:
+               env: dict[str, str] | None = None, core: str | None = None, key: str = "bench",
+               routes: tuple[str, ...] = ("chat",)) -> list[Row]:
     proc = spawn(cmd, core if core is not None else cpus["proxy"], env)
     try:
         wait_port(port, proc)
         if name.startswith("gw"):
             wait_ready(port)  # measure the warmed-up gateway (guardrail models loaded)
-        url = f"http://127.0.0.1:{port}/v1/chat/completions"
         rows = []
-        for mode, stream in (("json", False), ("stream", True)):
-            script = wrk.lua_script(body(model, stream, args.prompt_kb), {"Content-Type": "application/json",
-                                                          "Authorization": f"Bearer {key}"})
-            rows.append(measure(name, mode, url, proc.pid, script, args, cpus["load"]))
+        for route in routes:
+            path, group = ROUTES[route] if route != "chat" else ("/v1/chat/completions", model)
+            url = f"http://127.0.0.1:{port}{path}"
+            target = name if route == "chat" else f"{name}:{route}"
+            for mode, stream in (("json", False), ("stream", True)):
+                script = wrk.lua_script(body(group, stream, args.prompt_kb, route),
+                                        {"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+                rows.append(measure(target, mode, url, proc.pid, script, args, cpus["load"]))
         return rows
     finally:
         stop(proc)
@@ -157,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-floors", action="store_true")
     ap.add_argument("--variants", default="core,default", help=f"gateway configs to run: {', '.join(VARIANTS)}")
     ap.add_argument("--json", type=Path, help="write the rows here")
+    ap.add_argument("--routes", default="chat", help=f"gateway routes to measure: {', '.join(ROUTES)}")
     ap.add_argument("--prompt-kb", type=float, default=0.0,
                     help="pad the user message to this many KB of English prose (0: the short prompt)")
     args = ap.parse_args(argv)
@@ -200,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                     key = create_key(cfg)
                     env = {**__import__("os").environ, "SLUICE_KEY_SECRET": BENCH_SECRET}
                 try:
-                    rows += run_target(name, cmd, port, "bench", args, cpus, core=core, env=env, key=key)
+                    rows += run_target(name, cmd, port, "bench", args, cpus, core=core, env=env, key=key,
+                                       routes=tuple(args.routes.split(",")))
                 except (RuntimeError, TimeoutError) as e:
                     notes.append(f"gateway ({workers} workers) did not run: {e}")
         else:
@@ -219,14 +239,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(rows: list[Row], notes: list[str]) -> None:
     by = {(r.target, r.mode): r for r in rows}
-    print("\n| target | mode | req/s | p50 ms | p99 ms | CPU-ms/req | RSS MiB | CPU vs bare | CPU vs fastapi |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| target | mode | req/s | p50 ms | p99 ms | CPU-ms/req | RSS MiB | CPU vs bare | CPU vs fastapi "
+          "| CPU vs the gateway's chat |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         bare, fast = by.get(("bare", r.mode)), by.get(("fastapi", r.mode))
         vs_bare = f"{r.cpu_ms_per_req / bare.cpu_ms_per_req:.2f}x" if bare and r.target != "direct" else "-"
         vs_fast = f"{r.cpu_ms_per_req / fast.cpu_ms_per_req:.2f}x" if fast and r.target != "direct" else "-"
+        chat = by.get((r.target.split(":")[0], r.mode)) if ":" in r.target else None
+        vs_chat = f"{r.cpu_ms_per_req / chat.cpu_ms_per_req:.2f}x" if chat else "-"
         print(f"| {r.target} | {r.mode} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-              f"{r.cpu_ms_per_req:.3f} | {r.rss_mib:.0f} | {vs_bare} | {vs_fast} |")
+              f"{r.cpu_ms_per_req:.3f} | {r.rss_mib:.0f} | {vs_bare} | {vs_fast} | {vs_chat} |")
     for n in notes:
         print(f"note: {n}")
 

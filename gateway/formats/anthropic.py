@@ -342,10 +342,11 @@ class StreamEncoder(ChatStreamEncoderBase):
         if self.native or (events is not None and not self.started and not self.rewritten):
             # an Anthropic upstream's own events, as it sent them (only the model renamed)
             self.native = True
-            for name, data in events or ():
+            for name, data, raw in events or ():
                 if name == "message_start" and isinstance(data.get("message"), dict):
-                    data = {**data, "message": {**data["message"], "model": self.model}}
-                yield event(name, data)
+                    yield event(name, {**data, "message": {**data["message"], "model": self.model}})
+                else:
+                    yield b"event: " + name.encode() + b"\ndata: " + raw + b"\n\n"
             return
         if not self.started:
             yield from self._start(chunk)

@@ -11,6 +11,7 @@ turns the pass-through off for that request (gateway/engine/router.py, gateway/f
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -68,7 +69,8 @@ def message_to_completion(msg: dict[str, Any]) -> dict[str, Any]:
 
 
 class _EventsToChunks:
-    """Anthropic stream events to chat chunks; each chunk carries the events it came from."""
+    """Anthropic stream events to chat chunks; each chunk carries the events it came from as
+    (name, parsed, raw bytes): passed through, an event is sent as the upstream's own bytes."""
 
     def __init__(self) -> None:
         self.id: str | None = None
@@ -76,7 +78,7 @@ class _EventsToChunks:
         self.tool_index = -1
         self.block_kind: dict[int, str] = {}
 
-    def chunk(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    def chunk(self, name: str, data: dict[str, Any], raw: bytes) -> dict[str, Any]:
         kind = data.get("type") or name
         delta: dict[str, Any] = {}
         finish = None
@@ -116,7 +118,7 @@ class _EventsToChunks:
                                 retryable=False)
         choices = [{"index": 0, "delta": delta, "finish_reason": finish}] if delta or finish else []
         out: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "choices": choices,
-                               "_native_events": [(name, data)]}
+                               "_native_events": [(name, data, raw)]}
         if usage is not None:
             out["usage"] = usage
         return out
@@ -130,6 +132,25 @@ class AnthropicProvider(LiteLLMProvider):
         super().__init__(deployment, shared=shared)
         base = (deployment.api_base or DEFAULT_BASE).rstrip("/")
         self.messages_url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+        self._starting = asyncio.Lock()
+
+    async def start(self) -> None:
+        """litellm (~4.5 s, ~170 MB) loads on the first chat-completions call, not at start: a
+        deployment that only serves /v1/messages clients (Claude Code) never needs it."""
+
+    async def _ready(self) -> None:
+        async with self._starting:  # one load, however many first calls arrive together
+            if self._litellm is None:
+                await super().start()
+
+    async def chat(self, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+        await self._ready()
+        return await super().chat(body, timeout=timeout)
+
+    async def stream_chat(self, body: dict[str, Any], *, timeout: float) -> AsyncIterator[dict[str, Any]]:
+        await self._ready()
+        async for chunk in super().stream_chat(body, timeout=timeout):
+            yield chunk
 
     def _headers(self, native: NativeRequest) -> dict[str, str]:
         headers = {"content-type": "application/json", "anthropic-version": DEFAULT_VERSION,
@@ -186,12 +207,13 @@ class AnthropicProvider(LiteLLMProvider):
                         if line.startswith(b"event:"):
                             name = line[6:].strip().decode("utf-8", "replace")
                         elif line.startswith(b"data:"):
+                            raw = line[5:].strip()
                             try:
-                                data = orjson.loads(line[5:].strip())
+                                data = orjson.loads(raw)
                             except orjson.JSONDecodeError:
                                 raise UpstreamError("upstream sent a stream event that is not JSON") from None
                             if isinstance(data, dict):
-                                yield conv.chunk(name or str(data.get("type", "")), data)
+                                yield conv.chunk(name or str(data.get("type", "")), data, raw)
                                 if data.get("type") == "message_stop":
                                     return
                 raise UpstreamError("upstream closed the stream before message_stop", retryable=True)
