@@ -340,12 +340,12 @@ async def test_an_input_guardrail_blocks_a_secret(secured: Config, mock: MockUps
 
 # ---- ledger ----------------------------------------------------------------------------------
 
-async def test_a_call_writes_a_ledger_row(secured: Config) -> None:
+async def test_a_call_writes_a_ledger_row(secured: Config, mock: MockUpstream) -> None:  # noqa: F811
     async with gateway_client(secured) as (app, client):
         key = await _key(client, models=["mock-chat"])
         msg = await _sdk(app, api_key=key).messages.create(
             model="mock-chat", max_tokens=32, messages=[{"role": "user", "content": "hello"}],
-            extra_headers={"x-request-id": "messages-ledger-1"})
+            metadata={"user_id": "user-42"}, extra_headers={"x-request-id": "messages-ledger-1"})
         svc = app.gateway.services.spend
         assert svc is not None
         await svc.writer.flush()
@@ -356,8 +356,10 @@ async def test_a_call_writes_a_ledger_row(secured: Config) -> None:
     row = rows[0]
     assert row["route"] == "messages" and row["status_code"] == 200 and row["key_id"]
     assert row["requested_model"] == "mock-chat"
+    assert row["cost_usd"] and row["cost_usd"] > 0
     assert row["prompt_tokens"] == msg.usage.input_tokens and row["completion_tokens"] == msg.usage.output_tokens
     assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
+    assert mock.last_body["user"] == "user-42"  # metadata.user_id is chat's `user` upstream
 
 
 # ---- upstream failures and client disconnects ------------------------------------------------
