@@ -292,11 +292,8 @@ async def test_unknown_beta_header_is_accepted(mock: MockUpstream) -> None:  # n
 
 # ---- guardrails ------------------------------------------------------------------------------
 
-# Input rules scan user and tool messages; system prompts are "the developer's"
-# (guardrails/README.md, gateway/integrations/guardrails.py GuardrailsHook.input_roles).
-_SYSTEM_UNSCANNED = pytest.mark.xfail(strict=True, reason=(
-    "gateway: the input guardrails skip system messages (GuardrailsHook input_roles = user, tool, function in "
-    "gateway/integrations/guardrails.py), so a secret in Anthropic's `system` reaches the upstream unblocked"))
+# System text is scanned only with `guardrails.scan_system` (off by default: the application's own
+# text, guardrails/config.py); the system cases run with it on, and once more with it off below.
 BLOCKED = {
     "user-message": {"messages": [{"role": "user", "content": f"deploy with {SECRET}"}]},
     "user-blocks": {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"},
@@ -320,10 +317,11 @@ BLOCKED = {
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
-@pytest.mark.parametrize("case", [pytest.param(c, marks=_SYSTEM_UNSCANNED) if c.startswith("system") else c
-                                  for c in BLOCKED])
+@pytest.mark.parametrize("case", list(BLOCKED))
 async def test_an_input_guardrail_blocks_a_secret(secured: Config, mock: MockUpstream,  # noqa: F811
                                                   case: str, stream: bool) -> None:
+    if case.startswith("system"):
+        secured.guardrails.scan_system = True
     async with gateway_client(secured) as (app, client):
         sdk = _sdk(app, api_key=await _key(client, models=["mock-chat"]))
         with pytest.raises(anthropic.BadRequestError) as e:
@@ -336,6 +334,14 @@ async def test_an_input_guardrail_blocks_a_secret(secured: Config, mock: MockUps
     assert err["code"] == "content_policy_violation" and err["type"] == "invalid_request_error", err
     assert SECRET not in str(e.value.body)
     assert mock.requests_seen == 0  # nothing reached the upstream
+
+
+async def test_system_text_is_not_scanned_by_default(secured: Config, mock: MockUpstream) -> None:  # noqa: F811
+    assert secured.guardrails.scan_system is False
+    async with gateway_client(secured) as (app, client):
+        sdk = _sdk(app, api_key=await _key(client, models=["mock-chat"]))
+        msg = await sdk.messages.create(model="mock-chat", max_tokens=16, **BLOCKED["system"])
+    assert msg.content[0].type == "text" and mock.last_body["messages"][0]["role"] == "system"
 
 
 # ---- ledger ----------------------------------------------------------------------------------

@@ -264,16 +264,13 @@ async def test_a_spent_budget_is_refused(secured: Config, mock: MockUpstream) ->
     assert mock.requests_seen == 0
 
 
-_SYSTEM_UNSCANNED = pytest.mark.xfail(strict=True, reason=(
-    "gateway: the input guardrails skip system messages (GuardrailsHook input_roles = user, tool, function in "
-    "gateway/integrations/guardrails.py), so a secret in `instructions` reaches the upstream unblocked"))
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
-@pytest.mark.parametrize("where", ["input", pytest.param("instructions", marks=_SYSTEM_UNSCANNED),
-                                   "function_call_output", "function_call_output-after-previous"])
+@pytest.mark.parametrize("where", ["input", "instructions", "function_call_output",
+                                   "function_call_output-after-previous"])
 async def test_an_input_guardrail_blocks_a_secret(secured: Config, mock: MockUpstream,  # noqa: F811
                                                   where: str, stream: bool) -> None:
+    if where == "instructions":  # system text is scanned only with guardrails.scan_system (off by default)
+        secured.guardrails.scan_system = True
     async with gateway_client(secured) as (app, client):
         sdk = _sdk(app, api_key=await _key(client, models=["mock-chat"]))
         req: dict[str, Any] = {"model": "mock-chat", "input": "hi"}
@@ -301,6 +298,14 @@ async def test_an_input_guardrail_blocks_a_secret(secured: Config, mock: MockUps
     assert e.value.code == "content_policy_violation"
     assert SECRET not in str(e.value.body)
     assert mock.requests_seen == seen  # nothing reached the upstream
+
+
+async def test_instructions_are_not_scanned_by_default(secured: Config, mock: MockUpstream) -> None:  # noqa: F811
+    assert secured.guardrails.scan_system is False  # the application's own text
+    async with gateway_client(secured) as (app, client):
+        sdk = _sdk(app, api_key=await _key(client, models=["mock-chat"]))
+        r = await sdk.responses.create(model="mock-chat", input="hi", instructions=f"the deploy key is {SECRET}")
+    assert r.output_text and mock.last_body["messages"][0]["role"] == "system"
 
 
 # ---- ledger ----------------------------------------------------------------------------------
