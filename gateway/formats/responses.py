@@ -174,8 +174,8 @@ def to_chat(body: dict[str, Any], turns: list[dict[str, Any]]) -> dict[str, Any]
     elif isinstance(fmt, dict) and fmt.get("type") == "json_object":
         chat["response_format"] = {"type": "json_object"}
     effort = (body.get("reasoning") or {}).get("effort") if isinstance(body.get("reasoning"), dict) else None
-    if isinstance(effort, str):
-        chat["reasoning_effort"] = effort
+    if isinstance(effort, str) and effort != "none":  # "none" (the Agents SDK's default) is no reasoning:
+        chat["reasoning_effort"] = effort  # sent on, a model that cannot reason would refuse the request
     return chat
 
 

@@ -510,3 +510,14 @@ async def test_a_stored_response_expires_after_ttl(mock: MockUpstream, tmp_path:
             await sdk.responses.retrieve(r.id)
         with pytest.raises(openai.NotFoundError):
             await sdk.responses.create(model="mock-chat", input="more", previous_response_id=r.id)
+
+
+async def test_reasoning_effort_none_is_not_sent_to_a_chat_upstream(mock: MockUpstream) -> None:  # noqa: F811
+    """openai-agents sends `reasoning: {effort: "none"}` by default; passed on as `reasoning_effort`
+    it would make a model that cannot reason refuse the request. Other efforts go on."""
+    async with gateway_client(mock_config(mock)) as (_app, client):
+        r = await client.post("/v1/responses", json={"model": "mock-chat", "input": "hi", "reasoning": {"effort": "none"}})
+        assert r.status_code == 200, r.text
+        assert "reasoning_effort" not in mock.last_body
+        r = await client.post("/v1/responses", json={"model": "mock-chat", "input": "hi", "reasoning": {"effort": "low"}})
+        assert r.status_code == 200 and mock.last_body["reasoning_effort"] == "low"
