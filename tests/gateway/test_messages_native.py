@@ -130,3 +130,17 @@ async def test_a_redacted_request_is_sent_translated_never_as_it_came(mock, tmp_
     sent = orjson.dumps(mock.last_body).decode()
     assert "jane.doe@example.com" not in sent and mock.last_path == "/v1/messages"
     assert r.json()["type"] == "message" and r.json()["model"] == "claude"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_output_rules_apply_to_a_passed_through_answer(mock, tmp_path, monkeypatch, stream: bool) -> None:
+    """A redacting output rule changes the answer: the upstream's own answer (or events) must not
+    go out as they came, or the rule would be bypassed on exactly this route."""
+    monkeypatch.setenv("SLUICE_TEST_ANTHROPIC_KEY", "sk-ant-test")
+    guard = {"scanners": {"words": {"type": "denylist", "substrings": ["reply"]}},
+             "policies": {"p": {"output": [{"scanner": "words", "action": "redact"}]}}, "default_policy": "p"}
+    async with gateway_client(_config(mock, tmp_path, guardrails=guard)) as (_app, client):
+        r = await client.post("/v1/messages", json={"model": "claude", "max_tokens": 100, "stream": stream,
+                                                    "messages": [{"role": "user", "content": "hello"}]})
+    assert r.status_code == 200, r.text
+    assert "mock" in r.text and "reply" not in r.text  # the mock answers "mock reply to: ..."
