@@ -22,7 +22,7 @@ from gateway.context import NativeRequest
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.providers.http_pool import get_session
 from gateway.providers.litellm_adapter import LiteLLMProvider
-from gateway.providers.openai_compat import upstream_error
+from gateway.providers.openai_compat import post_bytes, upstream_error
 
 DEFAULT_BASE = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
@@ -170,17 +170,8 @@ class AnthropicProvider(LiteLLMProvider):
 
     async def native_chat(self, native: NativeRequest, *, timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
         """The client's request, sent as it came: (the answer as a chat completion, the answer itself)."""
-        session = get_session(self.shared)
-        try:
-            async with session.post(self.messages_url, data=self._body(native, False), headers=self._headers(native),
-                                    allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-                raw = await resp.read()
-                if resp.status >= 300:
-                    raise upstream_error(resp.status, raw, resp.headers, self.deployment.id or "")
-        except TimeoutError:
-            raise UpstreamTimeout(f"upstream did not answer within {timeout:.1f}s") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"cannot reach upstream: {type(exc).__name__}") from None
+        raw = await post_bytes(get_session(self.shared), self.messages_url, self._body(native, False),
+                               self._headers(native), timeout, self.deployment.id or "")
         try:
             msg = orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -56,6 +56,22 @@ def upstream_error(status: int, raw: bytes, headers: Any, deployment_id: str) ->
                          upstream_status=status, retryable=retryable, retry_after_s=_retry_after(headers))
 
 
+async def post_bytes(session: aiohttp.ClientSession, url: str, data: bytes, headers: dict[str, str], timeout: float,
+                     deployment_id: str) -> bytes:
+    """POST, never following a redirect; the body of a 2xx, else the upstream's error mapped to ours."""
+    try:
+        async with session.post(url, data=data, headers=headers, allow_redirects=False,
+                                timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            raw = await resp.read()
+            if resp.status >= 300:
+                raise upstream_error(resp.status, raw, resp.headers, deployment_id)
+            return raw
+    except TimeoutError:
+        raise UpstreamTimeout(f"upstream did not answer within {timeout:.1f}s") from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamError(f"cannot reach upstream: {type(exc).__name__}") from None
+
+
 class OpenAICompatProvider(Provider):
     kind = "openai"
     supports_embeddings = True
@@ -85,17 +101,8 @@ class OpenAICompatProvider(Provider):
         return await self._post_json(self.embed_url, body, timeout)
 
     async def _post_json(self, url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
-        session = get_session(self.shared)
-        try:
-            async with session.post(url, data=self._body(body), headers=self.headers, allow_redirects=False,
-                                    timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-                raw = await resp.read()
-                if resp.status >= 300:
-                    raise upstream_error(resp.status, raw, resp.headers, self.deployment.id or "")
-        except TimeoutError:
-            raise UpstreamTimeout(f"upstream did not answer within {timeout:.1f}s") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"cannot reach upstream: {type(exc).__name__}") from None
+        raw = await post_bytes(get_session(self.shared), url, self._body(body), self.headers, timeout,
+                               self.deployment.id or "")
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
