@@ -156,7 +156,12 @@ def gateway(_mock_session: MockUpstream, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture
 def gw(gateway: Gateway, mock: MockUpstream) -> Gateway:
-    with gateway.app.gateway.services.spend.engine.begin() as c:
+    spend = gateway.app.gateway.services.spend
+    # The last test's rows are in the spool by now; let the writer commit them before clearing.
+    deadline = time.monotonic() + 10
+    while spend.writer.pending_rows and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with spend.engine.begin() as c:
         c.execute(sa.delete(ledger))
     return gateway
 
