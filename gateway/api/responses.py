@@ -52,6 +52,8 @@ class ResponsesWire(Wire):
             history = stored.turns
         turns = history + R.input_messages(body)
         ctx.body = R.to_chat(body, turns)
+        if dropped := R.dropped_tools(body):
+            ctx.response_headers["x-sluice-tools-dropped"] = ",".join(dropped)[:256]
         ctx.requested_model = body["model"]
         ctx.stream = bool(body.get("stream"))
         ctx.client_wants_usage = True  # response.completed carries the usage

@@ -30,7 +30,7 @@ ContentBlock = Annotated[TextBlock | _Block, Field(discriminator="type")]
 
 
 class AnthropicMessage(_Open):
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]
     content: str | Annotated[list[ContentBlock], Field(min_length=1)]
 
 
@@ -103,7 +103,7 @@ class FunctionCallItem(_Open):
 class FunctionCallOutputItem(_Open):
     type: Literal["function_call_output"]
     call_id: str
-    output: str | list[Any] | dict[str, Any] | None = None
+    output: str | list[InputPart] | dict[str, Any] | None = None
 
 
 class ReasoningItem(_Open):
@@ -121,6 +121,13 @@ class FunctionTool(_Open):
     strict: bool | None = None
 
 
+class OtherTool(_Open):
+    """Hosted and client-side tools without a chat counterpart: left out (`x-sluice-tools-dropped`)."""
+
+    type: Literal["web_search", "web_search_preview", "file_search", "code_interpreter", "image_generation",
+                  "mcp", "local_shell", "tool_search", "namespace"]
+
+
 class ResponsesRequest(_Open):
     model: str = Field(min_length=1, max_length=MAX_MODEL_CHARS, description="a model alias from /v1/models")
     input: str | Annotated[list[InputItem], Field(min_length=1)]
@@ -129,7 +136,7 @@ class ResponsesRequest(_Open):
     store: bool | None = Field(default=None, description="keep the response for GET and previous_response_id "
                                                          "(default true)")
     stream: bool | None = None
-    tools: list[FunctionTool] | None = None
+    tools: list[FunctionTool | OtherTool] | None = None
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
     max_output_tokens: int | None = Field(default=None, ge=1, le=2**31 - 1)
     temperature: float | None = Field(default=None, ge=0, le=2)

@@ -30,7 +30,15 @@ from gateway.clock import Clock
 from gateway.config import Config, Deployment, ModelGroup
 from gateway.context import NativeRequest, RequestContext
 from gateway.engine.streaming import with_counted_usage
-from gateway.errors import InvalidRequest, NotFound, Overloaded, SluiceError, UpstreamError, UpstreamTimeout
+from gateway.errors import (
+    InvalidRequest,
+    NotFound,
+    Overloaded,
+    SluiceError,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
 from gateway.providers.base import Provider
 from gateway.telemetry import tracing as telemetry  # --- telemetry: spans/metrics for upstream attempts ---
 
@@ -288,7 +296,8 @@ class Router:
                     # --- end telemetry ---
                 except UpstreamError as err:
                     self._release(st)
-                    self._record(st, False, self.clock.monotonic() - started)
+                    if not isinstance(err, UpstreamRejected):  # a client's bad request is not the deployment's failure
+                        self._record(st, False, self.clock.monotonic() - started)
                     # --- telemetry: count the failure, and the cooldown it may have started ---
                     telemetry.upstream_error(ctx, st.deployment.id or "", err.code)
                     if st.cooling(self.clock.monotonic()):  # it was not cooling when picked

@@ -57,8 +57,9 @@ def validate(body: Any) -> None:
     if not isinstance(msgs, list) or not msgs:
         raise _bad("messages", "required: a non-empty list of {role, content} turns")
     for i, m in enumerate(msgs):
-        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
-            raise _bad(f"messages.{i}.role", "each message needs role 'user' or 'assistant'")
+        # a `system` turn inside messages: Claude Code sends one (to models it does not know)
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system"):
+            raise _bad(f"messages.{i}.role", "each message needs role 'user', 'assistant' or 'system'")
         _check_content(m.get("content"), f"messages.{i}.content")
     system = body.get("system")
     if system is not None and not isinstance(system, str):
@@ -184,6 +185,9 @@ def _tool_result_text(content: Any) -> str | list[dict[str, Any]]:
 def _turn(role: str, content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"role": role, "content": content}]
+    if role == "system":
+        return [{"role": "system", "content": "\n\n".join(b.get("text", "") for b in content
+                                                         if isinstance(b, dict) and b.get("type") == "text")}]
     out: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     tool_calls: list[dict[str, Any]] = []

@@ -22,9 +22,15 @@ from gateway.engine.validation import is_int
 from gateway.errors import InvalidRequest, SluiceError
 
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
-# Hosted tools run inside OpenAI; the gateway cannot run them for another upstream.
-_HOSTED_TOOLS = {"web_search", "web_search_preview", "file_search", "computer_use_preview", "code_interpreter",
-                 "image_generation", "mcp", "local_shell", "shell", "apply_patch"}
+# Function and free-form ("custom") tools become chat tools. Every other type (OpenAI's hosted
+# tools such as web_search, Codex's client-side tool_search and namespaces) has no chat
+# counterpart: it is left out and named in `x-sluice-tools-dropped`, rather than the whole request
+# refused (Codex always sends some; the model answers without them).
+CHAT_TOOLS = ("function", "custom")
+
+
+def dropped_tools(body: dict[str, Any]) -> list[str]:
+    return sorted({t["type"] for t in body.get("tools") or () if t["type"] not in CHAT_TOOLS})
 
 
 def _bad(param: str, what: str) -> InvalidRequest:
@@ -70,11 +76,10 @@ def validate(body: Any) -> None:
             raise _bad(name, f"must be a {'string' if kind_ is str else 'list'}")
     for i, t in enumerate(body.get("tools") or ()):
         ttype = t.get("type") if isinstance(t, dict) else None
-        if ttype in _HOSTED_TOOLS:
-            raise _bad(f"tools.{i}.type", f"the hosted tool {ttype!r} runs only inside OpenAI; this gateway serves "
-                                          "function tools (run the tool in your application)")
-        if ttype not in ("function", "custom") or not isinstance(t.get("name"), str):
-            raise _bad(f"tools.{i}", "each tool must be {type: function, name, parameters}")
+        if not isinstance(ttype, str):
+            raise _bad(f"tools.{i}.type", "each tool needs a type (function, custom, ...)")
+        if ttype in ("function", "custom") and not isinstance(t.get("name"), str):
+            raise _bad(f"tools.{i}.name", f"a {ttype} tool needs a name")
     for name, hi in (("temperature", 2), ("top_p", 1)):
         v = body.get(name)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= hi):
@@ -159,11 +164,11 @@ def to_chat(body: dict[str, Any], turns: list[dict[str, Any]]) -> dict[str, Any]
                         ("parallel_tool_calls", (bool,)), ("user", (str,)), ("seed", (int,))):
         if isinstance(body.get(name), types):
             chat[name] = body[name]
-    tools = body.get("tools") or []
+    tools = [t for t in body.get("tools") or () if t["type"] in CHAT_TOOLS]
     if tools:
         chat["tools"] = [_tool(t) for t in tools]
     tc = body.get("tool_choice")
-    if isinstance(tc, str):
+    if isinstance(tc, str) and (tools or tc == "none"):
         chat["tool_choice"] = tc
     elif isinstance(tc, dict) and tc.get("type") == "function":
         chat["tool_choice"] = {"type": "function", "function": {"name": tc.get("name")}}

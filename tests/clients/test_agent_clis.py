@@ -51,7 +51,7 @@ CODEX_HOME/config.toml with a custom `[model_providers.sluice]`, `base_url = <ga
   `client_metadata` (ids as strings). No `/v1/models` call. After a function call, the next
   request's `input` ends with the `reasoning` item (`encrypted_content`), the `function_call` and
   its `function_call_output` (store is false: no `previous_response_id`).
-  With `web_search = "disabled"` (as here: the gateway refuses OpenAI-hosted tools by design) the
+  With `web_search = "disabled"` (as here: a chat upstream cannot run OpenAI-hosted tools) the
   hosted tool is gone and 9 tools remain, `tool_search` among them. With a model name outside its
   catalog it sends `reasoning: {"summary": "auto"}`, no `text`, and a `{"type": "namespace",
   "name": "multi_agent_v1"}` tool instead of `apply_patch`/`tool_search`.
@@ -88,15 +88,8 @@ CLAUDE_OPENAI_MODEL = "claude-haiku-4-5"  # served by an OpenAI-format upstream
 CODEX_MODEL = "gpt-5.5"
 PROMPT = "Say hello in one word."
 
-# Gateway bugs these CLIs hit (2026-12-02, routes in gateway/api/anthropic_messages.py, responses.py):
-BUG_SYSTEM_TURN = (
-    "gateway bug: /v1/messages answers 400 'messages.1.role: each message needs role user or assistant' "
-    "to the `role: system` turn Claude Code 2.1.332 puts inside messages for a model name it does not "
-    "know (gateway/formats/anthropic.py validate)")
-BUG_TOOL_SEARCH = (
-    "gateway bug: /v1/responses answers 400 'tools.8: each tool must be {type: function, name, "
-    "parameters}' to Codex 0.171's client-executed `{type: tool_search, execution: client}` tool, which "
-    "Codex always sends (gateway/formats/responses.py validate)")
+# Gateway bugs these CLIs hit, fixed and tested here: a `role: system` turn inside `messages` (Claude
+# Code, for a model name it does not know) and Codex's `tool_search` tool were refused with a 400.
 
 
 class Gateway:
@@ -267,7 +260,6 @@ def test_claude_code_with_a_bearer_token_on_an_openai_format_upstream(
     assert row["status_code"] == 200 and row["completion_tokens"] > 0
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_SYSTEM_TURN)
 def test_claude_code_with_a_model_name_it_does_not_know(tmp_path: Path, gw: Gateway, rec: Recorder, trap: Trap,
                                                        mock: MockUpstream) -> None:
     """A gateway alias Claude Code has never heard of: it then sends a `role: system` turn inside
@@ -310,8 +302,8 @@ def run_codex(tmp: Path, rec: Recorder, trap: Trap, key: str, prompt: str = PROM
 model = "{CODEX_MODEL}"
 model_provider = "sluice"
 check_for_update_on_startup = false
-# The gateway refuses OpenAI-hosted tools by design (400 "the hosted tool 'web_search' runs only
-# inside OpenAI"): a Codex pointed at it turns its hosted web search off.
+# A chat upstream cannot run OpenAI's hosted web search (the gateway leaves it out and names it in
+# `x-sluice-tools-dropped`): a Codex pointed at such a gateway turns it off.
 web_search = "disabled"
 
 [analytics]
@@ -344,7 +336,6 @@ def _codex_events(p: subprocess.CompletedProcess[str], rec: Recorder) -> list[di
     return events
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_TOOL_SEARCH)
 def test_codex_exec_through_the_gateway(tmp_path: Path, gw: Gateway, rec: Recorder, trap: Trap,
                                         mock: MockUpstream) -> None:
     p = run_codex(tmp_path, rec, trap, gw.key)
@@ -365,7 +356,6 @@ def test_codex_exec_through_the_gateway(tmp_path: Path, gw: Gateway, rec: Record
     assert row["completion_tokens"] == done["usage"]["output_tokens"]
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_TOOL_SEARCH)
 def test_codex_tool_loop_through_the_gateway(tmp_path: Path, gw: Gateway, rec: Recorder, trap: Trap,
                                              mock: MockUpstream) -> None:
     """The prompt names `get_goal` (a local, read-only tool), so the mock calls it; Codex runs it and

@@ -247,8 +247,8 @@ async def test_errors_are_openai_shaped(secured: Config) -> None:
         assert p.value.code == "model_not_allowed"
         with pytest.raises(openai.BadRequestError) as b:
             await _sdk(app, api_key=key).responses.create(model="mock-chat", input="hi",
-                                                          tools=[{"type": "web_search"}])
-        assert b.value.param == "tools.0.type"
+                                                          tools=[{"type": "function"}])  # no name
+        assert b.value.param == "tools.0.name"
 
 
 async def test_a_spent_budget_is_refused(secured: Config, mock: MockUpstream) -> None:  # noqa: F811
@@ -521,3 +521,16 @@ async def test_reasoning_effort_none_is_not_sent_to_a_chat_upstream(mock: MockUp
         assert "reasoning_effort" not in mock.last_body
         r = await client.post("/v1/responses", json={"model": "mock-chat", "input": "hi", "reasoning": {"effort": "low"}})
         assert r.status_code == 200 and mock.last_body["reasoning_effort"] == "low"
+
+
+async def test_tools_without_a_chat_counterpart_are_left_out_and_named(mock: MockUpstream) -> None:  # noqa: F811
+    """Codex always sends `tool_search` (run by the client) and OpenAI's hosted `web_search`: a chat
+    upstream cannot run them, so they are dropped (named in a header), not the request refused."""
+    tools = [{"type": "function", "name": "get_goal", "parameters": {"type": "object", "properties": {}}},
+             {"type": "tool_search", "execution": "client"}, {"type": "web_search"},
+             {"type": "namespace", "name": "multi_agent_v1"}]
+    async with gateway_client(mock_config(mock)) as (_app, client):
+        r = await client.post("/v1/responses", json={"model": "mock-chat", "input": "hi", "tools": tools})
+    assert r.status_code == 200, r.text
+    assert r.headers["x-sluice-tools-dropped"] == "namespace,tool_search,web_search"
+    assert [t["function"]["name"] for t in mock.last_body["tools"]] == ["get_goal"]
