@@ -260,7 +260,10 @@ class LlamaCppProvider(Provider):
         try:
             while True:
                 try:
-                    item = await asyncio.wait_for(queue.get(), max(0.0, deadline - loop.time()))
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that
+                    # arrives as the get completes, and the abandoned generation then runs to its end
+                    async with asyncio.timeout_at(deadline):
+                        item = await queue.get()
                 except TimeoutError:
                     raise UpstreamTimeout(f"the local model did not finish within {timeout:g} s (the deployment's "
                                           "timeout_s); ask for fewer max_tokens or raise timeout_s",
