@@ -33,8 +33,6 @@ def native_request(ctx: RequestContext, body: dict[str, Any]) -> NativeRequest:
 
 
 class MessagesWire(Wire):
-    route = "messages"
-
     def error_bytes(self, err: SluiceError) -> bytes:
         return orjson.dumps(A.error_body(err))
 

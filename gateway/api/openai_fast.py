@@ -84,8 +84,6 @@ class Wire:
     its request into the context as a chat-completions body, and writes the pipeline's completion,
     stream and errors back in its own shape. The stages never know which API the client spoke."""
 
-    route: str = ""
-
     def error_bytes(self, err: SluiceError) -> bytes:
         return err.body_bytes()
 

@@ -32,8 +32,6 @@ _SCRATCH = "responses"  # ctx.scratch key: this request's id, body and conversat
 
 
 class ResponsesWire(Wire):
-    route = "responses"
-
     def __init__(self, gateway: Any) -> None:
         self.gateway = gateway
 

@@ -30,6 +30,11 @@ def _is_int(v: Any) -> bool:
 is_int = _is_int  # shared with the other APIs' validators (gateway/formats/)
 
 
+def check_model(body: dict[str, Any]) -> None:
+    """The one rule for `model`, on every API's request."""
+    _model(body, required=True)
+
+
 def _too_deep(value: Any, budget: int) -> bool:
     """True when `value` nests more than `budget` containers deep (recursion stops at the budget)."""
     if budget <= 0:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from gateway.engine.streaming import StreamEncoder as ChatStreamEncoderBase
-from gateway.engine.validation import is_int
+from gateway.engine.validation import check_model, is_int
 from gateway.errors import InvalidRequest, SluiceError
 
 _STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
@@ -47,9 +47,7 @@ def error_body(err: SluiceError) -> dict[str, Any]:
 def validate(body: Any) -> None:
     if not isinstance(body, dict):
         raise _bad("body", "the request body must be a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str) or not model or len(model) > 256:
-        raise _bad("model", "required: the model to use, a string of at most 256 characters")
+    check_model(body)
     mt = body.get("max_tokens")
     if mt is None or not is_int(mt) or mt < 1:
         raise _bad("max_tokens", "required: a positive integer, the most tokens to generate")

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from gateway.engine.streaming import StreamEncoder as ChatStreamEncoderBase
-from gateway.engine.validation import is_int
+from gateway.engine.validation import check_model, is_int
 from gateway.errors import InvalidRequest, SluiceError
 
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
@@ -46,9 +46,7 @@ def new_id(prefix: str) -> str:
 def validate(body: Any) -> None:
     if not isinstance(body, dict):
         raise _bad("body", "the request body must be a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str) or not model or len(model) > 256:
-        raise _bad("model", "required: the model to use, a string of at most 256 characters")
+    check_model(body)
     inp = body.get("input")
     if not isinstance(inp, str | list) or (isinstance(inp, list) and not inp and not body.get("previous_response_id")):
         raise _bad("input", "required: a string, or a non-empty list of input items")
