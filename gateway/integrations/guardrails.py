@@ -20,31 +20,21 @@ the GIL, and with it the loop, for long.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
-from gateway.context import GuardrailOutcome, RequestContext
-from gateway.errors import ContentPolicyViolation, PayloadTooLarge
-from gateway.hooks import Chunk, Completion, Hook, HookResult, StreamFilter
-from guardrails import Blocked, Guard, Guardrails, GuardrailsConfig, Outcome, ScanContext, StreamGuard, Vault
+from gateway.context import RequestContext
+from gateway.errors import ContentPolicyViolation
+from gateway.hooks import Completion, Hook, HookResult, StreamFilter
+from gateway.integrations.guardrails_common import State, args_context, record, too_large, violation
+from gateway.integrations.guardrails_stream import GuardrailsStreamFilter
+from guardrails import Blocked, Guard, Guardrails, GuardrailsConfig, Outcome, ScanContext, Vault
 from guardrails.scan_limit import ScanTooLarge, Window, plan
 from guardrails.scanners.canary import new_canary
 
 T = TypeVar("T")
-
-_RANK = {"pass": 0, "flag": 1, "error": 1, "redact": 2, "block": 3}
-
-
-@dataclass(slots=True)
-class _State:
-    guard: Guard
-    vault: Vault = field(default_factory=Vault)
-    out_vault: Vault = field(default_factory=Vault)
-    scan: ScanContext = field(default_factory=ScanContext)
-
 
 def _is_ids(x: Any) -> bool:
     return isinstance(x, list) and bool(x) and all(isinstance(t, int) and not isinstance(t, bool) for t in x)
@@ -71,41 +61,6 @@ class _DecodedIds(list):  # type: ignore[type-arg]
         return list(self) != self._original
 
 
-def _violation(b: Blocked, policy: str) -> ContentPolicyViolation:
-    what = "Request" if b.direction == "input" else "Response"
-    fix = ("remove the flagged content from the messages" if b.direction == "input"
-           else "rephrase the request or ask an admin to review the policy")
-    return ContentPolicyViolation(
-        f"{what} blocked by guardrail scanner '{b.scanner}' (rule '{b.rule}', policy '{policy}'): {fix}.",
-        param="messages" if b.direction == "input" else None,
-        extra={"scanner": b.scanner, "rule": b.rule, "policy": policy, "direction": b.direction},
-    )
-
-
-def _too_large(exc: ScanTooLarge, policy: str) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"the request's input holds {exc.chars:,} characters to scan; guardrail policy '{policy}' scans at most "
-        f"{exc.limit:,} (guardrails.policies.{policy}.max_scan_chars): send less text, or ask an admin to raise "
-        "the limit or set the policy's oversize: head_tail", param="messages", code="guardrails_scan_limit",
-        extra={"policy": policy, "limit": exc.limit})
-
-
-def _record(ctx: RequestContext, outcomes: list[Outcome]) -> None:
-    """One GuardrailOutcome per scanner and direction: the strongest action, latencies summed."""
-    by_key: dict[tuple[str, str], GuardrailOutcome] = {
-        (g.scanner, g.direction): g for g in ctx.guardrails
-    }
-    for o in outcomes:
-        cur = by_key.get((o.scanner, o.direction))
-        if cur is None:
-            cur = by_key[(o.scanner, o.direction)] = GuardrailOutcome(o.scanner, o.direction, o.action, o.rule, o.latency_ms)
-            ctx.guardrails.append(cur)
-            continue
-        cur.latency_ms += o.latency_ms
-        if _RANK[o.action] > _RANK[cur.action]:
-            cur.action, cur.rule = o.action, o.rule
-
-
 def _text_parts(content: Any) -> list[tuple[Any, Any]]:
     """(container, key) pairs addressing each text of a message's content."""
     if isinstance(content, list):
@@ -121,12 +76,6 @@ def _tool_arguments(msg: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(msg.get("function_call"), dict):
         out.append(msg["function_call"])
     return [f for f in out if isinstance(f.get("arguments"), str)]
-
-
-def _args_context(scan: ScanContext) -> ScanContext:
-    """Tool-call arguments get the output rules without the response_format expectations (they
-    are JSON for the tool's own schema, not the response's)."""
-    return ScanContext(direction="output", canaries=scan.canaries)
 
 
 class GuardrailsHook(Hook):
@@ -164,21 +113,21 @@ class GuardrailsHook(Hook):
         guard = self._guard(ctx)
         if guard is None:
             return None
-        st = _State(guard, scan=ScanContext(direction="output"))
+        st = State(guard, scan=ScanContext(direction="output"))
         ctx.scratch[self.name] = st
         texts = self._input_texts(ctx)
         try:
             windows = plan([len(c[k]) for c, k in texts], guard.policy)
         except ScanTooLarge as exc:
-            raise _too_large(exc, guard.name) from None
+            raise too_large(exc, guard.name) from None
         outcomes: list[Outcome] = []
         try:
             blocked = await self._run(sum(w.chars for w in windows),
                                       lambda: _scan_inputs(guard, texts, windows, st.vault, outcomes))
         finally:
-            _record(ctx, outcomes)
+            record(ctx, outcomes)
         if blocked is not None:
-            raise _violation(blocked, guard.name)
+            raise violation(blocked, guard.name)
         for container, _key in texts:
             if isinstance(container, _DecodedIds) and container.rewritten():
                 raise ContentPolicyViolation(  # ids cannot be redacted in place: refuse rather than pass them
@@ -244,10 +193,10 @@ class GuardrailsHook(Hook):
         return canary
 
     async def after(self, ctx: RequestContext, completion: Completion) -> Completion:
-        st: _State | None = ctx.scratch.get(self.name)
+        st: State | None = ctx.scratch.get(self.name)
         if st is None or ctx.kind == "embeddings":  # chat and retrieval answers are completions
             return completion
-        args_ctx = _args_context(st.scan)
+        args_ctx = args_context(st.scan)
         texts: list[tuple[Any, Any, ScanContext]] = []
         for choice in completion.get("choices") or []:
             msg = choice.get("message") if isinstance(choice, dict) else None
@@ -260,13 +209,13 @@ class GuardrailsHook(Hook):
             blocked = await self._run(sum(len(c[k]) for c, k, _ in texts),
                                       lambda: _scan_outputs(st, texts, outcomes))
         finally:
-            _record(ctx, outcomes)
+            record(ctx, outcomes)
         if blocked is not None:
-            raise _violation(blocked, st.guard.name)
+            raise violation(blocked, st.guard.name)
         return completion
 
     def stream_filter(self, ctx: RequestContext) -> StreamFilter | None:
-        st: _State | None = ctx.scratch.get(self.name)
+        st: State | None = ctx.scratch.get(self.name)
         if st is None or ctx.kind != "chat":
             return None
         if not st.guard.policy.output and not (st.guard.policy.restore_pii and len(st.vault)):
@@ -289,7 +238,7 @@ def _scan_inputs(guard: Guard, texts: list[tuple[Any, Any]], windows: list[Windo
     return None
 
 
-def _scan_outputs(st: _State, texts: list[tuple[Any, Any, ScanContext]], outcomes: list[Outcome]) -> Blocked | None:
+def _scan_outputs(st: State, texts: list[tuple[Any, Any, ScanContext]], outcomes: list[Outcome]) -> Blocked | None:
     """Apply the output rules to each answer text in place (see _scan_inputs)."""
     restore = st.guard.policy.restore_pii
     keep = st.vault.values() if restore else frozenset()
@@ -301,114 +250,3 @@ def _scan_outputs(st: _State, texts: list[tuple[Any, Any, ScanContext]], outcome
             return v.blocked
         container[key] = v.text
     return None
-
-
-class GuardrailsStreamFilter(StreamFilter):
-    """A StreamGuard per choice over `delta.content` and one per tool call over its
-    `function.arguments` fragments; each flushes at its choice's finish_reason or the stream's end."""
-
-    def __init__(self, ctx: RequestContext, st: _State, hook_name: str) -> None:
-        self.ctx = ctx
-        self.st = st
-        self._args_scan = _args_context(st.scan)
-        self._guards: dict[tuple[int, int | None], StreamGuard] = {}  # (choice, tool call index | None)
-        self._done: set[int] = set()
-        self._last: Chunk | None = None
-        self._recorded = False
-
-    def _sg(self, choice: int, tool: int | None = None) -> StreamGuard:
-        sg = self._guards.get((choice, tool))
-        if sg is None:
-            restore = self.st.vault if self.st.guard.policy.restore_pii else None
-            scan = self.st.scan if tool is None else self._args_scan
-            sg = self._guards[(choice, tool)] = StreamGuard(self.st.guard, scan, out_vault=self.st.out_vault,
-                                                            restore=restore)
-        return sg
-
-    def on_chunk(self, chunk: Chunk) -> list[Chunk]:
-        choices = chunk.get("choices")
-        if not choices:
-            return [chunk]
-        self._last = chunk
-        keep = False
-        before: list[Chunk] = []  # held-back tool-call arguments, sent just before their finish chunk
-        try:
-            for ch in choices:
-                idx = int(ch.get("index", 0))
-                delta = ch.get("delta") or {}
-                text = delta.get("content")
-                out = self._sg(idx).feed(text) if isinstance(text, str) and text else ""
-                self._filter_tool_calls(idx, delta)
-                if ch.get("finish_reason") is not None and idx not in self._done:
-                    tail, calls = self._finish(idx)
-                    out += tail
-                    if calls:
-                        before.append(self._chunk(idx, {"tool_calls": calls}))
-                if isinstance(text, str) or out:
-                    delta["content"] = out
-                    ch["delta"] = delta
-                if out or ch.get("finish_reason") is not None or any(k != "content" for k in delta) or ch.get("logprobs"):
-                    keep = True
-        except Blocked as b:
-            self._record()
-            raise _violation(b, self.st.guard.name) from None
-        return before + ([chunk] if keep else [])
-
-    def _filter_tool_calls(self, idx: int, delta: dict[str, Any]) -> None:
-        """Pass each tool call's argument fragments through its guard; entries left with nothing
-        to say (their text held back) are dropped, and so is an emptied `tool_calls`."""
-        calls = delta.get("tool_calls")
-        if not isinstance(calls, list):
-            return
-        kept = []
-        for tc in calls:
-            fn = tc.get("function") if isinstance(tc, dict) else None
-            if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
-                tool = tc.get("index")
-                fn["arguments"] = self._sg(idx, tool if isinstance(tool, int) else 0).feed(fn["arguments"])
-                if not fn["arguments"] and set(tc) <= {"index", "function"} and set(fn) == {"arguments"}:
-                    continue
-            kept.append(tc)
-        if kept:
-            delta["tool_calls"] = kept
-        else:
-            del delta["tool_calls"]
-
-    def _finish(self, idx: int) -> tuple[str, list[dict[str, Any]]]:
-        """End choice `idx`: the rest of its content and of each tool call's arguments. The content
-        guard runs (whole-text rules included) unless the choice only called tools."""
-        self._done.add(idx)
-        tools = sorted(t for (c, t) in self._guards if c == idx and t is not None)
-        text = self._sg(idx).finish() if (idx, None) in self._guards or not tools else ""
-        calls = []
-        for t in tools:
-            rest = self._guards[(idx, t)].finish()
-            if rest:
-                calls.append({"index": t, "function": {"arguments": rest}})
-        return text, calls
-
-    def _chunk(self, idx: int, delta: dict[str, Any]) -> Chunk:
-        base = self._last or {}
-        return ({k: base[k] for k in ("id", "object", "created", "model") if k in base}
-                | {"choices": [{"index": idx, "delta": delta, "finish_reason": None}]})
-
-    def on_end(self) -> list[Chunk]:
-        out: list[Chunk] = []
-        try:
-            for idx in sorted({c for c, _ in self._guards} - self._done):
-                text, calls = self._finish(idx)
-                if calls:
-                    out.append(self._chunk(idx, {"tool_calls": calls}))
-                if text:
-                    out.append(self._chunk(idx, {"content": text}))
-        except Blocked as b:
-            self._record()
-            raise _violation(b, self.st.guard.name) from None
-        self._record()
-        return out
-
-    def _record(self) -> None:
-        if self._recorded:
-            return
-        self._recorded = True
-        _record(self.ctx, [o for sg in self._guards.values() for o in sg.summary()])
