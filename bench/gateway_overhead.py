@@ -110,7 +110,11 @@ VARIANTS = {
     "guardrails": CORE + "guardrails: {default_policy: default, warm_on_start: true}\n",
     # the same with every scan in a worker thread (inline_scan_chars: 0): the thread hop's own cost
     "guardrails-threaded": CORE + "guardrails: {default_policy: default, warm_on_start: true, inline_scan_chars: 0}\n",
+    # everything on (issue 21): auth + a key with rpm/tpm/budget, the SQLite ledger, Prometheus
+    # metrics, and the shipped default guardrail policy
+    "full": "auth: {enabled: true}\nguardrails: {default_policy: default, warm_on_start: true}\n",
 }
+KEYED = ("auth", "full")  # variants that need a virtual key
 BENCH_SECRET = "bench-key-secret"
 
 
@@ -215,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                     core = None  # several workers: let them use every core
                 name = f"gw-{variant}" if workers == 1 else f"gw-{variant}-x{workers}"
                 env, key = None, "bench"
-                if variant == "auth":
+                if variant in KEYED:
                     key = create_key(cfg)
                     env = {**__import__("os").environ, "SLUICE_KEY_SECRET": BENCH_SECRET}
                 try:

@@ -214,8 +214,12 @@ class Router:
                 raise Overloaded(f"every deployment of model {group.name!r} is at capacity; retry later",
                                  retry_after_s=max(1.0, wait_hint), code="model_overloaded")
             self._freed.clear()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation (the client
+            # went away) that lands as the wait completes, and the request then took the freed slot
+            # and called the upstream anyway (tests/gateway/test_router_cancel.py)
             try:
-                await asyncio.wait_for(self._freed.wait(), timeout=min(remaining, max(wait_hint, 0.01)))
+                async with asyncio.timeout(min(remaining, max(wait_hint, 0.01))):
+                    await self._freed.wait()
             except TimeoutError:
                 pass
 
