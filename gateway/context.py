@@ -54,6 +54,8 @@ class GuardrailOutcome:
     action: str  # "pass" | "flag" | "redact" | "block" | "error"
     rule: str | None = None
     latency_ms: float = 0.0
+    # what matched, without text: {"rule", "start", "end", "source": {"path", "role"?, "id"?} | None}
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -10,7 +10,16 @@ from guardrails.engine import Guard, Guardrails
 from guardrails.redaction import Vault
 from guardrails.scan_limit import ScanTooLarge
 from guardrails.stream import StreamGuard
-from guardrails.types import Blocked, Finding, GuardrailError, Outcome, ScanContext, ScannerError, Verdict
+from guardrails.types import (
+    Blocked,
+    Finding,
+    GuardrailError,
+    Outcome,
+    ScanContext,
+    ScannerError,
+    Source,
+    Verdict,
+)
 
 __all__ = [
     "Blocked",
@@ -25,6 +34,7 @@ __all__ = [
     "ScanContext",
     "ScanTooLarge",
     "ScannerError",
+    "Source",
     "StreamGuard",
     "Vault",
     "Verdict",

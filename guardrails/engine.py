@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from guardrails import segments
 from guardrails.config import GuardrailsConfig, PolicyConfig, Rule
+from guardrails.excerpt import excerpt
 from guardrails.redaction import Vault, apply, placeholder_type
 from guardrails.scan_limit import Window, partial_outcome
 from guardrails.scanners.base import Scanner
 from guardrails.scanners.registry import build_scanner
-from guardrails.types import Blocked, Direction, Finding, Outcome, ScanContext, Verdict
+from guardrails.types import Blocked, Direction, Finding, Outcome, ScanContext, Source, Verdict
 
 log = logging.getLogger("sluicegate.guardrails")
 
@@ -67,51 +68,96 @@ class Guard:
             ms = (time.perf_counter() - t0) * 1000
             action = r.action if findings else "pass"
             rule_name = findings[0].rule if findings else None
-            hits.append(RuleHit(r, scanner, findings, Outcome(r.scanner, ctx.direction, action, rule_name, ms, len(findings))))
+            hits.append(RuleHit(r, scanner, findings, Outcome(r.scanner, ctx.direction, action, rule_name, ms,
+                                                              len(findings), tuple(findings))))
             if findings and r.action == "block":
                 break
         return hits
 
-    def check(self, text: str, ctx: ScanContext, vault: Vault | None = None, keep: frozenset[str] = frozenset()) -> Verdict:
+    def check(self, text: str, ctx: ScanContext, vault: Vault | None = None, keep: frozenset[str] = frozenset(),
+              source: Source | None = None) -> Verdict:
         """Apply this direction's rules in order; later rules see earlier redactions. Values in
-        `keep` are not redacted (the caller's own values restored into a response)."""
+        `keep` are not redacted (the caller's own values restored into a response). `source` names
+        the text (outcomes and a block carry it); a block carries its finding and an excerpt."""
         verdict = Verdict(text=text)
+        masks: list[tuple[int, int]] = []  # sensitive spans found so far, in verdict.text's offsets
         for r in self.rules(ctx.direction):
             try:
                 hits = self.run_rules(verdict.text, [r], ctx)
             except _ClosedFailure as cf:
-                verdict.outcomes.extend(h.outcome for h in cf.hits)
-                verdict.action, verdict.blocked = "block", cf.blocked
+                for h in cf.hits:
+                    h.outcome.source = source
+                    verdict.outcomes.append(h.outcome)
+                verdict.action = "block"
+                verdict.blocked = Blocked(cf.blocked.scanner, cf.blocked.rule, ctx.direction, source=source)
                 return verdict
             for h in hits:
+                h.outcome.source = source
                 verdict.outcomes.append(h.outcome)
                 if _STRENGTH[h.outcome.action] > _STRENGTH[verdict.action]:
                     verdict.action = h.outcome.action
                 if h.outcome.action == "block":
-                    verdict.blocked = Blocked(h.rule.scanner, h.outcome.rule or "match", ctx.direction)
+                    verdict.blocked = blocked_by(h, verdict.text, ctx.direction, source, masks)
                     return verdict
+                if h.findings and h.scanner.sensitive:
+                    masks.extend((f.start, f.end) for f in h.findings if f.start is not None and f.end is not None)
                 if h.outcome.action == "redact":
-                    verdict.text = apply(verdict.text, redaction_spans(h), vault, keep)
+                    redacted = apply(verdict.text, redaction_spans(h), vault, keep)
+                    if redacted != verdict.text:
+                        # offsets moved; what was redacted is gone from the text anyway (a flagged
+                        # value seen before this redaction is no longer masked in an excerpt)
+                        verdict.text, masks = redacted, []
         return verdict
 
     def check_window(self, text: str, window: Window, ctx: ScanContext, vault: Vault | None = None,
-                     keep: frozenset[str] = frozenset()) -> Verdict:
-        """check() the head and tail that `window` names (scan_limit.plan); the middle is unscanned."""
+                     keep: frozenset[str] = frozenset(), source: Source | None = None) -> Verdict:
+        """check() the head and tail that `window` names (scan_limit.plan); the middle is unscanned.
+        The tail's findings are shifted to index the whole text."""
         if window.whole:
-            return self.check(text, ctx, vault, keep)
+            return self.check(text, ctx, vault, keep, source)
         cut = len(text) - window.tail
-        head = self.check(text[:window.head], ctx, vault, keep)
-        tail = self.check(text[cut:], ctx, vault, keep) if window.tail and head.blocked is None else Verdict(text[cut:])
+        head = self.check(text[:window.head], ctx, vault, keep, source)
+        tail = (self.check(text[cut:], ctx, vault, keep, source) if window.tail and head.blocked is None
+                else Verdict(text[cut:]))
+        for o in tail.outcomes:
+            o.findings = tuple(_shifted(f, cut) for f in o.findings)
+        blocked = head.blocked or tail.blocked
+        if blocked is not None and blocked is tail.blocked and blocked.finding is not None:
+            blocked.finding = _shifted(blocked.finding, cut)
         verdict = Verdict(text=head.text + text[window.head:cut] + tail.text,
                           outcomes=[*head.outcomes, *tail.outcomes, partial_outcome()],
-                          blocked=head.blocked or tail.blocked)
+                          blocked=blocked)
         verdict.action = max((head.action, tail.action, "flag"), key=_STRENGTH.__getitem__)
         return verdict
 
-    def check_documents(self, docs: Sequence[str], ctx: ScanContext | None = None) -> list[Verdict]:
-        """Indirect injection: retrieved chunks go through the input rules like a user message."""
+    def check_documents(self, docs: Sequence[str], ctx: ScanContext | None = None,
+                        ids: Sequence[str | None] | None = None) -> list[Verdict]:
+        """Indirect injection: retrieved chunks go through the input rules like a user message. Each
+        verdict's source is `documents[i]`, with the chunk's or document's id from `ids`."""
         c = ctx or ScanContext(direction="input")
-        return [self.check(d, c, None) for d in docs]
+        if ids is not None and len(ids) != len(docs):
+            raise ValueError(f"check_documents: {len(ids)} ids for {len(docs)} documents")
+        return [self.check(d, c, None, source=Source(f"documents[{i}]", id=ids[i] if ids is not None else None))
+                for i, d in enumerate(docs)]
+
+
+def blocked_by(hit: RuleHit, text: str, direction: Direction, source: Source | None = None,
+               masks: Sequence[tuple[int, int]] = ()) -> Blocked:
+    """The Blocked for a block rule's hit on `text`: its first finding, the source, and an excerpt of
+    `text` around the finding with sensitive values (this hit's, if its scanner is sensitive, and
+    `masks`) masked."""
+    f = hit.findings[0] if hit.findings else None
+    spans = list(masks)
+    if hit.scanner.sensitive:
+        spans += [(x.start, x.end) for x in hit.findings if x.start is not None and x.end is not None]
+    ex = excerpt(text, f.start, f.end, spans) if f is not None else None
+    return Blocked(hit.rule.scanner, hit.outcome.rule or "match", direction, finding=f, source=source, excerpt=ex)
+
+
+def _shifted(f: Finding, by: int) -> Finding:
+    if f.start is None or f.end is None:
+        return f
+    return Finding(f.rule, f.start + by, f.end + by, f.score)
 
 
 def redaction_spans(hit: RuleHit) -> list[tuple[Finding, str]]:

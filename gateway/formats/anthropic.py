@@ -39,7 +39,9 @@ def error_body(err: SluiceError) -> dict[str, Any]:
     kind = _ERROR_TYPE.get(err.status, "api_error" if err.status >= 500 else "invalid_request_error")
     if err.code == "budget_exceeded":  # spent: not a rate limit that passes (same 429 as the other routes)
         kind = "billing_error"
-    return {"type": "error", "error": {"type": kind, "message": err.message, "param": err.param, "code": err.code}}
+    # the error's details (a guardrail block's scanner, rule, source, excerpt) as on the other routes
+    return {"type": "error", "error": {**err.extra, "type": kind, "message": err.message, "param": err.param,
+                                       "code": err.code}}
 
 
 # ---- request ---------------------------------------------------------------------------------

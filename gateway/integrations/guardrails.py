@@ -30,7 +30,7 @@ from gateway.errors import ContentPolicyViolation
 from gateway.hooks import Completion, Hook, HookResult, StreamFilter
 from gateway.integrations.guardrails_common import State, args_context, record, too_large, violation
 from gateway.integrations.guardrails_stream import GuardrailsStreamFilter
-from guardrails import Blocked, Guard, Guardrails, GuardrailsConfig, Outcome, ScanContext, Vault
+from guardrails import Blocked, Guard, Guardrails, GuardrailsConfig, Outcome, ScanContext, Source, Vault
 from guardrails.scan_limit import ScanTooLarge, Window, plan
 from guardrails.scanners.canary import new_canary
 
@@ -61,21 +61,23 @@ class _DecodedIds(list):  # type: ignore[type-arg]
         return list(self) != self._original
 
 
-def _text_parts(content: Any) -> list[tuple[Any, Any]]:
-    """(container, key) pairs addressing each text of a message's content."""
+def _text_parts(content: Any, path: str, role: str | None) -> list[tuple[Any, Any, Source]]:
+    """(container, key, source) addressing each text of a message's content."""
     if isinstance(content, list):
-        return [(part, "text") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)]
+        return [(part, "text", Source(f"{path}[{j}].text", role)) for j, part in enumerate(content)
+                if isinstance(part, dict) and isinstance(part.get("text"), str)]
     return []
 
 
-def _tool_arguments(msg: dict[str, Any]) -> list[dict[str, Any]]:
+def _tool_arguments(msg: dict[str, Any], path: str) -> list[tuple[dict[str, Any], Source]]:
     """The `function` objects of a message's tool calls (and legacy function_call) whose
-    `arguments` is a string: the text a tool receives from the model."""
-    out = [tc["function"] for tc in msg.get("tool_calls") or []
+    `arguments` is a string: the text a tool receives from the model; with their sources."""
+    out = [(tc["function"], Source(f"{path}.tool_calls[{j}].function.arguments", "assistant"))
+           for j, tc in enumerate(msg.get("tool_calls") or [])
            if isinstance(tc, dict) and isinstance(tc.get("function"), dict)]
     if isinstance(msg.get("function_call"), dict):
-        out.append(msg["function_call"])
-    return [f for f in out if isinstance(f.get("arguments"), str)]
+        out.append((msg["function_call"], Source(f"{path}.function_call.arguments", "assistant")))
+    return [(f, src) for f, src in out if isinstance(f.get("arguments"), str)]
 
 
 class GuardrailsHook(Hook):
@@ -117,7 +119,7 @@ class GuardrailsHook(Hook):
         ctx.scratch[self.name] = st
         texts = self._input_texts(ctx)
         try:
-            windows = plan([len(c[k]) for c, k in texts], guard.policy)
+            windows = plan([len(c[k]) for c, k, _ in texts], guard.policy)
         except ScanTooLarge as exc:
             raise too_large(exc, guard.name) from None
         outcomes: list[Outcome] = []
@@ -128,7 +130,7 @@ class GuardrailsHook(Hook):
             record(ctx, outcomes)
         if blocked is not None:
             raise violation(blocked, guard.name)
-        for container, _key in texts:
+        for container, _key, _src in texts:
             if isinstance(container, _DecodedIds) and container.rewritten():
                 raise ContentPolicyViolation(  # ids cannot be redacted in place: refuse rather than pass them
                     f"Request blocked by policy '{guard.name}': a rule would redact token-id input, which "
@@ -136,32 +138,38 @@ class GuardrailsHook(Hook):
         st.scan = self._scan_context(ctx, guard)  # after the input scan: a planted canary is ours, not input
         return None
 
-    def _input_texts(self, ctx: RequestContext) -> list[tuple[Any, Any]]:
+    def _input_texts(self, ctx: RequestContext) -> list[tuple[Any, Any, Source]]:
+        """(container, key, source) of each input text. Paths index the chat-shaped body the hooks
+        see (for /v1/messages and /v1/responses: the request as translated to chat)."""
         body = ctx.body
         if ctx.kind == "retrieval":  # the RAG query API: the question is the input
-            return [(body, "question")] if isinstance(body.get("question"), str) else []
+            return [(body, "question", Source("question", "user"))] if isinstance(body.get("question"), str) else []
         if ctx.kind == "embeddings":
             inp = body.get("input")
             if isinstance(inp, str):
-                return [(body, "input")]
-            if _is_ids(inp):
+                return [(body, "input", Source("input"))]
+            single_ids = _is_ids(inp)
+            if single_ids:
                 inp = [inp]
             if isinstance(inp, list):
-                out_e: list[tuple[Any, Any]] = [(inp, i) for i, x in enumerate(inp) if isinstance(x, str)]
-                ids = [x for x in inp if _is_ids(x)]
-                if ids:  # token ids are text too: scanned as the tokenizer the client used reads them
-                    decoded = _DecodedIds(ids)
-                    out_e += [(decoded, i) for i in range(len(decoded))]
+                out_e: list[tuple[Any, Any, Source]] = [(inp, i, Source(f"input[{i}]")) for i, x in enumerate(inp)
+                                                        if isinstance(x, str)]
+                where = [i for i, x in enumerate(inp) if _is_ids(x)]
+                if where:  # token ids are text too: scanned as the tokenizer the client used reads them
+                    decoded = _DecodedIds([inp[i] for i in where])
+                    out_e += [(decoded, j, Source("input" if single_ids else f"input[{i}]"))
+                              for j, i in enumerate(where)]
                 return out_e
             return []
-        out: list[tuple[Any, Any]] = []
-        for m in body.get("messages") or []:
+        out: list[tuple[Any, Any, Source]] = []
+        for i, m in enumerate(body.get("messages") or []):
             if not isinstance(m, dict) or m.get("role") not in self.input_roles:
                 continue
+            role = str(m.get("role"))
             if isinstance(m.get("content"), str):
-                out.append((m, "content"))
+                out.append((m, "content", Source(f"messages[{i}].content", role)))
             else:
-                out.extend(_text_parts(m.get("content")))
+                out.extend(_text_parts(m.get("content"), f"messages[{i}].content", role))
         return out
 
     def _scan_context(self, ctx: RequestContext, guard: Guard) -> ScanContext:
@@ -197,16 +205,18 @@ class GuardrailsHook(Hook):
         if st is None or ctx.kind == "embeddings":  # chat and retrieval answers are completions
             return completion
         args_ctx = args_context(st.scan)
-        texts: list[tuple[Any, Any, ScanContext]] = []
-        for choice in completion.get("choices") or []:
+        texts: list[tuple[Any, Any, ScanContext, Source]] = []
+        for n, choice in enumerate(completion.get("choices") or []):
             msg = choice.get("message") if isinstance(choice, dict) else None
             if not isinstance(msg, dict):
                 continue
-            texts += [(msg, "content", st.scan)] if isinstance(msg.get("content"), str) else []
-            texts += [(fn, "arguments", args_ctx) for fn in _tool_arguments(msg)]
+            path = f"choices[{choice.get('index', n)}].message"
+            if isinstance(msg.get("content"), str):
+                texts.append((msg, "content", st.scan, Source(f"{path}.content", "assistant")))
+            texts += [(fn, "arguments", args_ctx, src) for fn, src in _tool_arguments(msg, path)]
         outcomes: list[Outcome] = []
         try:
-            blocked = await self._run(sum(len(c[k]) for c, k, _ in texts),
+            blocked = await self._run(sum(len(c[k]) for c, k, _, _ in texts),
                                       lambda: _scan_outputs(st, texts, outcomes))
         finally:
             record(ctx, outcomes)
@@ -223,13 +233,15 @@ class GuardrailsHook(Hook):
         return GuardrailsStreamFilter(ctx, st, self.name)
 
 
-def _scan_inputs(guard: Guard, texts: list[tuple[Any, Any]], windows: list[Window], vault: Vault,
+_INPUT = ScanContext(direction="input")
+
+
+def _scan_inputs(guard: Guard, texts: list[tuple[Any, Any, Source]], windows: list[Window], vault: Vault,
                  outcomes: list[Outcome]) -> Blocked | None:
     """Apply the input rules to each text in place (maybe in a worker thread: touches only this
     request's body, vault and outcome list). Returns the first block, if any."""
-    ictx = ScanContext(direction="input")
-    for (container, key), window in zip(texts, windows, strict=True):
-        v = guard.check_window(container[key], window, ictx, vault)
+    for (container, key, source), window in zip(texts, windows, strict=True):
+        v = guard.check_window(container[key], window, _INPUT, vault, source=source)
         outcomes.extend(v.outcomes)
         if v.blocked is not None:
             return v.blocked
@@ -238,13 +250,14 @@ def _scan_inputs(guard: Guard, texts: list[tuple[Any, Any]], windows: list[Windo
     return None
 
 
-def _scan_outputs(st: State, texts: list[tuple[Any, Any, ScanContext]], outcomes: list[Outcome]) -> Blocked | None:
+def _scan_outputs(st: State, texts: list[tuple[Any, Any, ScanContext, Source]],
+                  outcomes: list[Outcome]) -> Blocked | None:
     """Apply the output rules to each answer text in place (see _scan_inputs)."""
     restore = st.guard.policy.restore_pii
     keep = st.vault.values() if restore else frozenset()
-    for container, key, scan in texts:
+    for container, key, scan, source in texts:
         text = st.vault.restore(container[key]) if restore else container[key]
-        v = st.guard.check(text, scan, st.out_vault, keep)
+        v = st.guard.check(text, scan, st.out_vault, keep, source)
         outcomes.extend(v.outcomes)
         if v.blocked is not None:
             return v.blocked

@@ -13,6 +13,9 @@ class Scanner(ABC):
     redactable: bool = False
     # Whether the scanner needs the whole text (JSON validity): in streams it runs at the end only.
     needs_full_text: bool = False
+    # Whether a match is a value that must not be echoed (a secret, PII, a canary): an error's
+    # excerpt masks it.
+    sensitive: bool = False
 
     @abstractmethod
     def scan(self, text: str, ctx: ScanContext) -> list[Finding]: ...

@@ -18,6 +18,7 @@ def new_canary() -> str:
 class CanaryScanner(Scanner):
     name = "canary"
     redactable = True
+    sensitive = True
 
     def __init__(self, canaries: Sequence[str] = (), *, name: str = "canary") -> None:
         self.name = name

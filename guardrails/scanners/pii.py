@@ -75,6 +75,7 @@ _GATES: dict[str, re.Pattern[str]] = {
 class PiiScanner(Scanner):
     name = "pii"
     redactable = True
+    sensitive = True
 
     def __init__(
         self,

@@ -60,6 +60,7 @@ def _rule_name(secret_type: str) -> str:
 class SecretsScanner(Scanner):
     name = "secrets"
     redactable = True
+    sensitive = True
 
     def __init__(self, plugins: Sequence[str] = DEFAULT_PLUGINS, *, name: str = "secrets") -> None:
         unknown = [p for p in plugins if p not in PLUGINS]

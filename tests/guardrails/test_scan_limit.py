@@ -122,7 +122,7 @@ async def test_scans_are_bounded_by_scan_threads_and_the_loop_stays_free(monkeyp
     active, peak = 0, 0
     lock = threading.Lock()
 
-    def slow(self, text, window, ctx, vault=None, keep=frozenset()):  # type: ignore[no-untyped-def]
+    def slow(self, text, window, ctx, vault=None, keep=frozenset(), source=None):  # type: ignore[no-untyped-def]
         nonlocal active, peak
         with lock:
             active += 1
