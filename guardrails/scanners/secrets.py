@@ -1,5 +1,10 @@
 """Secrets (API keys, tokens, private keys, JWTs, credentials in URLs) with detect-secrets' plugins.
 
+Passwords in connection URLs and strings that detect-secrets misses (sub-delimiters in the
+password, an empty user, JDBC `password=` parameters, ADO.NET/ODBC `Password=...;`) come from our
+own small regexes (connection_strings.py); placeholders (`user:password@`, `${DB_PASS}`) are not
+reported.
+
 We use the plugins as a library: each regex plugin's own `denylist` gives the spans and its
 `analyze_string` (which applies plugin-specific validation, e.g. the JWT's JSON header check)
 decides which candidates count. The file-oriented keyword and entropy plugins are left out by
@@ -13,6 +18,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from guardrails.scanners import connection_strings
 from guardrails.scanners.base import Scanner
 from guardrails.types import Finding, ScanContext
 
@@ -42,19 +48,58 @@ PLUGINS: dict[str, str] = {
     "TelegramBotTokenDetector": "telegram_token",
     "TwilioKeyDetector": "twilio",
 }
-DEFAULT_PLUGINS: tuple[str, ...] = tuple(PLUGINS)
+# Ours, not detect-secrets': passwords in connection URLs and strings that BasicAuthDetector misses
+# (guardrails/scanners/connection_strings.py).
+CONNECTION_STRINGS = "ConnectionStringDetector"
+DEFAULT_PLUGINS: tuple[str, ...] = (*PLUGINS, CONNECTION_STRINGS)
 
-
-# Plugins that need a long token somewhere in the text. A text without one (most prose) skips them:
-# every token those plugins look for is at least 11 characters (Artifactory's shortest).
-_NEEDS_LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=]{11,}")
-_ALWAYS = {"PrivateKeyDetector", "BasicAuthDetector"}
+# A necessary condition of each plugin's regexes (a literal every pattern starts with or holds, or
+# the shortest run of value characters it needs): a text without it skips the plugin. They only
+# skip work; the plugin's own regexes and analyze_string decide. tests/guardrails/test_secrets_urls.py
+# checks that each plugin's own examples pass its gate, and that gated and ungated scans agree.
+GATES: dict[str, str] = {
+    "AWSKeyDetector": r"A3T|ABIA|ACCA|AKIA|ASIA|[0-9a-zA-Z/+]{40}",
+    "ArtifactoryDetector": r"AKC|AP[\dA-F]",
+    "AzureStorageKeyDetector": r"AccountKey=",
+    "BasicAuthDetector": r"://",
+    "CloudantDetector": r"(?i:[0-9a-z]{24})",
+    "DiscordBotTokenDetector": r"\.[a-zA-Z\d_-]{6}\.",
+    "GitHubTokenDetector": r"gh[pousr]_",
+    "GitLabTokenDetector": r"gl[a-z]{2,6}-|GR1348941",
+    "IbmCloudIamDetector": r"[a-zA-Z0-9_\-]{44}",
+    "IbmCosHmacDetector": r"(?i:[a-f0-9]{48})",
+    "JwtTokenDetector": r"eyJ",
+    "MailchimpDetector": r"-us[0-9]",
+    "NpmDetector": r":_authToken=",
+    "OpenAIDetector": r"T3BlbkFJ",
+    "PrivateKeyDetector": r"BEGIN|PuTTY",
+    "PypiTokenDetector": r"pypi-AgE",
+    "SendGridDetector": r"SG\.",
+    "SlackDetector": r"(?i:xox|hooks\.slack)",
+    "SoftlayerDetector": r"(?i:[a-z0-9]{64})",
+    "SquareOAuthDetector": r"sq0csp-",
+    "StripeDetector": r"k_live_",
+    "TelegramBotTokenDetector": r"[0-9]{8}:",
+    "TwilioKeyDetector": r"(?:AC|SK)[a-z0-9]{32}",
+    CONNECTION_STRINGS: connection_strings.GATE.pattern,
+}
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_\-+/=.]*")
 _PEM_END = re.compile(r"-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----")
+_BASIC_AUTH = "BASIC_AUTH_CREDENTIALS"
 
 
 def _rule_name(secret_type: str) -> str:
     return secret_type.upper().replace(" ", "_").replace("(", "").replace(")", "")
+
+
+class _Plugin:
+    """A loaded plugin with its gate and rule name, bound once (no per-scan lookups)."""
+
+    __slots__ = ("gate", "name", "plugin", "rule")
+
+    def __init__(self, name: str, plugin: Any, gate: re.Pattern[str]) -> None:
+        self.name, self.plugin, self.gate = name, plugin, gate
+        self.rule = _rule_name(plugin.secret_type) if plugin is not None else ""
 
 
 class SecretsScanner(Scanner):
@@ -62,40 +107,56 @@ class SecretsScanner(Scanner):
     redactable = True
     sensitive = True
 
-    def __init__(self, plugins: Sequence[str] = DEFAULT_PLUGINS, *, name: str = "secrets") -> None:
-        unknown = [p for p in plugins if p not in PLUGINS]
+    def __init__(self, plugins: Sequence[str] = DEFAULT_PLUGINS, *, name: str = "secrets",
+                 gates: bool = True) -> None:
+        unknown = [p for p in plugins if p not in PLUGINS and p != CONNECTION_STRINGS]
         if unknown:
-            raise ValueError(f"unknown detect-secrets plugins {unknown}; supported: {sorted(PLUGINS)}")
+            raise ValueError(f"unknown detect-secrets plugins {unknown}; supported: "
+                             f"{sorted([*PLUGINS, CONNECTION_STRINGS])}")
         self.name = name
         self.plugin_names = list(plugins)
-        self._plugins: list[Any] | None = None
+        self.gates = gates
+        self._plugins: list[_Plugin] | None = None
+        self._any: re.Pattern[str] | None = None
 
     def warm(self) -> None:
         self._get_plugins()
 
-    def _get_plugins(self) -> list[Any]:
+    def _get_plugins(self) -> list[_Plugin]:
         if self._plugins is None:
             loaded = []
             for cls_name in self.plugin_names:
-                module = importlib.import_module(f"detect_secrets.plugins.{PLUGINS[cls_name]}")
-                loaded.append(getattr(module, cls_name)())
+                plugin = None
+                if cls_name != CONNECTION_STRINGS:
+                    module = importlib.import_module(f"detect_secrets.plugins.{PLUGINS[cls_name]}")
+                    plugin = getattr(module, cls_name)()
+                loaded.append(_Plugin(cls_name, plugin, re.compile(GATES[cls_name])))
+            # one search answers "could any plugin match?" for the common case of a text with no candidate
+            self._any = re.compile("|".join(f"(?:{GATES[n]})" for n in self.plugin_names))
             self._plugins = loaded
         return self._plugins
 
     def scan(self, text: str, ctx: ScanContext) -> list[Finding]:
+        plugins = self._get_plugins()
+        if self.gates and (self._any is None or self._any.search(text) is None):
+            return []
         findings: list[Finding] = []
-        long_token = _NEEDS_LONG_TOKEN.search(text) is not None
-        for cls_name, plugin in zip(self.plugin_names, self._get_plugins(), strict=True):
-            if not long_token and cls_name not in _ALWAYS:
+        for p in plugins:
+            if self.gates and p.gate.search(text) is None:
                 continue
-            candidates = [c for c in plugin.analyze_string(text) if c]
+            if p.plugin is None:
+                findings.extend(connection_strings.findings(text))
+                continue
+            candidates = [c for c in p.plugin.analyze_string(text) if c]
             if not candidates:
                 continue
-            rule = _rule_name(plugin.secret_type)
-            for regex in plugin.denylist:
+            for regex in p.plugin.denylist:
                 for m in regex.finditer(text):
                     if any(c in m.group(0) for c in candidates):
-                        findings.append(Finding(rule, *_secret_span(text, m, rule)))
+                        s, e = _secret_span(text, m, p.rule)
+                        if p.rule == _BASIC_AUTH and connection_strings.is_placeholder(text[s:e]):
+                            continue  # `user:password@`, `user:<password>@`: an example, not a leak
+                        findings.append(Finding(p.rule, s, e))
         return _merge(findings)
 
 
@@ -108,6 +169,8 @@ def _secret_span(text: str, m: Any, rule: str) -> tuple[int, int]:
         start = text.rfind("-----", 0, m.start())
         return (start if start >= 0 and m.start() - start <= 5 else m.start()), (end.end() if end else len(text))
     groups = [m.span(g) for g in range(1, m.re.groups + 1) if m.group(g)]
+    if groups and rule == _BASIC_AUTH:  # the password alone: `postgres://app:<SECRET_1>@db/x`
+        return groups[0]
     if groups:
         s, e = max(groups, key=lambda sp: sp[1] - sp[0])
         if e - s >= 8:
