@@ -126,7 +126,52 @@ class PiiScanner(Scanner):
                 raise ScannerError(self.name, f"{entity}: {type(e).__name__}") from e
             results.extend(r for r in found if r.score >= self.score_threshold)
         results = _drop_overlaps(results)
-        return [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results]
+        return [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results
+                if r.entity_type != "IP_ADDRESS" or not is_version_number(text, r.start, r.end)]
+
+
+# A dotted quad read as an IPv4 address is a version number when (a) it is glued to a "v"
+# ("v4.0.0.1") or to more dotted groups ("1.2.3.4.5", "10.0.0.1.2"), or carries a pre-release or
+# build suffix ("1.2.3.4-beta", "1.2.3.4+build7"), or (b) the words right before it name a version:
+# version/ver/v/release/build/patch/firmware/upgrade/update/downgrade or a product that is
+# versioned so (Chrome, Firefox, Windows, iOS, Android, Python, OpenSSL, ...), joined to it by at most
+# "to"/"from"/"is"/"of"/":"/"="/"/" ("upgrade to 10.2.0.1", "Chrome/120.0.0.1", "version: 1.2.3.4");
+# one that follows another dotted number and "to"/"and"/"or"/","/"-" is what that one is.
+# A port or prefix length after it ("10.2.0.1:5432", "10.0.0.0/8") or an address word before it
+# ("IP", "host", "server", "address", "connect to") keeps it an address whatever else is near.
+_VERSION_WORDS = (r"version|ver|vers|v|release|rel|build|patch|firmware|fw|bios|kernel|upgrade|upgraded|upgrading|"
+                  r"update|updated|updating|downgrade|downgraded|downgrading|"
+                  r"chrome|chromium|firefox|safari|opera|windows|macos|ios|ipados|android|"
+                  r"python|nodejs|java|jdk|rust|php|ruby|perl|sdk|driver|package|pkg|tag|libc|openssl")
+# (words that also name hosts — node, app, api, redis, postgres, nginx, linux — are left out:
+# "node 10.0.0.5", "redis: 10.0.0.3" are addresses)
+_VERSION_BEFORE = re.compile(r"(?i)\b(?:" + _VERSION_WORDS + r")\.?"
+                             r"(?:\s*[:=/#]\s*|\s+(?:(?:to|from|is|of|was|=|number|no\.?)\s+)*)v?$")
+_ADDRESS_BEFORE = re.compile(r"(?i)\b(?:ip|ipv4|host|hostname|server|address|addr|gateway|dns|subnet|ping|ssh|"
+                             r"connect|connecting|connected)\b[^.\n]{0,20}$")
+_VERSION_GLUE_BEFORE = re.compile(r"(?:[vV]|\d\.)$")
+_VERSION_GLUE_AFTER = re.compile(r"\.\d|[-+~][A-Za-z]")
+_ADDRESS_AFTER = re.compile(r":\d|/\d")
+_PREV_DOTTED = re.compile(r"(?<![\d.])(\d+(?:\.\d+){2,})\s*(?:to|->|→|and|or|,|-)\s*$")
+
+
+def is_version_number(text: str, start: int, end: int) -> bool:
+    """Whether the IPv4-looking text[start:end] is a version number in its context (see above)."""
+    if ":" in text[start:end]:  # IPv6
+        return False
+    after = text[end:end + 2]
+    if _ADDRESS_AFTER.match(after):
+        return False
+    before = text[max(0, start - 40):start]
+    if _VERSION_GLUE_BEFORE.search(before) or _VERSION_GLUE_AFTER.match(after):
+        return True
+    if _ADDRESS_BEFORE.search(before):
+        return False
+    prev = _PREV_DOTTED.search(before)  # "from 1.1.0.9 to 1.1.0.8": as the first one is
+    if prev is not None:
+        off = start - len(before)
+        return is_version_number(text, off + prev.start(1), off + prev.end(1))
+    return _VERSION_BEFORE.search(before) is not None
 
 
 def _build_recognizer(entity: str, phone_regions: Sequence[str]) -> Any:
