@@ -22,15 +22,43 @@ class GuardrailsStreamFilter(StreamFilter):
         self._done: set[int] = set()
         self._last: Chunk | None = None
         self._recorded = False
+        # Logprobs held with their text: per choice, each fed piece's `logprobs.content` entries by
+        # the tag it was fed under; they go out in the chunk that carries that piece's text.
+        self._lp: dict[int, dict[int, list[Any]]] = {}
+        self._serial = 0
 
-    def _sg(self, choice: int, tool: int | None = None) -> StreamGuard:
+    def _sg(self, choice: int, tool: int | None = None, *, align: bool = False) -> StreamGuard:
         sg = self._guards.get((choice, tool))
         if sg is None:
             restore = self.st.vault if self.st.guard.policy.restore_pii else None
             scan = self.st.scan if tool is None else self._args_scan
             sg = self._guards[(choice, tool)] = StreamGuard(self.st.guard, scan, out_vault=self.st.out_vault,
-                                                            restore=restore)
+                                                            restore=restore, align=align)
         return sg
+
+    def _feed(self, idx: int, text: str, ch: dict[str, Any]) -> tuple[str, list[Any] | None]:
+        """Feed a choice's content; with logprobs (the guard then releases whole pieces only), hold
+        the piece's entries with it and return those of the released text. A piece a redaction or a
+        restored placeholder rewrote loses its entries: they would claim tokens the client never sees."""
+        lp = ch.get("logprobs")
+        entries = lp.get("content") if isinstance(lp, dict) else None
+        sg = self._sg(idx, align=isinstance(entries, list))
+        if not sg.align:
+            return sg.feed(text), None
+        self._serial += 1
+        if isinstance(entries, list):
+            self._lp.setdefault(idx, {})[self._serial] = entries
+        return sg.feed(text, self._serial), self._released_entries(idx, sg)
+
+    def _released_entries(self, idx: int, sg: StreamGuard) -> list[Any]:
+        held = self._lp.get(idx, {})
+        out: list[Any] = []
+        for _, tags, rewritten in sg.released:
+            for t in tags:
+                got = held.pop(t, None)
+                if got and not rewritten:
+                    out += got
+        return out
 
     def on_chunk(self, chunk: Chunk) -> list[Chunk]:
         choices = chunk.get("choices")
@@ -44,16 +72,22 @@ class GuardrailsStreamFilter(StreamFilter):
                 idx = int(ch.get("index", 0))
                 delta = ch.get("delta") or {}
                 text = delta.get("content")
-                out = self._sg(idx).feed(text) if isinstance(text, str) and text else ""
+                out, entries = self._feed(idx, text, ch) if isinstance(text, str) and text else ("", None)
                 self._filter_tool_calls(idx, delta)
                 if ch.get("finish_reason") is not None and idx not in self._done:
                     tail, calls = self._finish(idx)
                     out += tail
+                    if (idx, None) in self._guards and self._guards[(idx, None)].align:
+                        entries = (entries or []) + self._released_entries(idx, self._guards[(idx, None)])
                     if calls:
                         before.append(self._chunk(idx, {"tool_calls": calls}))
                 if isinstance(text, str) or out:
                     delta["content"] = out
                     ch["delta"] = delta
+                if entries is not None:
+                    lp = ch.get("logprobs")
+                    ch["logprobs"] = ({**lp, "content": entries} if isinstance(lp, dict) else
+                                      {"content": entries, "refusal": None}) if entries else None
                 if out or ch.get("finish_reason") is not None or any(k != "content" for k in delta) or ch.get("logprobs"):
                     keep = True
         except Blocked as b:
@@ -107,7 +141,11 @@ class GuardrailsStreamFilter(StreamFilter):
                 if calls:
                     out.append(self._chunk(idx, {"tool_calls": calls}))
                 if text:
-                    out.append(self._chunk(idx, {"content": text}))
+                    c = self._chunk(idx, {"content": text})
+                    sg = self._guards.get((idx, None))
+                    if sg is not None and sg.align:
+                        c["choices"][0]["logprobs"] = {"content": self._released_entries(idx, sg), "refusal": None}
+                    out.append(c)
         except Blocked as b:
             self._record()
             raise violation(b, self.st.guard.name) from None

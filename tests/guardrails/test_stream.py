@@ -30,8 +30,12 @@ def test_pii_split_across_chunks_is_redacted(chunk: int) -> None:
     assert out == text.replace("john.smith@example.com", "<EMAIL_1>").replace("4111 1111 1111 1111", "<CREDIT_CARD_1>")
 
 
-def test_text_is_held_back_only_by_the_window() -> None:
-    g = _guard([Rule(scanner="pii", action="redact")], stream_window_chars=16)
+def test_a_scanner_without_hold_back_knowledge_keeps_the_fixed_window() -> None:
+    # a named denylist regex cannot say how long its matches are: the policy's window holds them
+    cfg = GuardrailsConfig(scanners={"words": {"type": "denylist", "regexes": {"w": r"\bforbidden\b"}}},
+                           policies={"p": PolicyConfig(output=[Rule(scanner="words", action="block")],
+                                                       stream_window_chars=16)})
+    g = Guardrails(cfg).guard(("p",))
     sg = StreamGuard(g, ScanContext(direction="output"))
     emitted = "".join(sg.feed(p) for p in _pieces("a" * 200, 5))
     assert 200 - 2 * 16 - 5 <= len(emitted) <= 200 - 16
