@@ -48,29 +48,41 @@ class Guard:
     def rules(self, direction: Direction) -> list[Rule]:
         return self.policy.input if direction == "input" else self.policy.output
 
+    def _hit(self, r: Rule, text: str, ctx: ScanContext, source: Source | None = None) -> RuleHit:
+        """One rule on one text. An erroring scanner gives an `error` hit, or raises _ClosedFailure
+        when its rule fails closed."""
+        scanner = self.scanners[r.scanner]
+        t0 = time.perf_counter()
+        try:
+            # long texts in pieces (GIL hold); most texts are one segment: no detour
+            findings = scanner.scan(text, ctx) if len(text) <= segments.SEGMENT else segments.scan(scanner, text, ctx)
+        except Exception as e:
+            ms = (time.perf_counter() - t0) * 1000
+            mode = r.on_error or self.policy.on_error
+            log.warning("guardrail scanner %s failed (%s); failing %s", r.scanner, type(e).__name__, mode)
+            out = Outcome(r.scanner, ctx.direction, "error", f"scanner_error:{type(e).__name__}", ms, source=source)
+            hit = RuleHit(r, scanner, [], out)
+            if mode == "closed":
+                raise _ClosedFailure([hit], Blocked(r.scanner, "scanner_error", ctx.direction, source=source)) from e
+            return hit
+        ms = (time.perf_counter() - t0) * 1000
+        if not findings:
+            return RuleHit(r, scanner, findings, Outcome(r.scanner, ctx.direction, "pass", None, ms, 0, (), source))
+        return RuleHit(r, scanner, findings, Outcome(r.scanner, ctx.direction, r.action, findings[0].rule, ms,
+                                                     len(findings), tuple(findings), source))
+
     def run_rules(self, text: str, rules: Sequence[Rule], ctx: ScanContext) -> list[RuleHit]:
-        """Run scanners (no text changes). Raises Blocked for an erroring scanner that fails closed."""
+        """Run scanners (no text changes). Raises _ClosedFailure (holding the hits so far and the
+        Blocked) for an erroring scanner that fails closed."""
         hits: list[RuleHit] = []
         for r in rules:
-            scanner = self.scanners[r.scanner]
-            t0 = time.perf_counter()
             try:
-                findings = segments.scan(scanner, text, ctx)  # long texts in pieces (GIL hold)
-            except Exception as e:
-                ms = (time.perf_counter() - t0) * 1000
-                mode = r.on_error or self.policy.on_error
-                log.warning("guardrail scanner %s failed (%s); failing %s", r.scanner, type(e).__name__, mode)
-                out = Outcome(r.scanner, ctx.direction, "error", f"scanner_error:{type(e).__name__}", ms)
-                hits.append(RuleHit(r, scanner, [], out))
-                if mode == "closed":
-                    raise _ClosedFailure(hits, Blocked(r.scanner, "scanner_error", ctx.direction)) from e
-                continue
-            ms = (time.perf_counter() - t0) * 1000
-            action = r.action if findings else "pass"
-            rule_name = findings[0].rule if findings else None
-            hits.append(RuleHit(r, scanner, findings, Outcome(r.scanner, ctx.direction, action, rule_name, ms,
-                                                              len(findings), tuple(findings))))
-            if findings and r.action == "block":
+                h = self._hit(r, text, ctx)
+            except _ClosedFailure as cf:
+                cf.hits[:0] = hits
+                raise
+            hits.append(h)
+            if h.findings and r.action == "block":
                 break
         return hits
 
@@ -80,33 +92,32 @@ class Guard:
         `keep` are not redacted (the caller's own values restored into a response). `source` names
         the text (outcomes and a block carry it); a block carries its finding and an excerpt."""
         verdict = Verdict(text=text)
+        outcomes = verdict.outcomes
         masks: list[tuple[int, int]] = []  # sensitive spans found so far, in verdict.text's offsets
-        for r in self.rules(ctx.direction):
+        for r in self.policy.input if ctx.direction == "input" else self.policy.output:
             try:
-                hits = self.run_rules(verdict.text, [r], ctx)
+                h = self._hit(r, verdict.text, ctx, source)
             except _ClosedFailure as cf:
-                for h in cf.hits:
-                    h.outcome.source = source
-                    verdict.outcomes.append(h.outcome)
-                verdict.action = "block"
-                verdict.blocked = Blocked(cf.blocked.scanner, cf.blocked.rule, ctx.direction, source=source)
+                outcomes.extend(x.outcome for x in cf.hits)
+                verdict.action, verdict.blocked = "block", cf.blocked
                 return verdict
-            for h in hits:
-                h.outcome.source = source
-                verdict.outcomes.append(h.outcome)
-                if _STRENGTH[h.outcome.action] > _STRENGTH[verdict.action]:
-                    verdict.action = h.outcome.action
-                if h.outcome.action == "block":
-                    verdict.blocked = blocked_by(h, verdict.text, ctx.direction, source, masks)
-                    return verdict
-                if h.findings and h.scanner.sensitive:
-                    masks.extend((f.start, f.end) for f in h.findings if f.start is not None and f.end is not None)
-                if h.outcome.action == "redact":
-                    redacted = apply(verdict.text, redaction_spans(h), vault, keep)
-                    if redacted != verdict.text:
-                        # offsets moved; what was redacted is gone from the text anyway (a flagged
-                        # value seen before this redaction is no longer masked in an excerpt)
-                        verdict.text, masks = redacted, []
+            outcomes.append(h.outcome)
+            if not h.findings:
+                continue
+            action = h.outcome.action
+            if _STRENGTH[action] > _STRENGTH[verdict.action]:
+                verdict.action = action
+            if action == "block":
+                verdict.blocked = blocked_by(h, verdict.text, ctx.direction, source, masks)
+                return verdict
+            if h.scanner.sensitive:
+                masks.extend((f.start, f.end) for f in h.findings if f.start is not None and f.end is not None)
+            if action == "redact":
+                redacted = apply(verdict.text, redaction_spans(h), vault, keep)
+                if redacted != verdict.text:
+                    # offsets moved; what was redacted is gone from the text anyway (a flagged
+                    # value seen before this redaction is no longer masked in an excerpt)
+                    verdict.text, masks = redacted, []
         return verdict
 
     def check_window(self, text: str, window: Window, ctx: ScanContext, vault: Vault | None = None,

@@ -64,3 +64,20 @@ def test_addresses_are_still_found(pii: PiiScanner, text: str, ip: str) -> None:
 def test_ipv6_is_never_a_version() -> None:
     t = "from 2001:db8::1 version 2"
     assert not is_version_number(t, 5, 16)
+
+
+def test_gated_and_ungated_pii_scans_agree_on_the_datasets(pii: PiiScanner) -> None:
+    """The prechecks ("@", a digit, `\\d.\\d`, ...) only skip recognizers that cannot match."""
+    import csv
+    import json
+
+    from guardrails.datasets import dataset_path
+
+    with dataset_path("injection", "jackhhao_test.csv").open(newline="", encoding="utf-8") as f:
+        texts = [r["prompt"] for r in csv.DictReader(f)]
+    texts += [s["full_text"] for s in json.loads(dataset_path("pii", "presidio_synth_v2.json").read_text())]
+    texts += VERSIONS + [t for t, _ in ADDRESSES] + ["fe80::1ff:fe23:4567:890a", "dead:beef::", "a@b.co"]
+    ungated = PiiScanner(gates=False)
+    diff = [t[:80] for t in texts if pii.scan(t, CTX) != ungated.scan(t, CTX)]
+    assert diff == [], diff
+    assert sum(1 for t in texts if pii.scan(t, CTX)) > 200  # the comparison has matches (285 texts)
