@@ -249,6 +249,36 @@ def spend_migrate(config: Path = ConfigOpt) -> None:
     typer.echo(f"spend database at revision head ({svc.engine.url.render_as_string(hide_password=True)})")
 
 
+@spend_app.command("prune")
+def spend_prune(
+    days: int = typer.Option(None, "--days", min=32, help="keep this many whole UTC days of raw rows "
+                             "(default: spend.retention.raw_days)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="count the rows that would go; delete nothing"),
+    config: Path = ConfigOpt,
+) -> None:
+    """Delete raw ledger rows older than the retention in small batches; daily rollups are kept."""
+    import time
+
+    import sqlalchemy as sa
+
+    from gateway.spend.retention import cutoff, prune
+    from gateway.spend.schema import ledger
+
+    svc = _service(config)
+    keep = days if days is not None else svc.config.spend.retention.raw_days
+    if keep is None:
+        raise _fail(ValueError("no retention: set spend.retention.raw_days or pass --days"))
+    before = cutoff(time.time(), keep)
+    day = time.strftime("%Y-%m-%d", time.gmtime(before))
+    if dry_run:
+        with svc.engine.connect() as c:
+            n = c.execute(sa.select(sa.func.count()).select_from(ledger).where(ledger.c.ts < before)).scalar_one()
+        typer.echo(f"would delete {n} raw rows before {day} (rollups kept)")
+        return
+    res = prune(svc.engine, before, batch_rows=svc.config.spend.retention.batch_rows)
+    typer.echo(f"deleted {res.deleted} raw rows before {day} in {res.batches} batches (rollups kept)")
+
+
 @spend_app.command("audit")
 def spend_audit(limit: int = typer.Option(50, min=1), config: Path = ConfigOpt) -> None:
     """The admin audit log (key and team changes), newest first."""

@@ -67,6 +67,17 @@ class LedgerConfig(_Strict):
     fsync: bool = Field(default=False, description="fsync the spool on every row (survives power loss, costs ~ms)")
 
 
+class RetentionConfig(_Strict):
+    """How long raw ledger rows are kept; the daily rollups are kept forever. Off by default: the
+    raw rows are the per-request audit record, and deleting them is the operator's decision."""
+
+    raw_days: int | None = Field(default=None, ge=32, description="delete raw rows older than this many "
+                                 "whole UTC days (at least 32, so budgets' day and month periods are read "
+                                 "from raw rows); null keeps them")
+    batch_rows: int = Field(default=5000, ge=1, le=100_000, description="rows deleted per transaction")
+    interval_s: float = Field(default=3600.0, gt=0, description="how often the ledger writer prunes")
+
+
 class AlertsConfig(_Strict):
     thresholds: list[float] = Field(default_factory=lambda: [0.5, 0.8, 1.0])
     webhook_url: str | None = None
@@ -88,6 +99,7 @@ class SpendConfig(_Strict):
         default_factory=dict, description="price overrides keyed by model (provider/model or bare model)"
     )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     tags_header: str = Field(default="x-sluice-tags", description="comma-separated tags for the ledger row")
     reserve_max_output_tokens: int = Field(
         default=4096, gt=0, description="what a budget or TPM limit reserves for the output of a request that "

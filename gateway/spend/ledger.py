@@ -8,8 +8,9 @@ How a row travels:
    kernel: a SIGKILL of the gateway cannot lose it (a power loss can, unless `fsync: true`). Memory
    use does not grow with the backlog: rows wait on disk, not in a queue.
 2. A background task reads whole lines from the spool's last offset (up to 1 MiB of them, or one
-   line however long), inserts batches with INSERT ... ON CONFLICT (row_id) DO NOTHING, and
-   advances the offset after the commit. When it has caught up it truncates the spool.
+   line however long), inserts the batch's rows whose row id is new (INSERT ... ON CONFLICT
+   (row_id) DO NOTHING) and, in the same transaction, adds them to the daily rollups
+   (rollup.py: INSERT ... ON CONFLICT DO UPDATE), and advances the offset after the commit. When it has caught up it truncates the spool.
 3. A batch the database refuses for its data (a constraint, a value it cannot store) is split in
    halves until each refused row is alone; those rows go to `spend_ledger_dead_letters` with an
    ERROR log line and `dead_letters` counts them, so one bad row never blocks the rows after it.
@@ -41,11 +42,13 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from gateway.spend import rollup
 from gateway.spend.rows import bound_row, clean_text, new_row_id
 from gateway.spend.schema import ledger, ledger_dead_letters, text_bounds
 
 log = logging.getLogger("sluice.spend.ledger")
 
+_PRUNE_BATCHES = 10  # retention transactions per turn of the writer's loop, between flushes
 _READ_CHUNK = 1 << 20  # bytes read from the spool per step (a longer line is read whole)
 _DEAD_BOUNDS = text_bounds(ledger_dead_letters)
 
@@ -63,19 +66,40 @@ def _insert(engine: sa.Engine, table: sa.Table, key: str) -> Any:
     return insert(table).on_conflict_do_nothing(index_elements=[key])
 
 
+_ID_CHUNK = 500  # row ids per "which of these are written already" query
+
+
+def _new_rows(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose row id is not in the ledger yet (the first of any repeated in the batch)."""
+    fresh: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        fresh.setdefault(r["row_id"], r)
+    ids = list(fresh)
+    for i in range(0, len(ids), _ID_CHUNK):
+        q = sa.select(ledger.c.row_id).where(ledger.c.row_id.in_(ids[i : i + _ID_CHUNK]))
+        for (rid,) in conn.execute(q):
+            fresh.pop(rid, None)
+    return list(fresh.values())
+
+
 def _insert_bounded(engine: sa.Engine, rows: list[dict[str, Any]]) -> int:
-    # The engine runs this as the driver's own executemany (see db.make_engine): one parsed
-    # statement, rows streamed (psycopg pipelines them).
+    # One transaction: the raw rows new to the ledger and their daily rollups (rollup.add) commit
+    # together or not at all, so a kill at any point leaves the rollups equal to the raw rows'
+    # aggregate. Replayed rows (already written) are left out of both: a row id is written by one
+    # writer at a time (its spool's flock), so the check cannot race with another insert of it.
+    # The engine runs the insert as the driver's own executemany (see db.make_engine): one parsed
+    # statement, rows streamed (psycopg pipelines them); ON CONFLICT DO NOTHING stays as a guard.
     with engine.begin() as conn:
-        return max(conn.execute(_insert(engine, ledger, "row_id"), rows).rowcount, 0)  # informational only
+        new = _new_rows(conn, rows)
+        if new:
+            conn.execute(_insert(engine, ledger, "row_id"), new)
+            rollup.add(conn, new)
+        return len(new)
 
 
 def insert_rows(engine: sa.Engine, rows: list[dict[str, Any]]) -> int:
-    """Insert rows (bounded to the schema first), skipping row ids already present (idempotent replays).
-
-    Returns the driver's count of inserted rows: exact on SQLite; psycopg's pipelined
-    executemany reports 0, so on PostgreSQL it is not a count of anything.
-    """
+    """Insert rows (bounded to the schema first) and their daily rollups, skipping row ids already
+    present (idempotent replays). Returns how many rows were new."""
     if not rows:
         return 0
     return _insert_bounded(engine, [bound_row(r) for r in rows])
@@ -179,8 +203,18 @@ class LedgerWriter:
         batch_size: int = 500,
         flush_interval_s: float = 0.2,
         fsync: bool = False,
+        retention_days: int | None = None,
+        prune_batch_rows: int = 5000,
+        prune_interval_s: float = 3600.0,
     ) -> None:
         self.engine = engine
+        # retention (retention.py): every prune_interval_s, raw rows older than retention_days are
+        # deleted between flushes, at most _PRUNE_BATCHES transactions per turn of the loop
+        self.retention_days = retention_days
+        self.prune_batch_rows = prune_batch_rows
+        self.prune_interval_s = prune_interval_s
+        self._prune_due = 0.0  # monotonic time of the next prune (0: at the first turn)
+        self.rows_pruned = 0
         self.spool_dir = Path(spool_dir)
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
@@ -269,6 +303,8 @@ class LedgerWriter:
             self._wake.clear()
             try:
                 await self.flush()
+                if self.retention_days is not None and time.monotonic() >= self._prune_due:
+                    await asyncio.to_thread(self.prune_step)
                 backoff = self.flush_interval_s
             except (sa.exc.SQLAlchemyError, OSError) as exc:
                 self.flush_errors += 1
@@ -279,6 +315,21 @@ class LedgerWriter:
                 self.flush_errors += 1
                 backoff = min(backoff * 2, 5.0)
                 log.exception("ledger: write failed unexpectedly; rows stay in the spool, retrying in %.1fs", backoff)
+
+    def prune_step(self) -> bool:
+        """One bounded turn of retention; True when nothing older than the cutoff is left (the next
+        turn is then prune_interval_s away, else at the next flush)."""
+        from gateway.spend.retention import cutoff, prune
+
+        assert self.retention_days is not None
+        res = prune(self.engine, cutoff(time.time(), self.retention_days), batch_rows=self.prune_batch_rows,
+                    max_batches=_PRUNE_BATCHES)
+        self.rows_pruned += res.deleted
+        if res.deleted:
+            log.info("ledger retention: deleted %d raw rows before %s (rollups kept)", res.deleted,
+                     time.strftime("%Y-%m-%d", time.gmtime(res.cutoff)))
+        self._prune_due = time.monotonic() + (self.prune_interval_s if res.done else 0.0)
+        return res.done
 
     def _store(self, lines: list[bytes]) -> tuple[int, int]:
         """Write the rows of spool lines, dead-lettering the ones the database refuses and the lines

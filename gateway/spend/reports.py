@@ -1,18 +1,26 @@
 """Spend report queries over the ledger: grouped totals and the finance report's sections.
 
-Group-by dimensions map to ledger columns; every query filters on the indexed `ts` range first.
+Group-by dimensions map to ledger columns. A report reads the daily rollups
+(`spend_ledger_daily`, rollup.py) for the whole UTC days of its range and the raw rows (by the
+indexed `ts`) only for the partial days at its edges, and sums both: the same numbers as the raw
+rows alone (tests/spend/test_rollup_property.py), at a cost that does not grow with the raw rows.
+`source="raw"` reads only the raw rows (the reference, and the bench's baseline).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from gateway.spend.budgets import period_bounds
-from gateway.spend.schema import keys, ledger, teams
+from gateway.spend.schema import keys, ledger, ledger_daily, teams
+
+Source = Literal["auto", "raw"]
+_DAY = 86_400
 
 DIMENSIONS: dict[str, sa.ColumnElement[Any]] = {
     "team": ledger.c.team_id,
@@ -27,6 +35,8 @@ DIMENSIONS: dict[str, sa.ColumnElement[Any]] = {
     "day": ledger.c.day,
     "status": ledger.c.status_code,
 }
+# the same dimensions in the daily rollups
+_DAILY = {name: ledger_daily.c[str(col.name)] for name, col in DIMENSIONS.items()}
 
 METRICS = ["requests", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
            "reasoning_tokens", "cost_usd", "cost_per_1k_requests", "price_state", "unpriced_requests",
@@ -101,13 +111,105 @@ def _metric_columns() -> list[sa.ColumnElement[Any]]:
     ]
 
 
-def grouped(engine: sa.Engine, q: ReportQuery) -> list[dict[str, Any]]:
-    dims = [DIMENSIONS[b].label(b) for b in q.by]
-    stmt = sa.select(*dims, *_metric_columns()).where(*q.where())
+def _day(epoch_day: int) -> str:
+    return dt.datetime.fromtimestamp(epoch_day * _DAY, dt.UTC).strftime("%Y-%m-%d")
+
+
+def _split(q: ReportQuery) -> tuple[list[tuple[float | None, float | None]], tuple[str | None, str | None] | None]:
+    """The range as ([raw ts windows], rollup days [first, last)): whole UTC days come from the
+    rollups, the partial days at the edges from the raw rows."""
+    s, e = q.start, q.end
+    lo = None if s is None else math.ceil(s / _DAY)  # the first whole day
+    hi = None if e is None else math.floor(e / _DAY)  # the day after the last whole day
+    if lo is not None and hi is not None and lo >= hi:
+        return [(s, e)], None
+    raw: list[tuple[float | None, float | None]] = []
+    if s is not None and lo is not None and s < lo * _DAY:
+        raw.append((s, lo * _DAY))
+    if e is not None and hi is not None and hi * _DAY < e:
+        raw.append((hi * _DAY, e))
+    return raw, (None if lo is None else _day(lo), None if hi is None else _day(hi))
+
+
+def _raw_where(q: ReportQuery, start: float | None, end: float | None) -> list[sa.ColumnElement[bool]]:
+    return ReportQuery(start, end, [], q.team_id).where()
+
+
+def _daily_where(q: ReportQuery, days: tuple[str | None, str | None]) -> list[sa.ColumnElement[bool]]:
+    w: list[sa.ColumnElement[bool]] = []
+    if days[0] is not None:
+        w.append(ledger_daily.c.day >= days[0])
+    if days[1] is not None:
+        w.append(ledger_daily.c.day < days[1])
+    if q.team_id is not None:
+        w.append(ledger_daily.c.team_id == q.team_id)
+    return w
+
+
+def _daily_metric_columns() -> list[sa.ColumnElement[Any]]:
+    """_metric_columns over the rollups: the same labels, in the same order."""
+    d = ledger_daily.c
+    s = sa.func.sum
+    return [
+        s(d.requests).label("requests"), s(d.prompt_tokens).label("prompt_tokens"),
+        s(d.completion_tokens).label("completion_tokens"), s(d.cached_tokens).label("cached_tokens"),
+        s(d.cache_write_tokens).label("cache_write_tokens"), s(d.reasoning_tokens).label("reasoning_tokens"),
+        s(d.cost_usd).label("cost_usd"), s(d.unpriced_requests).label("unpriced_requests"),
+        s(d.partially_priced_requests).label("partially_priced_requests"), s(d.cache_hits).label("cache_hits"),
+        s(d.cost_saved_usd).label("cost_saved_usd"),
+        s(sa.case((d.status_code >= 400, d.requests), else_=0)).label("errors"),
+        s(d.used_requests).label("_used"), s(d.priced_requests).label("_priced"),
+    ]
+
+
+_FLOAT_METRICS = {"cost_usd", "cost_saved_usd"}
+_METRIC_NAMES = [str(c.name) for c in _metric_columns()]
+
+
+def _parts(q: ReportQuery, raw_part: Any, daily_part: Any) -> Any:
+    """One subquery over q's range: raw_part(where) for each partial day at its edges, daily_part(where)
+    for its whole days, UNION ALL."""
+    windows, days = _split(q)
+    parts: list[Any] = [raw_part(_raw_where(q, a, b)) for a, b in windows]
+    if days is not None:
+        parts.append(daily_part(_daily_where(q, days)))
+    whole: Any = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    return whole.subquery("parts")
+
+
+def _summed(col: Any, name: str) -> sa.ColumnElement[Any]:
+    """SUM over the parts, typed as the raw query's (PostgreSQL sums BIGINT as NUMERIC)."""
+    if name in _FLOAT_METRICS:
+        return sa.cast(sa.func.coalesce(sa.func.sum(col), 0.0), sa.Float).label(name)
+    return sa.cast(sa.func.coalesce(sa.func.sum(col), 0), sa.BigInteger).label(name)
+
+
+def _grouped_stmt(q: ReportQuery, source: Source) -> Any:
+    if source == "raw":
+        dims: list[Any] = [DIMENSIONS[b] for b in q.by]
+        stmt = sa.select(*[d.label(b) for d, b in zip(dims, q.by, strict=True)], *_metric_columns()).where(*q.where())
+    else:
+        def raw_part(where: list[sa.ColumnElement[bool]]) -> Any:
+            part = sa.select(*[DIMENSIONS[b].label(b) for b in q.by], *_metric_columns()).where(*where)
+            return part.group_by(*[DIMENSIONS[b] for b in q.by]) if q.by else part
+
+        def daily_part(where: list[sa.ColumnElement[bool]]) -> Any:
+            part = sa.select(*[_DAILY[b].label(b) for b in q.by], *_daily_metric_columns()).where(*where)
+            return part.group_by(*[_DAILY[b] for b in q.by]) if q.by else part
+
+        sub = _parts(q, raw_part, daily_part)
+        dims = [sub.c[b] for b in q.by]
+        stmt = sa.select(*dims, *[_summed(sub.c[m], m) for m in _METRIC_NAMES])
     if dims:
-        stmt = stmt.group_by(*[DIMENSIONS[b] for b in q.by]).order_by(sa.desc("cost_usd"), *[DIMENSIONS[b] for b in q.by])
+        stmt = stmt.group_by(*dims).order_by(sa.desc("cost_usd"), *dims)
+    return stmt
+
+
+def grouped(engine: sa.Engine, q: ReportQuery, source: Source = "auto") -> list[dict[str, Any]]:
+    """Totals grouped by q.by, most expensive first. `source="raw"`: from the raw rows only."""
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        # str(): a subquery's column names are quoted_name, a str subclass orjson refuses as a key
+        rows = [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(_grouped_stmt(q, source))]
         names = {dim: _names(conn, dim, {r[dim] for r in rows if r.get(dim)}) for dim in NAMED if dim in q.by}
     for r in rows:
         finish_row(r)
@@ -141,8 +243,8 @@ def _names(conn: sa.Connection, dim: str, ids: set[Any]) -> dict[str, str | None
     return {i: n for i, n in conn.execute(q)}
 
 
-def totals(engine: sa.Engine, q: ReportQuery) -> dict[str, Any]:
-    return grouped(engine, ReportQuery(q.start, q.end, [], q.team_id))[0]
+def totals(engine: sa.Engine, q: ReportQuery, source: Source = "auto") -> dict[str, Any]:
+    return grouped(engine, ReportQuery(q.start, q.end, [], q.team_id), source)[0]
 
 
 @dataclass(slots=True)
@@ -194,23 +296,51 @@ class FinanceReport:
     price_versions: list[str]
 
 
-def finance_report(engine: sa.Engine, q: ReportQuery, now: float) -> FinanceReport:
+def _unpriced_stmt(q: ReportQuery, source: Source) -> Any:
+    """Requests and tokens of unpriced requests, per requested model."""
+    def raw_part(where: list[sa.ColumnElement[bool]]) -> Any:
+        return sa.select(ledger.c.requested_model.label("model"), sa.func.count().label("requests"),
+                         sa.func.sum(ledger.c.prompt_tokens + ledger.c.completion_tokens).label("tokens")
+                         ).where(*where, ledger.c.unpriced.is_(True)).group_by(ledger.c.requested_model)
+
+    if source == "raw":
+        return raw_part(q.where())
+    d = ledger_daily.c
+    sub = _parts(q, raw_part, lambda where: sa.select(
+        d.requested_model.label("model"), sa.func.sum(d.unpriced_requests).label("requests"),
+        sa.func.sum(d.unpriced_tokens).label("tokens")).where(*where, d.unpriced_requests > 0)
+        .group_by(d.requested_model))
+    return sa.select(sub.c.model, _summed(sub.c.requests, "requests"), _summed(sub.c.tokens, "tokens")
+                     ).group_by(sub.c.model)
+
+
+def _versions_stmt(q: ReportQuery, source: Source) -> Any:
+    """The price versions of the range's rows."""
+    def raw_part(where: list[sa.ColumnElement[bool]]) -> Any:
+        return sa.select(ledger.c.price_version).where(*where).distinct()
+
+    if source == "raw":
+        return raw_part(q.where())
+    sub = _parts(q, raw_part, lambda where: sa.select(ledger_daily.c.price_version).where(*where).distinct())
+    return sa.select(sub.c.price_version).distinct()
+
+
+def finance_report(engine: sa.Engine, q: ReportQuery, now: float, source: Source = "auto") -> FinanceReport:
     base = ReportQuery(q.start, q.end, [], q.team_id)
-    unpriced_q = sa.select(ledger.c.requested_model.label("model"), sa.func.count().label("requests"),
-                           sa.func.sum(ledger.c.prompt_tokens + ledger.c.completion_tokens).label("tokens")
-                           ).where(*base.where(), ledger.c.unpriced.is_(True)).group_by(ledger.c.requested_model)
-    versions_q = sa.select(ledger.c.price_version).where(*base.where()).distinct()
     with engine.connect() as conn:
-        unpriced = [dict(r._mapping) for r in conn.execute(unpriced_q)]
-        versions = sorted(v for (v,) in conn.execute(versions_q) if v)
+        unpriced = [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(_unpriced_stmt(base, source))]
+        versions = sorted(v for (v,) in conn.execute(_versions_stmt(base, source)) if v)
+
+    def by(*dims: str) -> list[dict[str, Any]]:
+        return grouped(engine, ReportQuery(q.start, q.end, list(dims), q.team_id), source)
+
     return FinanceReport(
         start=q.start, end=q.end, team_id=q.team_id, generated_at=now,
-        totals=totals(engine, q),
-        by_day_team=grouped(engine, ReportQuery(q.start, q.end, ["day", "team"], q.team_id)),
-        top_models=grouped(engine, ReportQuery(q.start, q.end, ["model"], q.team_id))[:10],
-        top_keys=grouped(engine, ReportQuery(q.start, q.end, ["key"], q.team_id))[:10],
-        by_prompt=[r for r in grouped(engine, ReportQuery(q.start, q.end, ["prompt", "prompt_hash"], q.team_id))
-                   if r["prompt"]],
+        totals=totals(engine, q, source),
+        by_day_team=by("day", "team"),
+        top_models=by("model")[:10],
+        top_keys=by("key")[:10],
+        by_prompt=[r for r in by("prompt", "prompt_hash") if r["prompt"]],
         budgets=budget_burn(engine, now, q.team_id),
         unpriced=unpriced,
         price_versions=versions,

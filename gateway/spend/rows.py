@@ -142,6 +142,9 @@ def bound_row(row: dict[str, Any]) -> dict[str, Any]:
     for name, default in _BOOLS:
         v = get(name)
         out[name] = v if type(v) is bool else (default if v is None else bool(v))
+    ts = out.get("ts")
+    if ts is not None and -62_135_596_800 <= ts < 253_402_300_800:  # years 1..9999: `day` is the UTC
+        out["day"] = _utc_day(int(ts // 86_400))  # date of `ts`, whatever the row said (reports take whole days from the rollups)
     return out
 
 
@@ -155,7 +158,7 @@ def guardrail_summary(ctx: RequestContext) -> str | None:
     return max((g.action for g in ctx.guardrails), key=lambda a: _GUARD_ORDER.get(a, 0))
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=1024)
 def _utc_day(day: int) -> str:
     return dt.datetime.fromtimestamp(day * 86_400, dt.UTC).strftime("%Y-%m-%d")
 

@@ -64,10 +64,48 @@ ledger = sa.Table(
     sa.Index("ux_spend_ledger_row_id", "row_id", unique=True),
     sa.Index("ix_spend_ledger_request_id", "request_id"),
     sa.Index("ix_spend_ledger_ts", "ts"),
-    sa.Index("ix_spend_ledger_day", "day"),
     sa.Index("ix_spend_ledger_team_ts", "team_id", "ts"),
     sa.Index("ix_spend_ledger_key_ts", "key_id", "ts"),
     sa.Index("ix_spend_ledger_model_ts", "requested_model", "ts"),
+)
+
+# Daily rollups of the ledger (m006), kept by the writer in the transaction that inserts the raw rows
+# (gateway/spend/rollup.py): one row per UTC day and group of report dimensions, with the sums the
+# reports need. Reports read them for whole days and the raw rows only for the partial days at a
+# range's edges; retention prunes raw rows and keeps these. `dims_key` hashes the dimension values
+# (NULL and "" differ), so the upsert's conflict target is a plain unique key on both databases.
+_Count = sa.BigInteger()
+ledger_daily = sa.Table(
+    "spend_ledger_daily",
+    metadata,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("dims_key", sa.String(32), primary_key=True),
+    sa.Column("team_id", sa.String(64)),
+    sa.Column("key_id", sa.String(64)),
+    sa.Column("user_id", sa.String(128)),
+    sa.Column("requested_model", sa.String(256)),
+    sa.Column("served_deployment", sa.String(512)),
+    sa.Column("served_provider", sa.String(64)),
+    sa.Column("prompt_ref", sa.String(256)),
+    sa.Column("prompt_hash", sa.String(64)),
+    sa.Column("rag_pipeline", sa.String(256)),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("price_version", sa.String(96)),
+    sa.Column("requests", _Count, nullable=False),
+    sa.Column("prompt_tokens", _Count, nullable=False),
+    sa.Column("completion_tokens", _Count, nullable=False),
+    sa.Column("cached_tokens", _Count, nullable=False),
+    sa.Column("cache_write_tokens", _Count, nullable=False),
+    sa.Column("reasoning_tokens", _Count, nullable=False),
+    sa.Column("unpriced_requests", _Count, nullable=False),
+    sa.Column("unpriced_tokens", _Count, nullable=False),  # prompt + completion tokens of unpriced requests
+    sa.Column("partially_priced_requests", _Count, nullable=False),
+    sa.Column("cache_hits", _Count, nullable=False),
+    sa.Column("used_requests", _Count, nullable=False),  # requests that used tokens
+    sa.Column("priced_requests", _Count, nullable=False),  # ... and had a price
+    sa.Column("cost_usd", sa.Float, nullable=False),  # NULL costs (unpriced) add nothing
+    sa.Column("cost_saved_usd", sa.Float, nullable=False),
+    sa.Index("ix_spend_ledger_daily_team_day", "team_id", "day"),
 )
 
 # Rows the database refused however often they were retried (a constraint or a value it cannot

@@ -57,7 +57,10 @@ class SpendService:
         spool = Path(config.spend.ledger.spool_dir)
         lc = config.spend.ledger
         self.writer = LedgerWriter(self.engine, spool if spool.is_absolute() else base / spool,
-                                   batch_size=lc.batch_size, flush_interval_s=lc.flush_interval_s, fsync=lc.fsync)
+                                   batch_size=lc.batch_size, flush_interval_s=lc.flush_interval_s, fsync=lc.fsync,
+                                   retention_days=config.spend.retention.raw_days,
+                                   prune_batch_rows=config.spend.retention.batch_rows,
+                                   prune_interval_s=config.spend.retention.interval_s)
         self.prices = PriceTable(config.spend.prices)
         self.deployment_prices: dict[str, Any] = {
             d.id: d.price for g in config.models for d in g.deployments if d.id and d.price is not None
@@ -101,6 +104,9 @@ class SpendService:
         """A config reload: prices and auth switches change; storage and counters need a restart."""
         self.config = config
         self.prices = PriceTable(config.spend.prices)
+        r = config.spend.retention  # retention applies at once: the writer reads it every turn
+        self.writer.retention_days, self.writer.prune_batch_rows = r.raw_days, r.batch_rows
+        self.writer.prune_interval_s = r.interval_s
         self.deployment_prices = {
             d.id: d.price for g in config.models for d in g.deployments if d.id and d.price is not None
         }

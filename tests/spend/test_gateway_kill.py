@@ -15,6 +15,7 @@ from gateway.spend.db import make_engine
 from gateway.spend.ledger import LedgerWriter
 from gateway.spend.schema import ledger
 from tests.spend.gw import PRICE
+from tests.spend.rollup_check import rollup_mismatches
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -65,6 +66,7 @@ def test_sigkill_under_load_keeps_every_acknowledged_row(tmp_path):
     # Bound: rows beyond the acknowledged ones are requests whose response was being sent when
     # the process died (at most the 8 in flight); nothing is duplicated.
     assert len(ids) == len(set(ids)) and len(ids) - len(acked) <= 8
+    assert rollup_mismatches(engine) == []  # the daily rollups equal the raw rows after the kill and replay
 
 
 def test_sigterm_under_load_flushes_every_row(tmp_path):

@@ -27,6 +27,7 @@ from gateway.spend.db import make_engine
 from gateway.spend.ledger import LedgerWriter
 from gateway.spend.schema import ledger
 from tests.spend.gw import PRICE
+from tests.spend.rollup_check import rollup_mismatches
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -94,6 +95,7 @@ def test_sigkill_and_restart_keep_exactly_one_row_per_acknowledged_request(mock,
     asyncio.run(writer.aclose())
     assert writer.dead_letters == 0  # no row was set aside: each fit its columns
     assert list((tmp / "spool").glob("spool-*")) == []  # nothing left unwritten, so nothing was stalled
+    assert rollup_mismatches(engine) == []  # the daily rollups equal the raw rows after the kill and replay
     with engine.connect() as c:
         tags = [t for (t,) in c.execute(sa.select(ledger.c.tags))]
     engine.dispose()

@@ -47,7 +47,9 @@ def test_migrations_match_the_schema_and_create_report_indexes(pg, tmp_path):
     assert _diffs(lite) == []
     idx = {i["name"] for i in sa.inspect(pg).get_indexes("spend_ledger")}
     assert {"ix_spend_ledger_ts", "ix_spend_ledger_team_ts", "ix_spend_ledger_key_ts",
-            "ix_spend_ledger_model_ts", "ix_spend_ledger_day"} <= idx
+            "ix_spend_ledger_model_ts"} <= idx
+    assert "ix_spend_ledger_day" not in idx  # m006: days are read from the daily rollups
+    assert {i["name"] for i in sa.inspect(pg).get_indexes("spend_ledger_daily")} == {"ix_spend_ledger_daily_team_day"}
 
 
 def test_migrate_is_repeatable_and_reversible(pg):
