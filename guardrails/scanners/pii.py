@@ -62,18 +62,18 @@ _GATES: dict[str, re.Pattern[str]] = {
     "CREDIT_CARD": re.compile(r"\d(?:[- ]?\d){11}"),
     "IBAN_CODE": re.compile(r"[A-Za-z]{2}\d{2}"),
     "IP_ADDRESS": re.compile(r"\d\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]|::"),
-    "US_SSN": re.compile(r"\d{3}"),
+    "US_SSN": re.compile(r"\d{3}[- .]?\d{2}[- .]?\d{4}"),  # Presidio's five SSN patterns all need this
     "PHONE_NUMBER": re.compile(r"\d(?:[\s\-().]{0,3}\d){6}"),
-    "US_ITIN": re.compile(r"\d{3}"),
+    "US_ITIN": re.compile(r"9\d{2}[- ]?\d{2}[- ]?\d{4}"),
     "US_PASSPORT": re.compile(r"\d{6}"),
     "US_BANK_NUMBER": re.compile(r"\d{8}"),
-    "UK_NHS": re.compile(r"\d{3}"),
+    "UK_NHS": re.compile(r"\d{3}[- ]?\d{3}[- ]?\d{4}"),
     "MAC_ADDRESS": re.compile(r"[0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}"),
 }
 # The same gates, taken apart where one cheap test answers first: "@" for e-mail; a digit for every
 # gate that needs one; IP as IPv4 (a digit) or IPv6 (a colon).
 _DIGIT = re.compile(r"\d")
-_IPV4_GATE = re.compile(r"\d\.\d")
+_IPV4_GATE = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")  # a dotted quad (IPv4-in-IPv6 needs ":" too)
 _IPV6_GATE = re.compile(r"[0-9A-Fa-f]:[0-9A-Fa-f]|::")
 _DIGIT_GATED = frozenset({"CREDIT_CARD", "IBAN_CODE", "US_SSN", "PHONE_NUMBER", "US_ITIN", "US_PASSPORT",
                           "US_BANK_NUMBER", "UK_NHS"})

@@ -26,12 +26,12 @@ class InvisibleTextScanner(Scanner):
         if unknown:
             raise ValueError(f"unknown character classes {unknown}; supported: {sorted(_CLASSES)}")
         self.name = name
-        self._rx = [(c, re.compile(f"[{_CLASSES[c]}]+")) for c in classes]
+        # one pass: the classes as named alternatives (they do not overlap); an ASCII text can only
+        # hold C0 controls and DEL
+        self._rx = re.compile("|".join(f"(?P<{c}>[{_CLASSES[c]}]+)" for c in classes))
+        self._ascii_rx = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]") if "control" in classes else None
 
     def scan(self, text: str, ctx: ScanContext) -> list[Finding]:
-        if text.isascii() and text.isprintable():
+        if text.isascii() and (self._ascii_rx is None or self._ascii_rx.search(text) is None):
             return []
-        out: list[Finding] = []
-        for rule, rx in self._rx:
-            out.extend(Finding(rule, m.start(), m.end()) for m in rx.finditer(text))
-        return sorted(out, key=lambda f: f.start or 0)
+        return [Finding(m.lastgroup or "", m.start(), m.end()) for m in self._rx.finditer(text)]

@@ -125,6 +125,24 @@ def test_invisible_text() -> None:
     assert _found(s, "plain text\nwith newline\tand tab, café") == []
 
 
+def test_invisible_text_one_pass_equals_one_regex_per_class() -> None:
+    """The single alternation (and the ASCII shortcut) finds what a regex per class finds."""
+    import re
+
+    from guardrails.scanners.unicode import _CLASSES
+    from guardrails.types import Finding
+
+    def per_class(text: str) -> list[Finding]:
+        out = [Finding(c, m.start(), m.end()) for c, chars in _CLASSES.items() for m in re.finditer(f"[{chars}]+", text)]
+        return sorted(out, key=lambda f: f.start or 0)
+
+    s = InvisibleTextScanner()
+    texts = ["", "plain", "a\x00b\x7fc", "tab\tnl\n", "\u200b\u202e\u200b", "x\U000e0041\U000e0042y\ue000",
+             "caf\u00e9 \u0085 \u009f", "\ufeffBOM", "zw\u200d\u2066bidi\u2069"]
+    for t in texts:
+        assert s.scan(t, CTX) == per_class(t), t
+
+
 def test_max_tokens() -> None:
     assert MaxTokensScanner(10).scan("x" * 41, CTX)[0].rule == "max_tokens_exceeded"
     assert MaxTokensScanner(10, count=lambda s: len(s.split())).scan("a b c", CTX) == []
