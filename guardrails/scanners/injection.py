@@ -1,10 +1,14 @@
-"""Prompt-injection / jailbreak scanner backed by the shipped classifier (see guardrails/injection)."""
+"""Prompt-injection / jailbreak scanner: model-free structural rules (chat markup spoofing a turn,
+authority/override claims, prompt-leak requests; guardrails/injection/structural.py), then the shipped
+classifier (guardrails/injection/model.py). Findings carry spans: a structural rule's the matched
+text's, the classifier's (`prompt_injection`) the whole scanned text's."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
+from guardrails.injection import structural
 from guardrails.injection.model import InjectionModel
 from guardrails.scanners.base import Scanner
 from guardrails.types import Finding, ScanContext
@@ -21,12 +25,19 @@ def load_model(path: Path | None = None) -> InjectionModel:
         return _MODELS[path]
 
 
+def is_injection(text: str, threshold: float | None = None, rule: str = "default") -> bool:
+    """The scanner's decision as a callable (structural rules, then the shared model), for callers
+    that want a bool, e.g. a RAG pipeline's chunk filter. `threshold` moves the classifier's only."""
+    return bool(structural.scan(text)) or load_model().decide(text, threshold, rule)[0]
+
+
 class InjectionScanner(Scanner):
     name = "injection"
 
     def __init__(self, *, threshold: float | None = None, model_path: Path | None = None,
-                 operating_point: str = "default", name: str = "injection") -> None:
+                 operating_point: str = "default", name: str = "injection", structural: bool = True) -> None:
         self.name = name
+        self.structural = structural  # False: the classifier alone (evaluation)
         self._threshold = threshold
         self._path = model_path
         self.operating_point = operating_point
@@ -51,5 +62,7 @@ class InjectionScanner(Scanner):
     def scan(self, text: str, ctx: ScanContext) -> list[Finding]:
         if not text.strip():
             return []
+        if self.structural and (found := structural.scan(text)):
+            return found
         hit, s = self.model.decide(text, self._threshold, self.operating_point)
-        return [Finding("prompt_injection", score=s)] if hit else []
+        return [Finding("prompt_injection", 0, len(text), score=s)] if hit else []
