@@ -5,7 +5,8 @@
 Times are this thread's CPU time (time.thread_time), not wall time: the machine is shared and
 wall-clock percentiles swing with other people's load. Baseline: orjson-parsing and re-serialising the 1 KB chat request body (work the gateway does on
 every request anyway). Prompts: 1 KB slices of the jackhhao test prompts (prose), and the same
-slices with an e-mail, a card number and a phone number spliced in (PII). Reports p50/p99 ms per
+slices with an e-mail, a card number and a phone number spliced in (PII); short prompts: every
+jackhhao test prompt under 200 characters, as written (the policy with and without injection). Reports p50/p99 ms per
 prompt for the default input policy (secrets block, PII redact, injection block, invisible-text
 redact), each scanner alone, and the stream output filter (PII redact) per KB of streamed text.
 The injection scanner's slow path (the MiniLM embedder, only for short texts with a directive cue
@@ -35,6 +36,12 @@ from guardrails.datasets import dataset_path
 from guardrails.scanners.injection import load_model
 
 DATA = dataset_path("injection", "jackhhao_test.csv")
+
+
+def short_prompts() -> list[str]:
+    """Every jackhhao test prompt under 200 characters, as written (53 prompts)."""
+    with DATA.open(newline="", encoding="utf-8") as f:
+        return [r["prompt"] for r in csv.DictReader(f) if len(r["prompt"]) < 200]
 
 
 def prompts(n: int) -> tuple[list[str], list[str]]:
@@ -83,9 +90,16 @@ def main() -> None:
         block.cache.clear()
     p50, p99 = timed(policy, prose, 1)
     print(f"{'default input policy, prose, first sight':44s} {p50:8.3f} {p99:8.3f} {p50 / base50:12.1f}x")
+    short = short_prompts()
+    no_injection = Guardrails(GuardrailsConfig(policies={"n": PolicyConfig(
+        input=[r for r in guard.policy.input if r.scanner != "injection"])})).guard(("n",))
+    assert no_injection is not None
     rows: list[tuple[str, Callable[[str], object], list[str]]] = [
         ("default input policy, prose", policy, prose),
         ("default input policy, with PII", policy, pii),
+        (f"default input policy, {len(short)} prompts < 200 chars", policy, short),
+        ("  the same without injection", lambda t: no_injection.check(t, ictx, Vault()), short),
+        ("  injection alone, < 200 chars", lambda t: guard.scanners["injection"].scan(t, ictx), short),
     ]
     def scan_with(scanner: Any) -> Callable[[str], object]:
         return lambda t: scanner.scan(t, ictx)

@@ -1,5 +1,8 @@
 """PII detection with Presidio's pattern recognizers and no NER model.
 
+The recognizers are imported from their own modules, without `presidio_analyzer`'s package
+imports, which pull in spaCy and the analyzer engine (~70 MiB; presidio_lite.py).
+
 Presidio 2.2.366's pattern recognizers (regex + checksum validation; phonenumbers for phones)
 need no NLP artifacts, so we run them without any NLP engine or spaCy model. We chose that
 over a spaCy model because no official small model is installable offline here and pattern-
@@ -199,31 +202,35 @@ def is_version_number(text: str, start: int, end: int) -> bool:
 
 
 def _build_recognizer(entity: str, phone_regions: Sequence[str]) -> Any:
-    from presidio_analyzer import predefined_recognizers
+    # the recognizer modules alone, not presidio_analyzer's package imports (spaCy): presidio_lite.py
+    from guardrails.scanners.presidio_lite import recognizer_class
 
     if entity == "PHONE_NUMBER":
-        return predefined_recognizers.PhoneRecognizer(supported_regions=list(phone_regions))
+        return recognizer_class("PhoneRecognizer")(supported_regions=list(phone_regions))
     if entity == "CREDIT_CARD":
-        return predefined_recognizers.CreditCardRecognizer(patterns=[CARD_PATTERN()])
+        return recognizer_class("CreditCardRecognizer")(patterns=[CARD_PATTERN()])
     if entity == "EMAIL_ADDRESS":
         return _offline_email_recognizer()
-    return getattr(predefined_recognizers, _RECOGNIZERS[entity])()
+    return recognizer_class(_RECOGNIZERS[entity])()
 
 
 def CARD_PATTERN() -> Any:
     """12-19 digits from the card IIN ranges (1800/2131 JCB, 2-series Mastercard, 5x Maestro, 19-digit
     Visa), optionally grouped by spaces or dashes. Presidio's own pattern misses these; the Luhn
     check in CreditCardRecognizer.validate_result still decides."""
-    from presidio_analyzer import Pattern
+    from guardrails.scanners.presidio_lite import pattern_class
 
-    return Pattern("card 12-19 digits (Luhn-checked)", r"\b[1-6]\d{3}(?:[- ]?\d){8,15}\b", 0.3)
+    return pattern_class()("card 12-19 digits (Luhn-checked)", r"\b[1-6]\d{3}(?:[- ]?\d){8,15}\b", 0.3)
 
 
 def _offline_email_recognizer() -> Any:
     """Presidio validates e-mail domains with tldextract, which fetches the public suffix list over
     the network on first use; this one uses tldextract's bundled snapshot only."""
     import tldextract
-    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    from guardrails.scanners.presidio_lite import recognizer_class
+
+    EmailRecognizer: Any = recognizer_class("EmailRecognizer")
 
     extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
