@@ -140,11 +140,27 @@ class _Stage:
             cut = word_cut(self.text, n - self.window, look, max_word=self.window)
         else:
             cut = word_cut(self.text, self.hold.hold(self.text, look), look)
+            if self.align and cut < n:
+                cut = self._settle(_floor(self.units, cut), look)
         if self.align and cut < n:
             cut = _floor(self.units, cut)
         if cut <= 0:
             return []
         return self._release(cut, look, final)
+
+    def _settle(self, cut: int, look: str) -> int:
+        """Move a cut that did not come from the hold rule (a piece boundary, a match's start) back
+        until the hold rule agrees with it: no run that could still be a match goes on across it."""
+        assert self.hold is not None
+        while cut > 0:
+            head, after = self.text[:cut], (self.text[cut:] + look)[:LOOK]
+            c = word_cut(head, self.hold.hold(head, after), after)
+            if self.align:
+                c = _floor(self.units, c)
+            if c >= cut:
+                return cut
+            cut = c
+        return 0
 
     def _release(self, cut: int, look: str, final: bool) -> list[Unit]:
         sg = self.sg
@@ -181,6 +197,8 @@ class _Stage:
                     if s < cut < e and not final:
                         cut = max(0, s)  # do not cut a match in two: hold all of it back
                     spans.append((max(0, s), e, kind))
+        if cut < b - a and not fixed:
+            cut = self._settle(cut, look)  # a match crossed the cut: all of it waits
         if self.align and cut < len(self.text):
             cut = _floor(self.units, cut)
         if cut <= 0:
@@ -280,8 +298,8 @@ class StreamGuard:
         self._raw_units += units
         self._raw += "".join(u[0] for u in units)
         safe = len(self._raw) if final else placeholder_split(self._raw)
-        if self.align and safe < len(self._raw):
-            safe = _floor(self._raw_units, safe)
+        while self.align and 0 < safe < len(self._raw) and _floor(self._raw_units, safe) != safe:
+            safe = placeholder_split(self._raw[: _floor(self._raw_units, safe)])  # not inside a placeholder
         if safe <= 0:
             return []
         text = self._raw[:safe]
