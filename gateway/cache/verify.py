@@ -7,7 +7,14 @@ if the two questions also agree on the facts that change an answer:
 - numbers (digits, number words, ordinals, roman numerals after a name: "World War II"), years;
 - negation (not, n't, never, no, without, non-...);
 - polar word groups (enable/disable, increase/decrease, before/after, ascending/descending, ...);
-- named things: capitalised tokens and acronyms, plus common lowercase tech names (python, git...);
+- named things: capitalised tokens and acronyms, plus common lowercase tech names (python, git...)
+  and place names (verify_places.py); model codes glued to a number ("Pixel 7a");
+- near-spelled words: two different words a few letters apart that are not one word's forms
+  ("austria"/"australia", "iran"/"iraq"): two names (verify_names.py);
+- roles: what is converted or sent from / to / for whom, compared with what, who did what to whom
+  with a few asymmetric verbs ("Germany beat Brazil"); swapped roles reject, symmetric frames
+  ("between X and Y", "how far") serve (verify_roles.py);
+- the order of numbers around an asymmetric operator (minus, divided by, to the power of);
 - units and the direction of a conversion (what is converted from, what to);
 - order of named things when a direction word (from, to, than, into) is present;
 - wh-question type (who / when / where / why);
@@ -24,6 +31,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from gateway.cache import verify_lexicon as lex
+from gateway.cache import verify_names as names
+from gateway.cache import verify_roles
+from gateway.cache.verify_places import PLACES
 
 _TOKEN = re.compile(r"[$€£]?\d+(?:[.,]\d+)*(?:°?[A-Za-z%]+)?|[A-Za-z][A-Za-z0-9+#]*(?:[.'\-][A-Za-z0-9+#]+)*|°[CFcf]")
 
@@ -40,6 +50,10 @@ class Facts:
     wh: frozenset[str]
     content: tuple[str, ...] = ()  # content words in order (stopwords removed)
     arrows: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (x, y) around "x to y"
+    words: frozenset[str] = frozenset()  # lower-cased, possessive stripped, not stemmed
+    roles: tuple[tuple[str, frozenset[str]], ...] = ()  # word -> its roles (verify_roles.py)
+    symmetric: bool = False  # a symmetric frame word: distance, between, difference...
+    number_order: tuple[str, ...] = ()  # numbers in order, when an asymmetric operator is present
 
 
 @dataclass(frozen=True)
@@ -66,16 +80,25 @@ def _number(tok: str) -> str | None:
     return None
 
 
+_NUMBER_SUFFIXES = frozenset({"st", "nd", "rd", "th", "s", "x", "am", "pm", "k", "m", "bn", "b"})
+_OPERATORS = frozenset({"minus", "divided", "divide", "divides", "over", "power", "subtract", "subtracted",
+                        "exponent", "mod", "modulo", "root", "/", "^"})
+
+
 def _split_glued(tok: str) -> tuple[str, str] | None:
-    """'100°F' -> ('100', 'f'), '5kg' -> ('5', 'kg'), '15%' -> ('15', '%')."""
+    """'100°F' -> ('100', 'f'), '5kg' -> ('5', 'kg'), '15%' -> ('15', '%'); a model code stays whole."""
     m = re.match(r"^([$€£]?\d+(?:[.,]\d+)*)(°?[A-Za-z%]+)$", tok)
     if not m:
         return None
-    return m.group(1), m.group(2).lstrip("°").lower()
+    suffix = m.group(2).lstrip("°").lower()
+    if suffix not in lex.UNITS and suffix not in _NUMBER_SUFFIXES:
+        return None  # "7a", "3gs": part of a name (Pixel 7a), compared whole
+    return m.group(1), suffix
 
 
 @lru_cache(maxsize=4096)
 def extract(text: str) -> Facts:
+    text = names.fold(text)
     toks: list[str] = []
     caps: list[bool] = []
     starts: set[int] = set()
@@ -92,7 +115,7 @@ def extract(text: str) -> Facts:
         else:
             toks.append(tok)
             caps.append(any(c.isupper() for c in tok))
-    low = [lex.ALIASES.get(t.lower(), t.lower()) for t in toks]
+    low = [names.canon(lex.ALIASES.get(t.lower(), t.lower())) for t in toks]
 
     numbers: set[str] = set()
     negations = 0
@@ -112,6 +135,8 @@ def extract(text: str) -> Facts:
             numbers.add(lex.ORDINALS[lw])
         elif tok in lex.ROMAN and after_name and (tok != "I" or (i > 1 and caps[i - 2])):
             numbers.add(lex.ROMAN[tok])
+        elif re.fullmatch(r"\d+[a-z]+", lw):  # a model code: Pixel 7a
+            numbers.add(lw)
         elif any(c.isdigit() for c in tok):  # carbon-14, B12, python3, GPT-4
             numbers.update(f"{float(d):g}" for d in re.findall(r"\d+(?:\.\d+)?", tok))
         if lw in lex.NEGATIONS or lw.endswith("n't") or lw.startswith("non-"):
@@ -126,9 +151,13 @@ def extract(text: str) -> Facts:
             continue
         if tok in lex.ROMAN and after_name and (tok != "I" or (i > 1 and caps[i - 2])):
             continue
-        if caps[i] and lw not in lex.NOT_ENTITIES and not (i in starts and lw in lex.COMMON_STARTS) or lw in lex.LOWERCASE_NAMES:
-            entities.append(_stem(lw))
+        if caps[i] and lw not in lex.NOT_ENTITIES and not (i in starts and lw in lex.COMMON_STARTS) \
+                or lw in lex.LOWERCASE_NAMES or _possessive(lw) in PLACES:
+            # a capitalised plural inside a sentence is kept whole: "Aliens" (the film) is not "Alien"
+            whole = caps[i] and i not in starts or _possessive(lw) in PLACES
+            entities.append(_possessive(lw) if whole else _stem(lw))
     tokens = frozenset(_stem(t) for t in low)
+    words = frozenset(_possessive(t) for t in low)
     joined = " " + " ".join(low) + " "
     polar = tuple(
         (1 if any(f" {w} " in joined for w in a) else 0) | (2 if any(f" {w} " in joined for w in b) else 0)
@@ -142,8 +171,20 @@ def extract(text: str) -> Facts:
             y = next((_stem(low[j]) for j in range(i + 1, len(low)) if is_content[j]), None)
             if x and y:
                 arrows.add((x, y))
+    stems = {t: _stem(t) for t in low}
+    role_map = verify_roles.roles(low, caps, stems)
+    order: tuple[str, ...] = ()
+    if any(t in _OPERATORS for t in low) or re.search(r"\d\s*[/^-]\s*\d", text):
+        order = tuple(n for n in (_number(t) for t in toks) if n is not None)
     return Facts(frozenset(numbers), negations, polar, tuple(dict.fromkeys(entities)), tokens,
-                 frozenset(units), directional, frozenset(wh), content, frozenset(arrows))
+                 frozenset(units), directional, frozenset(wh), content, frozenset(arrows), words,
+                 tuple(sorted(role_map.items())), any(t in verify_roles.SYMMETRIC_FRAMES for t in low), order)
+
+
+def _possessive(w: str) -> str:
+    for suf in ("'s", "’s"):
+        w = w.removesuffix(suf)
+    return w
 
 
 def _after_number(low: list[str], i: int) -> bool:
@@ -162,7 +203,7 @@ def _unit_role(low: list[str], i: int) -> str:
     prev = low[j] if j >= 0 else ""
     if prev in ("to", "into", "in"):
         return "tgt"
-    if prev == "from":
+    if prev == "from" or (i + 1 < len(low) and low[i + 1] in ("to", "into")):  # "USD to GBP"
         return "src"
     if prev == "per":
         return "per"
@@ -185,8 +226,19 @@ def _units_conflict(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]
 
 def _entities_missing(a: Facts, b: Facts) -> str | None:
     for e in a.entities:
-        if e not in b.tokens and e not in b.entities:
+        if e not in b.tokens and e not in b.entities and e not in b.words:
             return e
+    return None
+
+
+def _near_spelled(a: Facts, b: Facts) -> tuple[str, str] | None:
+    """A word only in a and one only in b, a few letters apart, not one word's forms."""
+    wa = set(a.content) | set(a.entities)
+    wb = set(b.content) | set(b.entities)
+    for x in wa - wb:
+        for y in wb - wa:
+            if names.near_spelled(x, y) and not _related(x, y):
+                return x, y
     return None
 
 
@@ -200,11 +252,17 @@ def _single_swap(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, str] | No
 
 def _related(x: str, y: str) -> bool:
     """Same word family (difference/differ), listed synonyms, or the same side of a polar group."""
-    if x[:5] == y[:5] and min(len(x), len(y)) >= 5 or x.startswith(y) or y.startswith(x):
+    if names.same_family(x, y):
         return True
     if frozenset((x, y)) in lex.SYNONYMS or (x in lex.FRAME_WORDS and y in lex.FRAME_WORDS):
         return True
     return any((x in a and y in a) or (x in b and y in b) for a, b in lex.POLAR_WORDS)
+
+
+def _roles_agree(shared: list[str], a: dict[str, frozenset[str]], b: dict[str, frozenset[str]]) -> bool:
+    """Every shared name has a role in both questions, the same one: word order does not matter."""
+    keys = [verify_roles.key(e) for e in shared]
+    return all(a.get(k) and a.get(k) == b.get(k) for k in keys)
 
 
 def verify(query: str, candidate: str) -> Verdict:
@@ -224,13 +282,21 @@ def verify(query: str, candidate: str) -> Verdict:
         return Verdict(False, "named thing differs")
     if _units_conflict(fa.units, fb.units):
         return Verdict(False, "units or conversion direction differ")
+    if _near_spelled(fa, fb):
+        return Verdict(False, "near-spelled names differ")
+    roles_a, roles_b = dict(fa.roles), dict(fb.roles)
+    if verify_roles.conflict(roles_a, roles_b):
+        return Verdict(False, "direction differs: roles swapped")
+    if fa.number_order and fb.number_order and fa.number_order != fb.number_order:
+        return Verdict(False, "order of numbers differs")
     shared = [e for e in fa.entities if e in fb.entities]
     order_b = [e for e in fb.entities if e in shared]
-    if len(shared) >= 2 and shared != order_b and (fa.directional or fb.directional):
+    if len(shared) >= 2 and shared != order_b and (fa.directional or fb.directional) \
+            and not (fa.symmetric and fb.symmetric) and not _roles_agree(shared, roles_a, roles_b):
         return Verdict(False, "direction differs")
     if fa.wh and fb.wh and not (fa.wh & fb.wh):
         return Verdict(False, "question type differs")
-    if any((y, x) in fb.arrows and x != y for x, y in fa.arrows):
+    if any((y, x) in fb.arrows and x != y for x, y in fa.arrows) and not (fa.symmetric and fb.symmetric):
         return Verdict(False, "conversion direction differs")
     swapped = _single_swap(fa.content, fb.content)
     if swapped and not _related(*swapped):
