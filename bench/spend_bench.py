@@ -179,8 +179,9 @@ async def bench_ledger(label: str, url: str, spool: Path, n: int) -> None:
 
 
 @contextlib.contextmanager
-def temp_postgres() -> Iterator[str | None]:
-    """Start a throwaway PostgreSQL the way tests/services.py does; None if it is not installed."""
+def temp_postgres(settings: list[str] | None = None) -> Iterator[str | None]:
+    """Start a throwaway PostgreSQL the way tests/services.py does (`settings`: more `-c name=value`
+    arguments); None if it is not installed."""
     import signal
 
     from tests.services import _pg_bin, free_port, wait_for_port
@@ -198,7 +199,8 @@ def temp_postgres() -> Iterator[str | None]:
     subprocess.run([*as_user, initdb, "-D", data, "-U", "sluice", "--auth=trust"], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     port = free_port()
-    proc = subprocess.Popen([*as_user, postgres, "-D", data, "-p", str(port), "-h", "127.0.0.1", "-k", tmp],
+    proc = subprocess.Popen([*as_user, postgres, "-D", data, "-p", str(port), "-h", "127.0.0.1", "-k", tmp,
+                             *(settings or [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, proc=proc)
