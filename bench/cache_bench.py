@@ -3,10 +3,14 @@
     python bench/cache_bench.py                  # ~1 minute on a 2-vCPU machine
     python bench/cache_bench.py --chroma 100000  # also time Chroma at that size (slow to fill)
 
-1. Quality: the labelled pairs in tests/cache/data/pairs.txt (tune / heldout), embedded with the
-   local all-MiniLM-L6-v2 int8 model. For each threshold: share of paraphrases served (hit rate)
-   and share of near-misses served (false-hit rate), similarity alone vs similarity + verification.
-   The default threshold is chosen on the tune split only (rule printed below).
+1. Quality: the labelled pairs in tests/cache/data/ (tune / heldout / fresh / fresh2 / roles_tune /
+   roles_heldout, see tests/cache/data/README.md), embedded with the local all-MiniLM-L6-v2 int8
+   model. For each threshold: share of paraphrases served (hit rate) and share of near-misses served
+   (false-hit rate), similarity alone vs similarity + verification. The default threshold is chosen
+   on the tune split only (rule printed below).
+1b. The verifier at the configured threshold, per split and per category with Wilson 95% intervals
+   (`--splits` limits it, e.g. to the tune halves while rules are being changed), and the cost of
+   verify() per candidate pair (extraction caches cleared before each pair, as for a new query).
 2. Semantic lookup at N entries (default 100k) in ONE partition (worst case: real traffic spreads
    over tenants/models/system prompts). Stored vectors are SYNTHETIC (random unit vectors, plus the
    real embeddings of the pair questions so lookups find real candidates). Query embedding is real.
@@ -36,10 +40,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from gateway.cache import verify as verify_mod
 from gateway.cache.index_numpy import IndexEntry, NumpyIndex
 from gateway.cache.semantic import SemanticCache
 from gateway.cache.verify import verify
-from tests.cache.pairs import load_pairs
+from tests.cache.pairs import Pair, load_pairs, served_rates
 
 THRESHOLDS = [round(0.70 + 0.025 * i, 3) for i in range(11)]  # 0.70 .. 0.95
 SAFETY_MARGIN = 0.05
@@ -69,7 +74,7 @@ def quality(embedder: Any) -> float:
                 len(para), len(near))
 
     print("\n== 1. semantic hit quality (hit = paraphrases served, false = near-misses served) ==")
-    for split in ("tune", "heldout", "fresh", "fresh2", "all"):
+    for split in ("tune", "heldout", "fresh", "fresh2", "roles_tune", "roles_heldout", "all"):
         _, _, np_, nn = rates(split, 0.0, True)
         print(f"-- {split}: {np_} paraphrase pairs, {nn} near-miss pairs")
         print("   thr    | sim only: hit  false | sim + verify: hit  false")
@@ -100,6 +105,38 @@ def quality(embedder: Any) -> float:
         hh, ff, n_p, n_n = rates(split, configured, True)
         print(f"   at {configured}: {split}: hit {hh:.1%} of {n_p}, false {ff:.1%} of {n_n}")
     return configured
+
+
+def _clear_caches() -> None:
+    for name in ("extract",):
+        getattr(verify_mod, name).cache_clear()
+    names = getattr(verify_mod, "names", None)  # absent before issue 20's verifier
+    if names is not None:
+        names.fold.cache_clear()
+
+
+def verifier_report(embedder: Any, threshold: float, splits: list[str] | None) -> None:
+    pairs: list[Pair] = load_pairs(splits=tuple(splits) if splits else None)
+    a = embedder.embed([p.a for p in pairs])
+    b = embedder.embed([p.b for p in pairs])
+    sims = (a * b).sum(axis=1)
+    served = [bool(s >= threshold) and verify(p.a, p.b).ok for p, s in zip(pairs, sims)]
+    print(f"\n== 1b. verifier at threshold {threshold}: pairs served (paraphrases: want high; near-misses: "
+          "want 0), Wilson 95% ==")
+    for by in ("split", "category"):
+        print(f"-- by {by}")
+        for (label, group), r in served_rates(pairs, served, by).items():
+            print(f"   {label:10s} {group:18s} {r}")
+    times: list[float] = []
+    for _ in range(3):
+        for p in pairs:
+            _clear_caches()
+            t = time.perf_counter_ns()
+            verify(p.a, p.b)
+            times.append((time.perf_counter_ns() - t) / 1000)
+    times.sort()
+    print(f"verify() per candidate pair, both texts extracted ({len(times)} calls): p50 {statistics.median(times):.0f} µs,"
+          f" p95 {times[int(0.95 * (len(times) - 1))]:.0f} µs; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 # ---- 2. semantic lookup latency -----------------------------------------------------------------
@@ -365,7 +402,8 @@ async def main() -> None:
     ap.add_argument("--chroma", type=int, default=0, help="also time a Chroma index of this many entries")
     ap.add_argument("--exact-requests", type=int, default=2000)
     ap.add_argument("--e2e-seconds", type=float, default=5.0)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["quality", "lookup", "exact", "e2e"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["quality", "verifier", "lookup", "exact", "e2e"])
+    ap.add_argument("--splits", nargs="*", default=None, help="pair splits for the verifier report (default: all)")
     args = ap.parse_args()
     embedder = get_embedder()
     from gateway.cache.config import SemanticConfig
@@ -373,6 +411,8 @@ async def main() -> None:
     threshold = SemanticConfig().threshold
     if "quality" not in args.skip:
         quality(embedder)
+    if "verifier" not in args.skip:
+        verifier_report(embedder, threshold, args.splits)
     if "lookup" not in args.skip:
         await lookup_latency(embedder, args.entries, args.queries, threshold, args.chroma)
     if "exact" not in args.skip:

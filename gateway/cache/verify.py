@@ -96,6 +96,23 @@ def _split_glued(tok: str) -> tuple[str, str] | None:
     return m.group(1), suffix
 
 
+def _polar_index() -> tuple[dict[str, list[tuple[int, int]]], tuple[tuple[str, int, int], ...]]:
+    """POLAR_GROUPS as word -> [(group, side bit)] and (" phrase ", group, side bit): one pass per text."""
+    words: dict[str, list[tuple[int, int]]] = {}
+    phrases: list[tuple[str, int, int]] = []
+    for g, sides in enumerate(lex.POLAR_GROUPS):
+        for bit, group_side in zip((1, 2), sides):
+            for w in group_side:
+                if " " in w:
+                    phrases.append((f" {w} ", g, bit))
+                else:
+                    words.setdefault(w, []).append((g, bit))
+    return words, tuple(phrases)
+
+
+_POLAR_WORDS, _POLAR_PHRASES = _polar_index()
+
+
 @lru_cache(maxsize=4096)
 def extract(text: str) -> Facts:
     text = names.fold(text)
@@ -159,9 +176,14 @@ def extract(text: str) -> Facts:
     tokens = frozenset(_stem(t) for t in low)
     words = frozenset(_possessive(t) for t in low)
     joined = " " + " ".join(low) + " "
-    polar = tuple(
-        (1 if any(f" {w} " in joined for w in a) else 0) | (2 if any(f" {w} " in joined for w in b) else 0)
-        for a, b in lex.POLAR_GROUPS)
+    bits = [0] * len(lex.POLAR_GROUPS)
+    for t in set(low):
+        for g, bit in _POLAR_WORDS.get(t, ()):
+            bits[g] |= bit
+    for ph, g, bit in _POLAR_PHRASES:
+        if ph in joined:
+            bits[g] |= bit
+    polar = tuple(bits)
     is_content = [t not in lex.STOPWORDS and len(t) > 1 and not t[0].isdigit() for t in low]
     content = tuple(lex.UNITS.get(t) or _stem(t) for t, c in zip(low, is_content) if c)
     arrows: set[tuple[str, str]] = set()

@@ -56,6 +56,7 @@ _WORDS = {"grey": "gray", "tyre": "tire", "tyres": "tires", "defence": "defense"
           "offence": "offense", "programme": "program", "programmes": "programs", "aluminium": "aluminum"}
 
 
+@lru_cache(maxsize=16384)
 def canon(w: str) -> str:
     """One spelling for British/American variants; applied to both texts alike."""
     if len(w) < 5 or not w.isalpha():

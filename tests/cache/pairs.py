@@ -63,3 +63,38 @@ def load_pairs(split: str | None = None, *, splits: tuple[str, ...] | None = Non
             pairs.append(Pair("paraphrase" if label == "P" else "near_miss", category, a, b, _split(path, i, a, b)))
     want = splits if splits is not None else (split,) if split is not None else None
     return [p for p in pairs if want is None or p.split in want]
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score 95% interval for k successes of n; (0, 1) when n == 0."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return (max(0.0, mid - half), min(1.0, mid + half))
+
+
+@dataclass(frozen=True)
+class Rate:
+    served: int
+    total: int
+
+    @property
+    def rate(self) -> float:
+        return self.served / self.total if self.total else 0.0
+
+    def __str__(self) -> str:
+        lo, hi = wilson(self.served, self.total)
+        return f"{self.served}/{self.total} = {self.rate:5.1%} [{lo:5.1%}, {hi:5.1%}]"
+
+
+def served_rates(pairs: list[Pair], served: list[bool], by: str = "category") -> dict[tuple[str, str], Rate]:
+    """(label, group) -> pairs served; group is a pair's category or split, or "all"."""
+    out: dict[tuple[str, str], list[int]] = {}
+    for p, s in zip(pairs, served):
+        for g in (getattr(p, by), "all"):
+            c = out.setdefault((p.label, g), [0, 0])
+            c[0] += s
+            c[1] += 1
+    return {k: Rate(v[0], v[1]) for k, v in sorted(out.items())}

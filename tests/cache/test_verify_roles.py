@@ -103,3 +103,29 @@ def test_fold_and_extract() -> None:
     assert g["google"] == {"v:agt:acquire"} and g["youtube"] == {"v:pat:acquire"}
     assert extract("What is 10 divided by 4?").number_order == ("10", "4")
     assert extract("Is the Pixel 7a good?").numbers == {"7a"}
+
+
+def test_polar_index_reads_like_the_substring_scan() -> None:
+    """The one-pass polar lookup (a speed-up) gives the substring scan's bits on every labelled text."""
+    from gateway.cache import verify_lexicon as lex
+    from tests.cache.pairs import load_pairs
+
+    texts = {t for p in load_pairs() for t in (p.a, p.b)} | {"turn on the lights, then turn off the fan"}
+    for text in texts:
+        f = extract(text)
+        joined = " " + " ".join(extract_low(text)) + " "
+        want = tuple((1 if any(f" {w} " in joined for w in a) else 0) | (2 if any(f" {w} " in joined for w in b) else 0)
+                     for a, b in lex.POLAR_GROUPS)
+        assert f.polar == want, text
+
+
+def extract_low(text: str) -> list[str]:
+    """The lower-cased token sequence extract() works on (its first steps, repeated here)."""
+    from gateway.cache import verify as v
+
+    out: list[str] = []
+    for m in v._TOKEN.finditer(fold(text)):
+        tok = m.group(0)
+        glued = v._split_glued(tok)
+        out += [glued[0], glued[1]] if glued and v._number(tok) is None else [tok]
+    return [canon(v.lex.ALIASES.get(t.lower(), t.lower())) for t in out]
