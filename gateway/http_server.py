@@ -20,11 +20,15 @@ from __future__ import annotations
 import asyncio
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from gateway.config import ServerConfig
+if TYPE_CHECKING:  # not at run time: with --workers N each spawned worker unpickles protocol_for's
+    # partial, i.e. imports this module, before it answers uvicorn's first health check (5 s);
+    # gateway.config (pydantic) took 7 of the 11 s that import took on a loaded 2-core machine,
+    # and the supervisor killed and respawned the workers forever
+    from gateway.config import ServerConfig
 
 _MSG_408 = b"the request was not sent in time\n"
 _TIMEOUT_408 = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -126,6 +130,13 @@ def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
         if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"0", b"")):
             return True
     return False
+
+
+# How long uvicorn's supervisor waits for a worker to answer a health check (its default: 5 s).
+# A spawned worker answers only once it has unpickled its target (imports uvicorn and this module),
+# which on a loaded machine took longer than 5 s: the supervisor then killed it, started another,
+# and no worker ever served (tests/scaleout/test_workers.py hung so before).
+WORKER_HEALTHCHECK_S = 60
 
 
 def protocol_for(server: ServerConfig) -> Any:

@@ -101,12 +101,13 @@ def serve(
         from gateway.cli import banner
 
         typer.echo(banner.render(cfg, host or cfg.server.host, port or cfg.server.port, version("sluicegate")), err=True)
-    from gateway.http_server import protocol_for
+    from gateway.http_server import WORKER_HEALTHCHECK_S, protocol_for
 
     uvicorn.run("gateway.app:app_from_env", factory=True, host=host or cfg.server.host, port=port or cfg.server.port,
                 workers=n if n > 1 else None, loop="uvloop", lifespan="on",
                 http=protocol_for(cfg.server),  # httptools with header and body read deadlines
                 timeout_graceful_shutdown=math.ceil(cfg.server.drain_timeout_s),  # 0: none (None: wait forever)
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,  # workers > 1: see gateway/http_server.py
                 log_level=log_level, access_log=False, server_header=False,
                 log_config=None)  # uvicorn's own records go through our JSON, secret-scrubbing handler
 
