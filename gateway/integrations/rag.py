@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gateway.context import RequestContext
+from gateway.context import GuardrailOutcome, RequestContext
 from gateway.errors import ConfigError, InvalidRequest, NotFound, SluiceError, UpstreamError
 from rag.config import PipelineConfig
 from rag.filters import FilterError
@@ -77,6 +77,17 @@ def map_error(err: Exception, pipeline: str) -> SluiceError:
     if isinstance(err, StoreError):
         return UpstreamError(f"rag pipeline {pipeline!r}: {err}", code="vector_store_unavailable")
     return InvalidRequest(f"rag pipeline {pipeline!r}: {err}", code="rag_pipeline_error")
+
+
+def record_dropped(ctx: RequestContext, chunk_ids: list[str]) -> None:
+    """Retrieved chunks the injection scanner removed, as a guardrail outcome on the request (for
+    logs, spans and audits): one finding per chunk, its source the chunk's id; no text."""
+    if not chunk_ids:
+        return
+    findings = [{"rule": "prompt_injection", "start": None, "end": None,
+                 "source": {"path": "documents", "id": cid}} for cid in chunk_ids[:32]]
+    ctx.guardrails.append(GuardrailOutcome("rag_injection", "input", "redact", "prompt_injection",
+                                           findings=findings))
 
 
 def _filters_from(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -228,6 +239,7 @@ class RagService:
             prep = await pipe.prepare({"messages": body.get("messages") or [], **passthrough}, where=where)
         except (PipelineError, FilterError, StoreError) as e:
             raise map_error(e, name) from e
+        record_dropped(ctx, prep.dropped)
         upstream: dict[str, Any] = {**prep.body, **passthrough}
         if "max_completion_tokens" in passthrough and "max_tokens" not in passthrough:
             upstream.pop("max_tokens", None)  # the client's limit, not the pipeline's default beside it

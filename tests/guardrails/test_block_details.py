@@ -185,7 +185,7 @@ async def test_user_part_index_and_pii_redaction_are_recorded() -> None:
 # ---- through the app, on each wire ---------------------------------------------------------------
 
 def _config(mock: MockUpstream) -> Any:
-    return mock_config(mock, guardrails={
+    return mock_config(mock, spend={"enabled": False}, guardrails={
         "warm_on_start": False,
         "policies": {"default": {"input": [{"scanner": "secrets", "action": "block"}]}},
         "default_policy": "default"})
@@ -208,3 +208,53 @@ async def test_every_wire_carries_scanner_source_and_excerpt(mock: MockUpstream)
             assert err["source"]["role"] == "user" and err["source"]["path"].startswith("messages["), (path, err)
             assert f"app:{MASK}@db" in err["excerpt"] and URL_PW not in r.text, (path, r.text)
     assert mock.last_body is None
+
+
+def test_rag_chunks_dropped_as_injections_are_recorded_by_id() -> None:
+    from gateway.integrations.rag import record_dropped
+
+    ctx = _ctx([{"role": "user", "content": "q"}])
+    record_dropped(ctx, [])
+    assert ctx.guardrails == []
+    record_dropped(ctx, ["handbook/a.md#2", "handbook/b.md#0"])
+    [g] = ctx.guardrails
+    assert (g.scanner, g.direction, g.action, g.rule) == ("rag_injection", "input", "redact", "prompt_injection")
+    assert [f["source"] for f in g.findings] == [{"path": "documents", "id": "handbook/a.md#2"},
+                                                {"path": "documents", "id": "handbook/b.md#0"}]
+
+
+async def test_rag_model_route_records_the_dropped_chunk(mock: MockUpstream, tmp_path: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the app: a rag:<pipeline> request whose retrieved chunk the scanner drops records it."""
+    import httpx
+
+    import gateway.integrations.rag as rag_mod
+    from gateway.app import create_app
+    from tests.rag.conftest import HashEmbedder
+    from tests.rag.test_serving import _config as rag_config
+    from tests.rag.test_serving import _ingest
+
+    embed = HashEmbedder()
+    _ingest(tmp_path, embed)
+    seen: list[Any] = []
+    real = rag_mod.record_dropped
+
+    def spy(ctx: Any, ids: list[str]) -> None:
+        real(ctx, ids)
+        seen.append(list(ctx.guardrails))
+
+    monkeypatch.setattr(rag_mod, "record_dropped", spy)
+    cfg = rag_config(mock, tmp_path, scan_injection=True)
+    cfg.spend.enabled = False  # not what this test is about
+    app = create_app(cfg)
+    app.gateway.services.local_embedder = embed
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                                                 base_url="http://gateway", timeout=30) as client:
+        rag_mod.service_of(app.gateway.router).scanner = lambda text: "encryption" in text  # type: ignore[union-attr]
+        r = await client.post("/v1/chat/completions", json={
+            "model": "rag:handbook", "messages": [{"role": "user", "content": "laptop disk encryption"}]})
+    assert r.status_code == 200, r.text
+    [outcomes] = seen
+    [g] = [o for o in outcomes if o.scanner == "rag_injection"]
+    assert len(g.findings) == 1 and g.findings[0]["source"]["path"] == "documents"
+    assert g.findings[0]["source"]["id"]  # the chunk's store id
