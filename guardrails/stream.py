@@ -129,6 +129,8 @@ class _Stage:
         if units:
             self.units += units
             self.text += "".join(u[0] for u in units)
+        elif not final:
+            return []  # nothing new: what it held, it still holds (the stage before released nothing)
         n = len(self.text)
         if not n:
             return []

@@ -83,24 +83,33 @@ def _is_token(c: str) -> bool:
     return c not in _TOKEN_STOP and not c.isspace()
 
 
-def _run_start(text: str, inside: Callable[[str], bool], bound: int) -> int:
-    i = n = len(text)
-    lo = max(0, n - bound)
-    while i > lo and inside(text[i - 1]):
-        i -= 1
-    return i
-
-
 def _continues(look: str, inside: Callable[[str], bool]) -> bool:
     """Whether a run ending the text may go on: nothing seen after it yet, or it does."""
     return not look or inside(look[0])
+
+
+def _class(chars: frozenset[str]) -> str:
+    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
+
+
+# The runs, matched on the reversed text (a forward match from its start is the trailing run).
+_REV_TOKEN = re.compile(r"[^\s" + _class(_TOKEN_STOP)[1:] + "*")
+_REV_DIGITS = re.compile(_class(_DIGIT_RUN) + "*")
+_REV_IBAN = re.compile(_class(_IBAN_RUN) + "*")
+
+
+def _trailing(text: str, rx: re.Pattern[str], bound: int) -> int:
+    """Start of the trailing run of `rx`'s characters, at most `bound` back."""
+    n = len(text)
+    m = rx.match(text[: max(0, n - bound) - 1 if n > bound else None : -1])
+    return n - m.end() if m else n
 
 
 def token_hold(text: str, look: str, bound: int) -> int:
     n = len(text)
     if not n or not _is_token(text[-1]) or not _continues(look, _is_token):
         return n
-    return _run_start(text, _is_token, bound)
+    return _trailing(text, _REV_TOKEN, bound)
 
 
 def digits_hold(text: str, look: str) -> int:
@@ -108,7 +117,7 @@ def digits_hold(text: str, look: str) -> int:
     inside = _DIGIT_RUN.__contains__
     if not n or not inside(text[-1]) or not _continues(look, inside):
         return n
-    s = _run_start(text, inside, DIGITS_MAX)
+    s = _trailing(text, _REV_DIGITS, DIGITS_MAX)
     for i in range(s, n):
         if text[i] in _DIGIT_START:
             return i
@@ -120,8 +129,7 @@ def iban_hold(text: str, look: str) -> int:
     inside = _IBAN_RUN.__contains__
     if not n or not inside(text[-1]) or not _continues(look, inside):
         return n
-    s = _run_start(text, inside, IBAN_MAX)
-    m = _IBAN_START.search(text, s)
+    m = _IBAN_START.search(text, _trailing(text, _REV_IBAN, IBAN_MAX))
     return m.start() if m else n
 
 

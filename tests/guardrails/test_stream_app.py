@@ -29,15 +29,19 @@ async def _stream(config: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
         return _events(await client.post("/v1/chat/completions", json=body))
 
 
+def _config(mock: MockUpstream, **sections: Any) -> Any:
+    return mock_config(mock, spend={"enabled": False}, **sections)  # no ledger: these tests read streams only
+
+
 BODY = {"model": "mock-chat", "stream": True, "messages": [{"role": "user", "content": "tell me about rivers"}]}
 
 
 async def test_default_policy_streams_at_least_half_the_upstream_deltas(mock: MockUpstream) -> None:
     # before: the 128-character window turned a 60-token answer into a handful of deltas
     mock.config.reply_words = 60
-    plain = _contents(await _stream(mock_config(mock), BODY))
-    guarded = _contents(await _stream(mock_config(mock, guardrails={"warm_on_start": False,
-                                                                    "default_policy": "default"}), BODY))
+    plain = _contents(await _stream(_config(mock), BODY))
+    guarded = _contents(await _stream(_config(mock, guardrails={"warm_on_start": False,
+                                                                "default_policy": "default"}), BODY))
     assert len(plain) == 60  # one per token: the unguarded stream passes the upstream's deltas through
     assert "".join(guarded) == "".join(plain)  # prose: nothing to redact
     assert len(guarded) >= len(plain) / 2
@@ -45,7 +49,7 @@ async def test_default_policy_streams_at_least_half_the_upstream_deltas(mock: Mo
 
 def _redacting(mock: MockUpstream) -> Any:
     # every mock answer starts "mock reply to: ...": the denylisted word is always there
-    return mock_config(mock, guardrails={
+    return _config(mock, guardrails={
         "warm_on_start": False,
         "scanners": {"words": {"type": "denylist", "substrings": ["reply"]}},
         "policies": {"default": {"output": [{"scanner": "words", "action": "redact"},
@@ -57,7 +61,7 @@ def _redacting(mock: MockUpstream) -> Any:
 async def test_streamed_logprobs_travel_with_their_text(mock: MockUpstream) -> None:
     # before: a chunk's logprobs went out while its text was held back, so they led the text
     body = {**BODY, "logprobs": True, "top_logprobs": 2}
-    plain = await _stream(mock_config(mock), body)
+    plain = await _stream(_config(mock), body)
     guarded = await _stream(_redacting(mock), body)
     placeholder = re.compile(r"\s?<SUBSTRING_\d+>")
     seen: list[str] = []
