@@ -20,8 +20,9 @@ if the two questions also agree on the facts that change an answer:
 - wh-question type (who / when / where / why);
 - a single content word swapped for another ("area" vs "circumference") when the rest is equal.
 
-Each rule can only reject. Rules are tuned on the `tune` half of tests/cache/data/pairs.txt and
-measured on the held-out half (bench/cache_bench.py). Pure functions, no I/O.
+Each rule can only reject. Rules are tuned on the tune halves of tests/cache/data/ (`tune`,
+`roles_tune`) and measured on the held-out pairs (bench/cache_bench.py, tests/cache/data/README.md).
+Pure functions, no I/O.
 """
 
 from __future__ import annotations

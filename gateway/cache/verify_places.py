@@ -3,10 +3,10 @@
 Why a gazetteer: questions about places are often typed in lower case ("capital of austria",
 "flights to dubai"), and a lower-case word is not a name to the capitalisation rule, so a question
 re-worded around a different place ("what's the weather in paris in may" / "weather in rome in
-may?") slipped past the content-swap rule. Countries, US states and large cities; words that are
-also common English words (turkey, chad, nice, reading, mobile, split, bath, orange, jersey,
-georgia's namesakes are kept: georgia) are left out, since a lower-case "turkey" is usually food.
-Multi-word names are listed by one distinctive word ("zealand", "lanka").
+may?") slipped past the content-swap rule. Countries, US states and large cities. Names that are also
+common English words (turkey, chad, jordan, nice, reading, mobile, split, bath, cork) are left out,
+since a lower-case "turkey" is usually food. Multi-word names are listed by one distinctive word
+("zealand", "lanka"). A listed word only rejects when one question has it and the other lacks it.
 """
 
 from __future__ import annotations
