@@ -28,21 +28,22 @@ from typing import Any
 import numpy as np
 
 from guardrails.evaluation import wilson
-from guardrails.injection.data import Example, train_split
+from guardrails.injection.data import Example
 from tools.injection_training.train import (
-    DEV_TRIGGER_SET,
     RULE_KEYS,
+    Dev,
     RuleInputs,
     TrainParams,
     _fit,
     _fit_embed,
     apply_rule,
     choose,
+    dev_set,
     embed,
     folds,
     oof_scores,
-    read_lines,
     tfidf_scores,
+    training_rows,
 )
 
 POINTS = ("default", "conservative")
@@ -74,17 +75,18 @@ def outer_inner_folds(ex: list[Example], p: TrainParams, seed: int) -> list[tupl
     return out
 
 
-def run(ex: list[Example], dev: list[str], E: np.ndarray, D: np.ndarray, p: TrainParams, seed: int,
+def run(ex: list[Example], dev: Dev, E: np.ndarray, D: np.ndarray, p: TrainParams, seed: int,
         log: Any = None) -> NestedResult:
     y = np.array([x.label for x in ex])
-    inputs, dev_inputs = RuleInputs.of([x.text for x in ex], p.asks_about_veto), RuleInputs.of(dev, p.asks_about_veto)
+    inputs = RuleInputs.of([x.text for x in ex], p.asks_about_veto, p.structural)
+    dev_inputs = RuleInputs.of(dev.texts, p.asks_about_veto, p.structural)
     res = NestedResult(seed, {k: Outcome(np.zeros(len(ex), dtype=bool)) for k in POINTS}, [])
     for k, (a, b) in enumerate(folds(ex, p.folds, seed)):
         part = [ex[i] for i in a]
-        embed_c, default, conservative = choose(part, oof_scores(part, dev, E[a], D, p), dev, p)
+        embed_c, default, conservative = choose(part, oof_scores(part, dev.texts, E[a], D, p), dev, p)
         model, emb = _fit(part, p), _fit_embed(E[a], y[a], embed_c)
         s, e = tfidf_scores(model, [ex[i].text for i in b], p), emb.predict_proba(E[b])[:, 1]
-        ds, de = tfidf_scores(model, dev, p), emb.predict_proba(D)[:, 1]
+        ds, de = tfidf_scores(model, dev.texts, p), emb.predict_proba(D)[:, 1]
         sub = inputs[b]
         for name, rule in (("default", default), ("conservative", conservative)):
             res.outcomes[name].pred[b] = apply_rule(rule, s, e, sub)
@@ -96,7 +98,7 @@ def run(ex: list[Example], dev: list[str], E: np.ndarray, D: np.ndarray, p: Trai
     return res
 
 
-def metrics(ex: list[Example], o: Outcome) -> dict[str, Any]:
+def metrics(ex: list[Example], o: Outcome, dev_labels: np.ndarray | None = None) -> dict[str, Any]:
     y = np.array([x.label for x in ex])
     src = np.array([x.source for x in ex])
     r: dict[str, Any] = {}
@@ -110,17 +112,19 @@ def metrics(ex: list[Example], o: Outcome) -> dict[str, Any]:
     g = src == "gandalf"
     r["gandalf_recall"], r["gandalf_tp"], r["gandalf_n"] = float(o.pred[g].mean()), int(o.pred[g].sum()), int(g.sum())
     r["benign_fpr"], r["benign_fp"], r["benign_n"] = float(o.pred[y == 0].mean()), int(o.pred[y == 0].sum()), int((y == 0).sum())
-    r["dev_fpr"] = float(np.mean([d.mean() for d in o.dev_preds]))
+    benign = np.ones(len(o.dev_preds[0]), dtype=bool) if dev_labels is None else dev_labels == 0
+    r["dev_fpr"] = float(np.mean([d[benign].mean() for d in o.dev_preds]))
+    r["dev_recall"] = float(np.mean([d[~benign].mean() for d in o.dev_preds])) if (~benign).any() else 0.0
     return r
 
 
-def table(results: list[tuple[NestedResult, list[Example]]]) -> str:
+def table(results: list[tuple[NestedResult, list[Example]]], dev_labels: np.ndarray | None = None) -> str:
     head = ("| point | fold seed | deepset F1 | deepset recall [95% CI] | deepset FPR | jackhhao F1 | Gandalf recall |"
             " benign FPR | dev FPR |\n|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for point in POINTS:
         for res, ex in results:
-            m = metrics(ex, res.outcomes[point])
+            m = metrics(ex, res.outcomes[point], dev_labels)
             lo, hi = wilson(m["deepset_tp"], m["deepset_pos"])
             lines.append(
                 f"| {point} | {res.seed} | {m['deepset_f1']:.3f} | {m['deepset_tp']}/{m['deepset_pos']} [{lo:.3f}, {hi:.3f}] |"
@@ -159,14 +163,14 @@ def main(argv: list[str] | None = None) -> int:
         p = replace(p, dev_fpr_cap=args.dev_fpr_cap)
     if args.asks_about_veto is not None:
         p = replace(p, asks_about_veto=args.asks_about_veto == "on")
-    ex, dev = train_split(), read_lines(DEV_TRIGGER_SET)
-    E, D = embeddings(ex, dev, args.embed_cache)
+    ex, dev = training_rows(p), dev_set()
+    E, D = embeddings(ex, dev.texts, args.embed_cache)
     results = []
     for seed in args.seed:
         print(f"outer fold seed {seed}, inner fold seed {p.seed}, embedding Cs {p.embed_Cs}, dev FPR cap "
               f"{p.dev_fpr_cap}, asks_about veto {p.asks_about_veto}", flush=True)
         results.append((run(ex, dev, E, D, p, seed, log=lambda s: print("  " + s, flush=True)), ex))
-    print(table(results))
+    print(table(results, dev.labels))
     return 0
 
 
