@@ -22,6 +22,32 @@ from guardrails.types import Finding
 
 _I = re.IGNORECASE
 _IM = re.IGNORECASE | re.MULTILINE
+_WORDS = re.compile(r"\w+")
+
+# Speed: a pattern runs only when the text has the words it needs (word gates: exact words and word
+# prefixes, from one lower-cased split of the text), so ordinary text costs a set lookup per
+# pattern, not a regex pass. Gates only skip patterns that cannot match; they change no result
+# (tests/guardrails/test_structural.py checks gated and ungated scans agree).
+Gate = tuple[frozenset[str], tuple[str, ...]]
+
+
+def _g(words: str, prefixes: str = "") -> Gate:
+    return frozenset(words.split()), tuple(prefixes.split())
+
+
+def _has(words: set[str], gate: Gate) -> bool:
+    exact, prefixes = gate
+    if not exact.isdisjoint(words):
+        return True
+    return bool(prefixes) and any(w.startswith(prefixes) for w in words)
+
+
+def _open(words: set[str] | None, gates: tuple[Gate, ...]) -> bool:
+    return words is None or all(_has(words, g) for g in gates)
+
+
+def word_set(text: str) -> set[str]:
+    return set(_WORDS.findall(text.lower()))
 
 # --------------------------------------------------------------------------------------------------
 # masking: code spans, and quoted phrases in a text that talks about phrases
@@ -34,24 +60,21 @@ _TALKS_ABOUT = re.compile(
     r"injection|jailbreak|detect|detection|classif\w*|bedeutet|beispiel\w*|angriff\w*|erkläre?n?)\b", _I)
 
 
-def _blank(text: str, rx: re.Pattern[str], out: list[str]) -> None:
-    for m in rx.finditer(text):
-        out[m.start():m.end()] = " " * (m.end() - m.start())
+_TALKS_GATE = _g("mean means meaning example examples called known phrase phrases explain explained attack attacks "
+                 "injection jailbreak detect detection bedeutet erklär erkläre erklären", "classif beispiel angriff")
 
 
-def masked(text: str) -> str:
+def _spaces(m: re.Match[str]) -> str:
+    return " " * (m.end() - m.start())
+
+
+def masked(text: str, words: set[str] | None = None) -> str:
     """The text with code spans (and, where the text talks about phrases, quoted phrases) blanked
     out, same length, so spans found in it index the original text."""
-    if "`" not in text and not ('"' in text or "'" in text or "“" in text or "„" in text or "«" in text):
-        return text
-    chars = list(text)
-    if "`" in text:
-        _blank(text, _CODE, chars)
-    out = "".join(chars)
-    if _TALKS_ABOUT.search(out):
-        chars = list(out)
-        _blank(out, _QUOTED, chars)
-        out = "".join(chars)
+    out = _CODE.sub(_spaces, text) if "`" in text else text
+    if ('"' in out or "'" in out or "“" in out or "„" in out or "«" in out) and _open(words, (_TALKS_GATE,)) \
+            and _TALKS_ABOUT.search(out):
+        out = _QUOTED.sub(_spaces, out)
     return out
 
 
@@ -201,6 +224,40 @@ _PRIV_OBJ = re.compile(
     r"disregard|du darfst|du musst|musst du|geheim\w*|vertraulich\w*|deine?\s+\w*(?:regeln|richtlinie\w*|anweisung\w*))\b", _I)
 _YOU = re.compile(r"\b(?:you|your|yours|yourself|dich|dir|du|dein\w*)\b", _I)
 _AUTHORISED_YOU = re.compile(r"\b(?:authori[sz]ed|permitted|allowed|cleared|given|granted|unlocked|approved)\s+(?:you|dich|dir)\b", _I)
+_AUTH_G = _g("developer developers devs admin admins administrator administrators sysadmin sysadmins operator operators "
+             "owner owners creator creators makers engineer engineers openai anthropic google deepmind meta microsoft "
+             "moderator moderators moderation team safety ceo cto ciso department compliance management head",
+             "entwickler administrator betreiber systembetreiber leit geschäftsführung sicherheitsteam "
+             "datenschutzbeauftragte moderator chefentwickler")
+_AUTH_GATES: tuple[tuple[Gate, ...], ...] = (
+    (_AUTH_G, _g("has have had")),
+    (_AUTH_G, _g("as i")),
+    (_g("restrictions limitations rules guidelines filters policies policy content confidentiality safety"),
+     _g("lifted suspended void disabled removed revoked off deactivated cancelled canceled waived apply longer")),
+    (_g("admin administrator developer sudo root god debug maintenance operator override"),
+     _g("accepted granted activated enabled unlocked confirmed active on")),
+    (_AUTH_G, _g("said says told tell asked want wants instructed require requires"), _g("you")),
+    (_AUTH_G, _g("hat haben")),
+    (_g("als bin"), _AUTH_G),
+    (_g("beschränkungen einschränkungen regeln richtlinien sicherheitsregeln filter vorgaben inhaltsrichtlinie "
+        "vertraulichkeitsanweisung"),),
+    (_g("beschränkungen einschränkungen regeln richtlinien"),),
+    (_g("freigabe rechte modus zugang zugriff", "admin entwickler root sudo wartungs"),),
+    (_AUTH_G, _g("gesagt erklärt angewiesen verlangt")),
+    (_g("authorised authorized approved pre cleared sanctioned genehmigt freigegeben autorisiert"), _g("by von durch")),
+    (_g("instruction instructions directive directives order orders message notice command commands nachricht",
+        "anweisung befehl"), _g("from of von")),
+    (_g("sudo root admin administrator elevated developer level special"),
+     _g("access privileges privilege rights clearance permissions permission rechte zugriff")),
+    (_AUTH_G, _g("staff team employee here speaking")),
+    (_AUTH_G, _g("your")),
+    (_g("rule restriction policy guideline filter"), _g("applies apply doesn does lifted void suspended")),
+    (_AUTH_G, _g("genehmigt freigegeben erlaubt")),
+    (_g("auftrag"),),
+    (_g("", "root admin sudo"),),
+)
+# Case-sensitive twins for lower-cased text (the patterns' literals are lower case): ~2x faster.
+_AUTHORITY_LC = tuple(re.compile(rx.pattern) for rx in _AUTHORITY)
 _AUTH_CONTEXT = re.compile(r"\b" + _AUTH + r"\b|\b(?:override|overrid\w+|mode|privileges?|clearance|maintenance|"
                            r"auftrag|freigabe|wartungsmodus)\b", _I)
 _AUTH_PRECHECK = re.compile(r"\b(?:" + _AUTH + r"|override|overrid\w+|mode|privileges?|clearance|restrictions|limitations|"
@@ -218,14 +275,19 @@ def _sentence_is_question(v: str, start: int, end: int) -> bool:
                                   _QUESTION_START.search(v[max(0, start - 200):end]))
 
 
-def authority_override(text: str, view: str | None = None) -> list[Finding]:
+def authority_override(text: str, view: str | None = None, words: set[str] | None = None) -> list[Finding]:
     """Claims that an authority (developer, admin, operator, vendor) lifts the model's rules."""
-    v = masked(text) if view is None else view
-    if not _AUTH_PRECHECK.search(v):
+    v = masked(text, words) if view is None else view
+    if words is None and not _AUTH_PRECHECK.search(v):
         return []
     out: list[Finding] = []
-    for k, rx in enumerate(_AUTHORITY):
-        for m in rx.finditer(v):
+    lower = v.lower()
+    patterns = _AUTHORITY_LC if len(lower) == len(v) else _AUTHORITY  # lower() keeps offsets (almost always)
+    subject = lower if patterns is _AUTHORITY_LC else v
+    for k, rx in enumerate(patterns):
+        if not _open(words, _AUTH_GATES[k]):
+            continue
+        for m in rx.finditer(subject):
             span = m.group(0)
             if k in (2, 7, 8, 16):  # "the rules are lifted": needs an authority or override context and the model
                 if not (_AUTH_CONTEXT.search(v) and _MODEL_OBJ.search(v)):
@@ -299,17 +361,43 @@ _LEAK = tuple(re.compile(rx, _I) for rx in (
 _LEAK_PRECHECK = re.compile(r"\b(?:prompts?|instructions?|rules?|guidelines|configuration|config|context|directives|"
                             r"message|above|before|preceding|prior|words|anweisungen|regeln|vorgaben|system-?prompt\w*|"
                             r"systemnachricht\w*|konfiguration|oberhalb|vor meiner|anfang|davor)\b", _I)
+_NOUN_G = _g("prompt prompts instructions rules guidelines configuration config context directives message messages "
+              "pre preprompt preprompts system developer hidden", "systemprompt systemmessage")
+_LEAK_GATES: tuple[tuple[Gate, ...], ...] = (
+    (_g("above before prior preceding top beginning start"),),
+    (_g("your"), _NOUN_G),
+    (_g("hidden secret initial original confidential internal"), _NOUN_G),
+    (_g("system developer", "systemprompt systemmessage"), _g("verbatim word full exactly you")),
+    (_g("what"), _g("your")),
+    (_g("what"), _g("your"), _g("say")),
+    (_g("you"), _g("instructions instruction rules rule guidelines prompt directive directives message")),
+    (_g("first last"), _g("your"), _g("of")),
+    (_g("words"), _g("above")),
+    (_g("", "dein ihre"), _g("anweisungen regeln richtlinien vorgaben konfiguration prompt prompts", "systemnachricht systemprompt")),
+    (_g("alles text nachricht"), _g("oberhalb über vor davor anfang")),
+    (_g("wie was"), _g("", "dein")),
+    (_g("anweisungen regeln vorgaben"), _g("dir dich")),
+    (_g("", "versteckte geheime ursprüngliche anfängliche"),),
+    (_g("deine"), _g("anweisungen")),
+    (_g("ersten"), _g("deines deiner")),
+)
+_LEAK_LC = tuple(re.compile(rx.pattern) for rx in _LEAK)
 _LEAK_OWN = re.compile(r"\b(?:my|our|mein\w*|unser\w*)\s+(?:\w+\s+)?(?:system[\s-]?prompt|prompt|instructions|config)\b", _I)
 
 
-def prompt_leak(text: str, view: str | None = None) -> list[Finding]:
+def prompt_leak(text: str, view: str | None = None, words: set[str] | None = None) -> list[Finding]:
     """Requests to repeat or reveal the model's prompt, instructions or what preceded the message."""
-    v = masked(text) if view is None else view
-    if not _LEAK_PRECHECK.search(v):
+    v = masked(text, words) if view is None else view
+    if words is None and not _LEAK_PRECHECK.search(v):
         return []
     out: list[Finding] = []
-    for rx in _LEAK:
-        for m in rx.finditer(v):
+    lower = v.lower()
+    patterns = _LEAK_LC if len(lower) == len(v) else _LEAK
+    subject = lower if patterns is _LEAK_LC else v
+    for k, rx in enumerate(patterns):
+        if not _open(words, _LEAK_GATES[k]):
+            continue
+        for m in rx.finditer(subject):
             if _LEAK_OWN.search(m.group(0)) or _sentence_is_question(v, m.start(), m.end()) and not m.group(0).lower().startswith(("what", "wie", "was")):
                 continue
             out.append(Finding("prompt_leak", m.start(), m.end()))
@@ -333,7 +421,9 @@ def _merge(found: list[Finding]) -> list[Finding]:
 RULES = ("chat_markup", "authority_override", "prompt_leak")
 
 
-def scan(text: str) -> list[Finding]:
-    """All structural findings in `text`, in rule order, spans into `text`."""
-    v = masked(text)
-    return [*_merge(chat_markup(text, v)), *authority_override(text, v), *prompt_leak(text, v)]
+def scan(text: str, gated: bool = True) -> list[Finding]:
+    """All structural findings in `text`, in rule order, spans into `text` (gated: skip the patterns
+    whose words the text lacks; False runs every pattern, the same result, slower)."""
+    words = word_set(text) if gated else None
+    v = masked(text, words)
+    return [*_merge(chat_markup(text, v)), *authority_override(text, v, words), *prompt_leak(text, v, words)]
