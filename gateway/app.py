@@ -31,9 +31,10 @@ from gateway.runtime import Gateway
 class SluiceApp:
     """ASGI app: fast paths first, FastAPI for the rest. `state.gateway` is the running Gateway."""
 
-    def __init__(self, gateway: Gateway, api: FastAPI) -> None:
+    def __init__(self, gateway: Gateway, api: FastAPI, *, freeze_heap: bool = False) -> None:
         self.gateway = gateway
         self.api = api
+        self.freeze_heap = freeze_heap  # gc.freeze() once the start-up warm-ups are done (gateway/engine/warmup.py)
         self.state = api.state
         from gateway.api.anthropic_messages import MessagesWire
         from gateway.api.responses import ResponsesWire
@@ -64,6 +65,10 @@ class SluiceApp:
         """Start and stop the gateway (what the ASGI lifespan does; tests use it directly)."""
         gw = self.gateway
         await gw.start()
+        if self.freeze_heap:
+            from gateway.engine.warmup import freeze_heap
+
+            gw.warmups.when_settled(freeze_heap)
         from gateway.api.metrics import MetricsListener
 
         listener: MetricsListener | None = None
@@ -173,7 +178,8 @@ def _document_errors(api: FastAPI) -> None:
     api.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(config: Config, *, clock: Clock | None = None, config_path: str | Path | None = None) -> SluiceApp:
+def create_app(config: Config, *, clock: Clock | None = None, config_path: str | Path | None = None,
+               freeze_heap: bool = False) -> SluiceApp:
     from gateway.api.anthropic_messages import build_messages_router
     from gateway.api.openai_routes import router as openai_router
     from gateway.api.responses import build_responses_router
@@ -202,7 +208,7 @@ def create_app(config: Config, *, clock: Clock | None = None, config_path: str |
     for r in admin_routers(gateway):  # mounted once; each resolves the live generation
         api.include_router(r)
     _document_errors(api)
-    app = SluiceApp(gateway, api)
+    app = SluiceApp(gateway, api, freeze_heap=freeze_heap)
     holder["app"] = app
     return app
 
@@ -216,4 +222,4 @@ def app_from_env() -> SluiceApp:
 
     configure_logging(config.telemetry.log_level, config.telemetry.log_format)
     # --- end logging ---
-    return create_app(config, config_path=path)
+    return create_app(config, config_path=path, freeze_heap=True)  # a serving process: see freeze_heap

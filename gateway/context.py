@@ -6,8 +6,8 @@ is a field every capability can see.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,7 +33,7 @@ def request_id_from(headers: dict[str, str]) -> str:
     given = headers.get("x-request-id")
     if given and _REQUEST_ID.fullmatch(given):
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 32 hex digits like uuid4().hex, without its ~10 µs of UUID object
 
 
 @dataclass(slots=True)

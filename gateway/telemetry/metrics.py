@@ -12,6 +12,7 @@ the raw name a client sent, so a client cannot blow up the series count.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
@@ -19,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from gateway.context import RequestContext
 
+_MAX_CACHED_CHILDREN = 4096
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0)
 
@@ -108,35 +110,48 @@ class GatewayMetrics:
                         for name, (doc, labels) in GAUGES.items()}
         self._callbacks = _CallbackCollector()
         r.register(self._callbacks)
+        # (metric, label values) -> the labelled child: prometheus_client's labels() validates and
+        # locks on every call (~1.5 µs; a request with the default guardrail policy makes ~15 such
+        # calls). Children are never removed here, so a cached one stays the registry's.
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = metric.labels(*values)
+            if len(self._children) < _MAX_CACHED_CHILDREN:  # label values are bounded, but be safe
+                self._children[key] = child
+        return child
 
     # -- per request, after the response --------------------------------------------------------
     def observe_request(self, ctx: RequestContext, end_mono: float) -> None:
         model = model_label(ctx, self.known_model)
-        self.requests.labels(ctx.route, model, str(ctx.status_code)).inc()
-        self.latency.labels(ctx.route, model).observe(max(0.0, end_mono - ctx.started_mono))
+        self._child(self.requests, ctx.route, model, str(ctx.status_code)).inc()
+        self._child(self.latency, ctx.route, model).observe(max(0.0, end_mono - ctx.started_mono))
         if ctx.stream and ctx.first_byte_mono is not None:
-            self.ttft.labels(model).observe(max(0.0, ctx.first_byte_mono - ctx.started_mono))
+            self._child(self.ttft, model).observe(max(0.0, ctx.first_byte_mono - ctx.started_mono))
         usage = ctx.usage or {}
         for key, kind in (("prompt_tokens", "input"), ("completion_tokens", "output")):
             n = usage.get(key)
             if isinstance(n, int) and n > 0:
-                self.tokens.labels(model, kind).inc(n)
+                self._child(self.tokens, model, kind).inc(n)
         details = usage.get("prompt_tokens_details")
         if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int) and details["cached_tokens"]:
-            self.tokens.labels(model, "cached_input").inc(details["cached_tokens"])
+            self._child(self.tokens, model, "cached_input").inc(details["cached_tokens"])
         team = (ctx.principal.team_id if ctx.principal else None) or "none"
         if ctx.cost_usd:
-            self.cost.labels(model, team).inc(ctx.cost_usd)
+            self._child(self.cost, model, team).inc(ctx.cost_usd)
         if ctx.cost_saved_usd:
-            self.cost_saved.labels(model).inc(ctx.cost_saved_usd)
+            self._child(self.cost_saved, model).inc(ctx.cost_saved_usd)
         if ctx.cache_status:
-            self.cache.labels(ctx.route, ctx.cache_status).inc()
+            self._child(self.cache, ctx.route, ctx.cache_status).inc()
         for g in ctx.guardrails:
-            self.guardrails.labels(g.scanner, g.direction, g.action).inc()
+            self._child(self.guardrails, g.scanner, g.direction, g.action).inc()
         if is_unpriced(ctx) and self.pricing_active():
-            self.unpriced.labels(model).inc()
+            self._child(self.unpriced, model).inc()
         if ctx.attempts:
-            self.attempts.labels(model).observe(ctx.attempts)
+            self._child(self.attempts, model).observe(ctx.attempts)
 
     # -- from components outside the request record ---------------------------------------------
     def upstream_error(self, deployment: str, reason: str) -> None:

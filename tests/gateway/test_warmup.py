@@ -66,3 +66,49 @@ async def test_no_warm_up_without_warm_on_start(mock: MockUpstream) -> None:
     cfg = mock_config(mock, guardrails={"default_policy": "default", "warm_on_start": False})
     async with gateway_client(cfg) as (_, client):
         assert (await client.get("/readyz")).status_code == 200
+
+
+def test_when_settled_runs_now_when_nothing_is_pending() -> None:
+    w, ran = Warmups(), []
+    w.when_settled(lambda: ran.append(threading.current_thread().name))
+    assert ran == [threading.current_thread().name]
+
+
+def test_when_settled_runs_after_the_last_warm_up_and_readiness_waits_for_it() -> None:
+    w, first, second = Warmups(), threading.Event(), threading.Event()
+    in_step, release, ran = threading.Event(), threading.Event(), []
+
+    def step() -> None:
+        in_step.set()
+        release.wait(5)
+        ran.append("step")
+
+    t1, t2 = w.start("a", first.wait), w.start("b", second.wait)
+    w.when_settled(step)
+    first.set()
+    t1.join(5)
+    assert ran == [] and not in_step.is_set()  # "b" is still loading
+    second.set()
+    assert in_step.wait(5)
+    assert w.pending() == ["settle"]  # not ready while the step runs
+    release.set()
+    t2.join(5)
+    assert ran == ["step"] and w.pending() == []
+
+
+async def test_a_serving_process_freezes_its_heap_once_warm(mock: MockUpstream) -> None:
+    import gc
+
+    from gateway.app import create_app
+
+    gc.unfreeze()
+    try:
+        app = create_app(mock_config(mock), freeze_heap=True)
+        async with app.lifespan():
+            assert gc.get_freeze_count() > 0  # no warm-up in this config: frozen at start
+        gc.unfreeze()
+        plain = create_app(mock_config(mock))  # what tests and embedders get: the heap is theirs
+        async with plain.lifespan():
+            assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
