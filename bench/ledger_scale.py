@@ -132,7 +132,7 @@ def load(engine: sa.Engine, world: World, n: int, days: int) -> tuple[float, flo
     """Bulk-load raw rows and build their rollups with the writer's code. Returns (load s, rollup s)."""
     t_load = t_roll = 0.0
     sqlite = engine.dialect.name == "sqlite"
-    upsert = rollup._upsert(engine.dialect.name)
+    upserts = [(rollup._upsert(engine.dialect.name, table), by) for table, by in rollup.ROLLUPS]
     done = 0
     for chunk in world.rows(n, days):
         t0 = time.perf_counter()
@@ -151,10 +151,12 @@ def load(engine: sa.Engine, world: World, n: int, days: int) -> tuple[float, flo
         finally:
             raw.close()
         t1 = time.perf_counter()
-        groups = rollup.aggregate(dict(zip(COLS, r, strict=True)) for r in chunk)
+        rows = [dict(zip(COLS, r, strict=True)) for r in chunk]
         with engine.begin() as conn:
-            for i in range(0, len(groups), 5000):
-                conn.execute(upsert, groups[i : i + 5000])
+            for upsert, by in upserts:
+                groups = rollup.aggregate(rows, by)
+                for i in range(0, len(groups), 5000):
+                    conn.execute(upsert, groups[i : i + 5000])
         t_load += t1 - t0
         t_roll += time.perf_counter() - t1
         done += len(chunk)
@@ -207,7 +209,7 @@ def sizes(engine: sa.Engine) -> dict[str, float]:
     with engine.connect() as c:
         if engine.dialect.name == "sqlite":
             idx = {n: t for n, t in c.exec_driver_sql("SELECT name, tbl_name FROM sqlite_master WHERE type='index'")}
-            out: dict[str, float] = {"spend_ledger": 0.0, "spend_ledger_daily": 0.0}
+            out: dict[str, float] = {"spend_ledger": 0.0, "spend_ledger_daily": 0.0, "spend_ledger_daily_team": 0.0}
             for name, size in c.exec_driver_sql("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
                 t = idx.get(name, name)
                 if t in out:
@@ -218,7 +220,7 @@ def sizes(engine: sa.Engine) -> dict[str, float]:
             out["live"] = (pages - free) * psize / 2**20
             return out
         return {t: c.exec_driver_sql(f"SELECT pg_total_relation_size('{t}')").scalar_one() / 2**20
-                for t in ("spend_ledger", "spend_ledger_daily")}
+                for t in ("spend_ledger", "spend_ledger_daily", "spend_ledger_daily_team")}
 
 
 def count(engine: sa.Engine, table: str) -> int:
@@ -229,9 +231,11 @@ def count(engine: sa.Engine, table: str) -> int:
 def storage_and_retention(engine: sa.Engine, days: int, keep: int) -> None:
     s = sizes(engine)
     raw_n, roll_n = count(engine, "spend_ledger"), count(engine, "spend_ledger_daily")
+    team_n = count(engine, "spend_ledger_daily_team")
     print(f"    storage: raw {raw_n:,} rows {s['spend_ledger']:.0f} MiB ({s['spend_ledger'] * 2**20 / raw_n:.0f} B/row "
-          f"with indexes); rollups {roll_n:,} rows {s['spend_ledger_daily']:.1f} MiB "
-          f"({raw_n / max(roll_n, 1):.1f} raw rows per rollup row)" + (f"; file {s['file']:.0f} MiB" if "file" in s else ""))
+          f"with indexes); rollups: daily {roll_n:,} rows {s['spend_ledger_daily']:.1f} MiB "
+          f"({raw_n / max(roll_n, 1):.1f} raw rows per rollup row), daily_team {team_n:,} rows "
+          f"{s['spend_ledger_daily_team']:.1f} MiB" + (f"; file {s['file']:.0f} MiB" if "file" in s else ""))
     before = DAY0 + (days - keep) * DAY
     t0 = time.perf_counter()
     res = prune(engine, before, batch_rows=10_000)
@@ -243,7 +247,8 @@ def storage_and_retention(engine: sa.Engine, days: int, keep: int) -> None:
     live = f"; live pages {s2['live']:.0f} MiB of a {s2['file']:.0f} MiB file" if "live" in s2 else " (after VACUUM)"
     print(f"    retention to {keep} days: deleted {res.deleted:,} raw rows in {res.batches} batches, {dt:.0f} s "
           f"({res.deleted / dt:,.0f} rows/s); raw now {count(engine, 'spend_ledger'):,} rows "
-          f"{s2['spend_ledger']:.0f} MiB{live}; rollups kept {count(engine, 'spend_ledger_daily'):,} rows")
+          f"{s2['spend_ledger']:.0f} MiB{live}; rollups kept ({count(engine, 'spend_ledger_daily'):,} + "
+          f"{count(engine, 'spend_ledger_daily_team'):,} rows)")
 
 
 def _old_insert(engine: sa.Engine, rows: list[dict[str, Any]]) -> int:
@@ -273,6 +278,7 @@ def writer_cost(url: str, tmp: Path, n: int, world: World) -> None:
     with engine.begin() as c:
         c.exec_driver_sql("DELETE FROM spend_ledger")
         c.exec_driver_sql("DELETE FROM spend_ledger_daily")
+        c.exec_driver_sql("DELETE FROM spend_ledger_daily_team")
     engine.dispose()
     new = ledger_mod._insert_bounded
     res: dict[str, list[float]] = {"with rollups": [], "before (no rollups)": []}

@@ -1,7 +1,8 @@
 """Spend report queries over the ledger: grouped totals and the finance report's sections.
 
 Group-by dimensions map to ledger columns. A report reads the daily rollups
-(`spend_ledger_daily`, rollup.py) for the whole UTC days of its range and the raw rows (by the
+(rollup.py; `spend_ledger_daily_team` when it groups only by what that table has, else
+`spend_ledger_daily`) for the whole UTC days of its range and the raw rows (by the
 indexed `ts`) only for the partial days at its edges, and sums both: the same numbers as the raw
 rows alone (tests/spend/test_rollup_property.py), at a cost that does not grow with the raw rows.
 `source="raw"` reads only the raw rows (the reference, and the bench's baseline).
@@ -17,7 +18,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from gateway.spend.budgets import period_bounds
-from gateway.spend.schema import keys, ledger, ledger_daily, teams
+from gateway.spend.rollup import TEAM_DIMS
+from gateway.spend.schema import keys, ledger, ledger_daily, ledger_daily_team, teams
 
 Source = Literal["auto", "raw"]
 _DAY = 86_400
@@ -35,8 +37,14 @@ DIMENSIONS: dict[str, sa.ColumnElement[Any]] = {
     "day": ledger.c.day,
     "status": ledger.c.status_code,
 }
-# the same dimensions in the daily rollups
-_DAILY = {name: ledger_daily.c[str(col.name)] for name, col in DIMENSIONS.items()}
+# the dimensions the smaller rollup table has
+_TEAM_DIMS = {name for name, col in DIMENSIONS.items() if col.name in TEAM_DIMS or col.name == "day"}
+
+
+def _rollup_for(by: list[str]) -> sa.Table:
+    """The smallest rollup table that has every dimension of `by` (a team scope is in both)."""
+    return ledger_daily_team if set(by) <= _TEAM_DIMS else ledger_daily
+
 
 METRICS = ["requests", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
            "reasoning_tokens", "cost_usd", "cost_per_1k_requests", "price_state", "unpriced_requests",
@@ -135,20 +143,21 @@ def _raw_where(q: ReportQuery, start: float | None, end: float | None) -> list[s
     return ReportQuery(start, end, [], q.team_id).where()
 
 
-def _daily_where(q: ReportQuery, days: tuple[str | None, str | None]) -> list[sa.ColumnElement[bool]]:
+def _daily_where(q: ReportQuery, days: tuple[str | None, str | None],
+                 table: sa.Table = ledger_daily) -> list[sa.ColumnElement[bool]]:
     w: list[sa.ColumnElement[bool]] = []
     if days[0] is not None:
-        w.append(ledger_daily.c.day >= days[0])
+        w.append(table.c.day >= days[0])
     if days[1] is not None:
-        w.append(ledger_daily.c.day < days[1])
+        w.append(table.c.day < days[1])
     if q.team_id is not None:
-        w.append(ledger_daily.c.team_id == q.team_id)
+        w.append(table.c.team_id == q.team_id)
     return w
 
 
-def _daily_metric_columns() -> list[sa.ColumnElement[Any]]:
-    """_metric_columns over the rollups: the same labels, in the same order."""
-    d = ledger_daily.c
+def _daily_metric_columns(table: sa.Table) -> list[sa.ColumnElement[Any]]:
+    """_metric_columns over a rollup table: the same labels, in the same order."""
+    d = table.c
     s = sa.func.sum
     return [
         s(d.requests).label("requests"), s(d.prompt_tokens).label("prompt_tokens"),
@@ -166,13 +175,13 @@ _FLOAT_METRICS = {"cost_usd", "cost_saved_usd"}
 _METRIC_NAMES = [str(c.name) for c in _metric_columns()]
 
 
-def _parts(q: ReportQuery, raw_part: Any, daily_part: Any) -> Any:
-    """One subquery over q's range: raw_part(where) for each partial day at its edges, daily_part(where)
-    for its whole days, UNION ALL."""
+def _parts(q: ReportQuery, raw_part: Any, daily_part: Any, table: sa.Table) -> Any:
+    """One subquery over q's range: raw_part(where) for each partial day at its edges,
+    daily_part(where) over the rollup `table` for its whole days, UNION ALL."""
     windows, days = _split(q)
     parts: list[Any] = [raw_part(_raw_where(q, a, b)) for a, b in windows]
     if days is not None:
-        parts.append(daily_part(_daily_where(q, days)))
+        parts.append(daily_part(_daily_where(q, days, table)))
     whole: Any = parts[0] if len(parts) == 1 else sa.union_all(*parts)
     return whole.subquery("parts")
 
@@ -193,11 +202,15 @@ def _grouped_stmt(q: ReportQuery, source: Source) -> Any:
             part = sa.select(*[DIMENSIONS[b].label(b) for b in q.by], *_metric_columns()).where(*where)
             return part.group_by(*[DIMENSIONS[b] for b in q.by]) if q.by else part
 
-        def daily_part(where: list[sa.ColumnElement[bool]]) -> Any:
-            part = sa.select(*[_DAILY[b].label(b) for b in q.by], *_daily_metric_columns()).where(*where)
-            return part.group_by(*[_DAILY[b] for b in q.by]) if q.by else part
+        table = _rollup_for(q.by)
+        cols = [table.c[str(DIMENSIONS[b].name)] for b in q.by]
 
-        sub = _parts(q, raw_part, daily_part)
+        def daily_part(where: list[sa.ColumnElement[bool]]) -> Any:
+            part = sa.select(*[c.label(b) for c, b in zip(cols, q.by, strict=True)],
+                             *_daily_metric_columns(table)).where(*where)
+            return part.group_by(*cols) if q.by else part
+
+        sub = _parts(q, raw_part, daily_part, table)
         dims = [sub.c[b] for b in q.by]
         stmt = sa.select(*dims, *[_summed(sub.c[m], m) for m in _METRIC_NAMES])
     if dims:
@@ -305,11 +318,11 @@ def _unpriced_stmt(q: ReportQuery, source: Source) -> Any:
 
     if source == "raw":
         return raw_part(q.where())
-    d = ledger_daily.c
+    d = ledger_daily_team.c
     sub = _parts(q, raw_part, lambda where: sa.select(
         d.requested_model.label("model"), sa.func.sum(d.unpriced_requests).label("requests"),
         sa.func.sum(d.unpriced_tokens).label("tokens")).where(*where, d.unpriced_requests > 0)
-        .group_by(d.requested_model))
+        .group_by(d.requested_model), ledger_daily_team)
     return sa.select(sub.c.model, _summed(sub.c.requests, "requests"), _summed(sub.c.tokens, "tokens")
                      ).group_by(sub.c.model)
 
@@ -321,7 +334,8 @@ def _versions_stmt(q: ReportQuery, source: Source) -> Any:
 
     if source == "raw":
         return raw_part(q.where())
-    sub = _parts(q, raw_part, lambda where: sa.select(ledger_daily.c.price_version).where(*where).distinct())
+    sub = _parts(q, raw_part, lambda where: sa.select(ledger_daily_team.c.price_version).where(*where).distinct(),
+                 ledger_daily_team)
     return sa.select(sub.c.price_version).distinct()
 
 

@@ -1,4 +1,8 @@
-"""Daily rollups of the ledger: one row per UTC day and report dimensions, kept by the writer.
+"""Daily rollups of the ledger: one row per UTC day and group of dimensions, kept by the writer.
+
+Two tables (schema.py): `spend_ledger_daily` groups by every report dimension (DIMS),
+`spend_ledger_daily_team` by team, model, deployment, provider, status and price version only
+(TEAM_DIMS: far fewer rows, for the reports that need no more).
 
 `add(conn, rows)` runs in the transaction that inserts the raw rows it summarises (ledger.py), as
 one `INSERT ... ON CONFLICT (day, dims_key) DO UPDATE` per batch, so the rollup and the raw rows
@@ -19,7 +23,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from gateway.spend.schema import ledger, ledger_daily
+from gateway.spend.schema import ledger, ledger_daily, ledger_daily_team
 
 # the raw columns a rollup row is grouped by (besides `day`), in dims_key order: never reorder
 DIMS = ("team_id", "key_id", "user_id", "requested_model", "served_deployment", "served_provider",
@@ -30,6 +34,9 @@ INT_SUMS = ("requests", "prompt_tokens", "completion_tokens", "cached_tokens", "
 FLOAT_SUMS = ("cost_usd", "cost_saved_usd")
 SUMS = INT_SUMS + FLOAT_SUMS
 CACHE_HITS = ("hit", "semantic-hit")
+TEAM_DIMS = ("team_id", "requested_model", "served_deployment", "served_provider", "status_code", "price_version")
+# every rollup table and the raw columns it groups by: the writer keeps them all
+ROLLUPS: tuple[tuple[sa.Table, tuple[str, ...]], ...] = ((ledger_daily, DIMS), (ledger_daily_team, TEAM_DIMS))
 
 
 def dims_key(values: Iterable[Any]) -> str:
@@ -37,12 +44,12 @@ def dims_key(values: Iterable[Any]) -> str:
     return hashlib.blake2b(orjson.dumps(list(values)), digest_size=16).hexdigest()
 
 
-def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rollup deltas of bounded raw rows, one per (day, group), sorted by (day, dims_key) so that
-    concurrent writers lock rollup rows in the same order (no deadlock on PostgreSQL)."""
+def aggregate(rows: Iterable[dict[str, Any]], by: tuple[str, ...] = DIMS) -> list[dict[str, Any]]:
+    """Rollup deltas of bounded raw rows, one per (day, group of `by`), sorted by (day, dims_key)
+    so that concurrent writers lock rollup rows in the same order (no deadlock on PostgreSQL)."""
     groups: dict[tuple[Any, ...], list[Any]] = {}
     for r in rows:
-        dims = tuple(r.get(d) for d in DIMS)
+        dims = tuple(r.get(d) for d in by)
         g = groups.get((r["day"], dims))
         if g is None:
             g = groups[(r["day"], dims)] = [0] * len(INT_SUMS) + [0.0, 0.0]
@@ -66,29 +73,32 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         g[13] += r.get("cost_saved_usd") or 0.0
     out = []
     for (day, dims), sums in groups.items():
-        out.append({"day": day, "dims_key": dims_key(dims), **dict(zip(DIMS, dims, strict=True)),
+        out.append({"day": day, "dims_key": dims_key(dims), **dict(zip(by, dims, strict=True)),
                     **dict(zip(SUMS, sums, strict=True))})
     out.sort(key=lambda g: (g["day"], g["dims_key"]))
     return out
 
 
-def _upsert(dialect: str) -> Any:
+def _upsert(dialect: str, table: sa.Table = ledger_daily) -> Any:
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    stmt = insert(ledger_daily)
+    stmt = insert(table)
     return stmt.on_conflict_do_update(index_elements=["day", "dims_key"],
-                                      set_={s: ledger_daily.c[s] + stmt.excluded[s] for s in SUMS})
+                                      set_={s: table.c[s] + stmt.excluded[s] for s in SUMS})
 
 
 def add(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
-    """Add raw rows (bounded, and new to the ledger) to the rollups, in the caller's transaction.
-    Returns the rollup rows touched."""
-    groups = aggregate(rows)
-    if groups:
-        conn.execute(_upsert(conn.dialect.name), groups)
-    return len(groups)
+    """Add raw rows (bounded, and new to the ledger) to every rollup table, in the caller's
+    transaction. Returns the rollup rows touched."""
+    n = 0
+    for table, by in ROLLUPS:
+        groups = aggregate(rows, by)
+        if groups:
+            conn.execute(_upsert(conn.dialect.name, table), groups)
+        n += len(groups)
+    return n
 
 
 def raw_sums() -> list[sa.ColumnElement[Any]]:
@@ -116,9 +126,10 @@ def raw_sums() -> list[sa.ColumnElement[Any]]:
     ]
 
 
-def raw_groups(conn: sa.Connection, where: Iterable[sa.ColumnElement[bool]] = ()) -> list[dict[str, Any]]:
-    """The rollup rows of the raw rows matching `where`, computed from the raw rows."""
-    dims = [ledger.c.day, *(ledger.c[d] for d in DIMS)]
+def raw_groups(conn: sa.Connection, where: Iterable[sa.ColumnElement[bool]] = (),
+               by: tuple[str, ...] = DIMS) -> list[dict[str, Any]]:
+    """The rollup rows (grouped by day and `by`) of the raw rows matching `where`, from the raw rows."""
+    dims = [ledger.c.day, *(ledger.c[d] for d in by)]
     out = []
     for r in conn.execute(sa.select(*dims, *raw_sums()).where(*where).group_by(*dims)):
         m = {str(k): v for k, v in r._mapping.items()}
@@ -126,7 +137,7 @@ def raw_groups(conn: sa.Connection, where: Iterable[sa.ColumnElement[bool]] = ()
             m[s] = int(m[s])
         for s in FLOAT_SUMS:
             m[s] = float(m[s])
-        m["dims_key"] = dims_key(m[d] for d in DIMS)
+        m["dims_key"] = dims_key(m[d] for d in by)
         out.append(m)
     return out
 
@@ -134,12 +145,13 @@ def raw_groups(conn: sa.Connection, where: Iterable[sa.ColumnElement[bool]] = ()
 def backfill(conn: sa.Connection, chunk: int = 5000) -> int:
     """Add the rollups of the raw rows already in the ledger, a day at a time (by the raw `day`
     index, so memory holds one day's groups): the migration's backfill. Returns rollup rows written."""
-    stmt = _upsert(conn.dialect.name)
     n = 0
     days = sorted(d for (d,) in conn.execute(sa.select(ledger.c.day).distinct()))
-    for day in days:
-        groups = raw_groups(conn, [ledger.c.day == day])
-        for i in range(0, len(groups), chunk):
-            conn.execute(stmt, groups[i : i + chunk])
-        n += len(groups)
+    for table, by in ROLLUPS:
+        stmt = _upsert(conn.dialect.name, table)
+        for day in days:
+            groups = raw_groups(conn, [ledger.c.day == day], by)
+            for i in range(0, len(groups), chunk):
+                conn.execute(stmt, groups[i : i + chunk])
+            n += len(groups)
     return n
