@@ -2,12 +2,13 @@
 after, and incremental output rules for streams.
 
 Blocked requests raise ContentPolicyViolation (400, code content_policy_violation) naming the
-scanner, rule and policy and never the offending text. Inputs past the policy's `max_scan_chars`
+scanner, rule, policy, the text's source (message index and role, tool-call arguments), the span
+and a short excerpt with the secret or PII value masked; never the value itself. Inputs past the policy's `max_scan_chars`
 are refused with 413 `guardrails_scan_limit` (or scanned head and tail, per the policy).
 
 Redacted inputs carry typed placeholders upstream (`<EMAIL_1>`); with `restore_pii` the response
-gets the caller's originals back. Outcomes (scanner, direction, action, rule, latency) go to
-ctx.guardrails; no text does.
+gets the caller's originals back. Outcomes (scanner, direction, action, rule, latency, findings:
+rule/start/end/source) go to ctx.guardrails; no text does.
 
 Scans run off the event loop, in at most `scan_threads` worker threads at once (anyio's thread
 limiter; more requests wait their turn without blocking the loop), except scans of at most
