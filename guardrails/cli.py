@@ -51,11 +51,20 @@ def scan(
     guard = Guardrails(cfg).guard((policy,))
     assert guard is not None
     verdict = guard.check(text, ScanContext(direction=direction), Vault())  # type: ignore[arg-type]
+    b = verdict.blocked
+    blocked: dict[str, object] | None = None
+    if b is not None:  # the span and the excerpt (a secret's or PII value masked), as in the 400 body
+        blocked = {"scanner": b.scanner, "rule": b.rule}
+        if b.finding is not None and b.finding.has_span:
+            blocked |= {"start": b.finding.start, "end": b.finding.end}
+        if b.excerpt is not None:
+            blocked["excerpt"] = b.excerpt
     out: dict[str, object] = {
         "action": verdict.action,
-        "blocked": None if verdict.blocked is None else {"scanner": verdict.blocked.scanner, "rule": verdict.blocked.rule},
+        "blocked": blocked,
         "outcomes": [
-            {"scanner": o.scanner, "action": o.action, "rule": o.rule, "count": o.count, "latency_ms": round(o.latency_ms, 3)}
+            {"scanner": o.scanner, "action": o.action, "rule": o.rule, "count": o.count, "latency_ms": round(o.latency_ms, 3),
+             "findings": [{"rule": f.rule, "start": f.start, "end": f.end} for f in o.findings]}
             for o in verdict.outcomes
         ],
     }

@@ -28,7 +28,9 @@ def test_scan_file_blocks_with_exit_1(tmp_path: Path) -> None:
     r = runner.invoke(app, ["scan", str(f)])
     assert r.exit_code == 1
     out = json.loads(r.output)
-    assert out["blocked"] == {"scanner": "secrets", "rule": "AWS_ACCESS_KEY"}
+    assert out["blocked"] == {"scanner": "secrets", "rule": "AWS_ACCESS_KEY", "start": 4, "end": 24,
+                              "excerpt": "use ****"}  # the span, and an excerpt with the key masked
+    assert out["outcomes"][0]["findings"] == [{"rule": "AWS_ACCESS_KEY", "start": 4, "end": 24}]
     assert "AKIA" not in r.output  # no echo without --show-text
 
 
