@@ -133,17 +133,20 @@ def create_key(cfg: Path) -> str:
     return m.group(0)
 
 
-def gateway_config(mock_base: str, port: int, variant: str = "core") -> Path:
+def gateway_config(mock_base: str, port: int, variant: str = "core", anthropic: bool = False) -> Path:
+    """One OpenAI-compatible group (`bench`); with `anthropic`, also an Anthropic-format group
+    (`bench-claude`, for --routes messages-native). Only then: the Anthropic provider's imports
+    (litellm's adapter pulls the openai SDK) would otherwise add ~25 MiB to every variant's RSS."""
     d = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
     cfg = d / "gateway.yaml"
+    claude = ("  - name: bench-claude\n    deployments:\n"
+              f"      - {{provider: anthropic, model: claude-sonnet-4-5, api_base: '{mock_base.removesuffix('/v1')}', "
+              "timeout_s: 30}\n") if anthropic else ""
     cfg.write_text(
         f"server:\n  host: 127.0.0.1\n  port: {port}\n"
         "models:\n  - name: bench\n    deployments:\n"
         f"      - {{provider: openai, model: gpt-4o-mini, api_base: '{mock_base}', timeout_s: 30}}\n"
-        "  - name: bench-claude\n    deployments:\n"
-        f"      - {{provider: anthropic, model: claude-sonnet-4-5, api_base: '{mock_base.removesuffix('/v1')}', "
-        "timeout_s: 30}\n"
-        + VARIANTS[variant]
+        + claude + VARIANTS[variant]
     )
     return cfg
 
@@ -210,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             runs = [(v, int(w)) for v in args.variants.split(",") for w in str(args.gateway_workers).split(",")]
             for variant, workers in runs:
                 port = free_port()
-                cfg = gateway_config(mock_base, port, variant)
+                cfg = gateway_config(mock_base, port, variant, anthropic="messages-native" in args.routes)
                 cmd = [PY, "-m", "gateway.cli", "serve", "--config", str(cfg), "--port", str(port),
                        "--log-level", "warning"]
                 core = cpus["proxy"]
