@@ -1,8 +1,9 @@
 """Published detection quality (guardrails/README.md), asserted on the datasets.
 
-Injection follows the issue's fixed protocol (guardrails/injection/data.py). Targets the shipped
-model does not reach are asserted as strict xfails, so they show up in every run and turn into
-failures the day they start passing without the README being updated.
+Injection follows issue 20's protocol (guardrails/README.md, "Protocol (issue 20)"): the test
+splits were scored once for the released artifact and the whole scanner (structural rules +
+classifier). Targets the shipped model does not reach are asserted as strict xfails, so they show
+up in every run and turn into failures the day they start passing without the README being updated.
 """
 
 from __future__ import annotations
@@ -66,12 +67,12 @@ def test_pii_micro_precision_over_claimed(pii_results: dict) -> None:
 # Measured on the shipped artifact (guardrails/README.md); floors catch regressions, the issue's
 # targets that an operating point misses are strict xfails.
 MEASURED = {
-    "default": {"jackhhao_f1": 0.9710, "gandalf_recall": 0.9554, "deepset_f1": 0.8190, "trigger_fpr": 0.0707,
+    "default": {"jackhhao_f1": 0.9744, "gandalf_recall": 0.9643, "deepset_f1": 0.7723, "trigger_fpr": 0.0101,
                 "docs_recall": 0.75},
-    "conservative": {"jackhhao_f1": 0.9670, "gandalf_recall": 0.9464, "deepset_f1": 0.7600, "trigger_fpr": 0.0303,
-                     "docs_recall": 0.625},
+    "conservative": {"jackhhao_f1": 0.9474, "gandalf_recall": 0.9018, "deepset_f1": 0.5909, "trigger_fpr": 0.0101,
+                     "docs_recall": 0.5},
 }
-TARGETS = {"jackhhao_f1": 0.97, "gandalf_recall": 0.97, "deepset_f1": 0.85, "trigger_fpr": 0.05}
+TARGETS = {"jackhhao_f1": 0.97, "gandalf_recall": 0.98, "deepset_f1": 0.90, "trigger_fpr": 0.02}
 
 
 def _metric(name: str, injection: InjectionScanner, inj_results: dict) -> float:

@@ -1,5 +1,5 @@
 """The injection model's training code (tools/injection_training/train.py, outside the wheel):
-the shipped artifact reproduces from it and it trains on the protocol's rows only."""
+the shipped artifact reproduces from it and records exactly the training files it was built from."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 
-from guardrails.injection.data import train_split
 from guardrails.injection.model import ARTIFACT
 
 
@@ -25,7 +24,7 @@ def test_artifact_reproduces_from_the_script(spec: dict) -> None:
     from tools.injection_training.train import RULE_KEYS, TrainParams, build, dump
 
     chosen = {"embed_C": spec["embed"]["C"], "default": {k: spec[k] for k in (*RULE_KEYS, "cv")},
-              "conservative": spec["conservative"]}
+              "conservative": spec["conservative"], "vocab_cv": spec["vocab_cv"]}
     params = {**spec["params"], "embed_Cs": tuple(spec["params"]["embed_Cs"])}
     rebuilt = json.loads(gzip.decompress(dump(build(TrainParams(**params), chosen=chosen))))
     # The TF-IDF part and the rules reproduce exactly. The MiniLM part does not, bit for bit, across
@@ -53,14 +52,29 @@ def _assert_same(got: object, want: object, where: str) -> None:
         assert got == want, where
 
 
-def test_trains_only_on_the_protocol_rows(spec: dict) -> None:
-    """No own data in the shipped model: the artifact records the protocol's training rows only,
-    and no extra training file sits next to the training script."""
+def test_artifact_records_exactly_its_training_files(spec: dict) -> None:
+    """Issue 20's protocol: public protocol rows plus the authored rows, nothing else. The artifact
+    names every training file with its sha256 and row count, and they match the files here; the dev
+    files are recorded apart and are not training files."""
     from tools.injection_training import train
 
-    assert spec["train_rows"] == len(train_split()) == 2221
+    params = {**spec["params"], "embed_Cs": tuple(spec["params"]["embed_Cs"])}
+    p = train.TrainParams(**params)
+    assert spec["train_files"] == train.training_files(p)
+    rows = train.training_rows(p)
+    assert spec["train_rows"] == len(rows) == sum(f["rows"] for f in spec["train_files"])
+    authored = {f["name"] for f in spec["train_files"] if f["name"].startswith("tools/")}
+    assert authored == {f"tools/injection_training/data/{f.name}" for f in train.authored_files()} != set()
+    assert sum(x.source == "authored" for x in rows) == sum(len(train.read_authored(f)) for f in train.authored_files())
+    dev = {f["name"]: f["sha256"] for f in spec["dev_files"]}
+    assert set(dev) == {"tools/injection_training/benign_trigger_dev.txt", "tools/injection_training/data/dev.jsonl"}
+    assert dev["tools/injection_training/data/dev.jsonl"] == train._sha256(train.DEV_AUTHORED)
+    assert not set(dev) & {f["name"] for f in spec["train_files"]}
+    dev_texts = set(train.dev_set().texts)
+    assert not dev_texts & {x.text for x in rows}  # no dev row is trained on
+    # no other training file sits next to the training code, nor any in the runtime package
     assert sorted(p.name for p in train.DEV_TRIGGER_SET.parent.glob("*.txt")) == [train.DEV_TRIGGER_SET.name]
-    assert not list(ARTIFACT.parent.glob("*.txt"))  # the runtime package ships no training data
+    assert not list(ARTIFACT.parent.glob("*.txt")) and not list(ARTIFACT.parent.glob("*.jsonl"))
 
 
 def test_check_runs_from_the_repository_root() -> None:
