@@ -19,6 +19,7 @@ def spec() -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 2,599 rows embedded one at a time: 4-5 min on the loaded 2-core machine
 def test_artifact_reproduces_from_the_script(spec: dict) -> None:
     """Refit with the shipped rule (the cross-validated rule search is `train --check`'s job)."""
     from tools.injection_training.train import RULE_KEYS, TrainParams, build, dump
