@@ -93,11 +93,12 @@ class GuardrailsCapability(Capability):
                 b.gateway.warmups.start("guardrails", hook.warm)
             b.add(Slot.GUARDRAILS, hook)
         if any(p.scan_injection for p in b.config.rag.pipelines.values()):
-            from guardrails.scanners.injection import load_model
+            from guardrails.scanners.injection import is_injection, load_model
 
             share_embedder_with_guardrails()
-            injection = load_model()  # the same instance the guardrails scanner uses
-            b.injection_scanner = lambda text, threshold=None: injection.decide(text, threshold)[0]
+            load_model()  # now, not on the first chunk; the same instance the guardrails scanner uses
+            # the scanner's whole decision: structural rules (chat markup, ...) and the classifier
+            b.injection_scanner = lambda text, threshold=None: is_injection(text, threshold)
 
 
 class CacheCapability(Capability):
