@@ -181,6 +181,7 @@ def test_field_tables_match_the_code() -> None:
     check_field_tables(README, [
         "gateway.spend.config:AuthConfig", "gateway.spend.config:CountersConfig", "gateway.spend.config:SpendConfig",
         "gateway.spend.config:LedgerConfig", "gateway.spend.config:ModelPrice", "gateway.spend.config:AlertsConfig",
+        "gateway.spend.config:RetentionConfig",
         "gateway.api.admin:KeyCreate", "gateway.api.admin:TeamCreate", "gateway.api.admin:TeamUpdate",
         "gateway.spend.schema:ledger", "gateway.spend.reports:DIMENSIONS", "gateway.spend.reports:METRICS",
     ])
