@@ -6,10 +6,11 @@ is a field every capability can see.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from gateway.ids import random_hex16
 
 # What a route is, for the stages that apply to it: every route that takes a model request declares
 # one here, and each hook decides by kind, never by route name (tests/gateway/test_route_matrix.py).
@@ -33,29 +34,9 @@ def request_id_from(headers: dict[str, str]) -> str:
     given = headers.get("x-request-id")
     if given and _REQUEST_ID.fullmatch(given):
         return given
-    return _random_hex16()  # 32 hex digits like uuid4().hex
+    return random_hex16()  # 32 hex digits like uuid4().hex (gateway/ids.py)
 
 
-_pool = bytearray()
-
-
-def _random_hex16() -> str:
-    """16 bytes from os.urandom, taken from a 4 KiB buffer: a getrandom() syscall per request cost
-    ~2.6% of the full variant's CPU under py-spy on this VM (uuid4() makes one as well, plus ~10 µs
-    of UUID object). The buffer is emptied in a forked child, so no two processes share ids."""
-    global _pool
-    if len(_pool) < 16:
-        _pool = bytearray(os.urandom(4096))
-    out = _pool[-16:]
-    del _pool[-16:]
-    return out.hex()
-
-
-def _forget_pool() -> None:
-    _pool.clear()
-
-
-os.register_at_fork(after_in_child=_forget_pool)
 
 
 @dataclass(slots=True)

@@ -14,13 +14,13 @@ import datetime as dt
 import functools
 import hashlib
 import math
-import uuid
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
 from gateway.context import RequestContext
+from gateway.ids import random_hex16
 from gateway.spend.pricing import Usage
 from gateway.spend.schema import ledger, text_bounds
 
@@ -32,8 +32,9 @@ _TEXT, _INT, _FLOAT, _BOOL = "text", "int", "float", "bool"
 
 
 def new_row_id() -> str:
-    """A server-made id, unique per row: what makes replaying a spool idempotent."""
-    return uuid.uuid4().hex
+    """A server-made id, unique per row: what makes replaying a spool idempotent (128 random bits,
+    buffered: gateway/ids.py)."""
+    return random_hex16()
 
 
 def clean_text(value: object, limit: int) -> str:

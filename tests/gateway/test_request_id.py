@@ -31,3 +31,25 @@ def test_a_forked_child_does_not_repeat_the_parents_ids() -> None:
 def test_a_plain_client_id_is_kept() -> None:
     assert request_id_from({"x-request-id": "req-1.a:b"}) == "req-1.a:b"
     assert request_id_from({"x-request-id": "bad\nid"}) != "bad\nid"
+
+
+def test_ids_made_in_several_threads_are_unique() -> None:
+    """Row ids (the ledger's dedupe key) are made on the event loop and in the writer's thread from
+    the same buffer (gateway/ids.py): no two threads may take the same bytes."""
+    import threading
+
+    from gateway.spend.rows import new_row_id
+
+    out: list[list[str]] = [[] for _ in range(4)]
+
+    def make(i: int) -> None:
+        out[i].extend(new_row_id() if n % 2 else request_id_from({}) for n in range(20_000))
+
+    threads = [threading.Thread(target=make, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [i for part in out for i in part]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len(set(ids)) == len(ids) == 80_000
