@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import random
 import shutil
@@ -199,8 +200,8 @@ def time_reports(engine: sa.Engine, days: int, runs: int, raw_runs: int) -> None
     for label, a, b in ranges:
         print(f"    range {label}: section, rollup-backed p50 ms, raw p50 ms, raw/rollup   (load {loadavg()})")
         for name, f in sections(a, b):
-            t_roll = p50(lambda f=f: f(engine, "auto"), runs)
-            t_raw = p50(lambda f=f: f(engine, "raw"), raw_runs) if raw_runs else float("nan")
+            t_roll = p50(functools.partial(f, engine, "auto"), runs)
+            t_raw = p50(functools.partial(f, engine, "raw"), raw_runs) if raw_runs else float("nan")
             print(f"      {name:<22} {t_roll:9.1f} {t_raw:11.1f} {t_raw / t_roll:9.1f}x", flush=True)
 
 
