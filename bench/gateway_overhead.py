@@ -18,11 +18,14 @@ short stream (16 tokens). Ratios are against the floors measured in the same run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -131,6 +134,43 @@ def create_key(cfg: Path) -> str:
     if m is None:
         raise RuntimeError(f"no key in `sluice keys create` output: {out!r}")
     return m.group(0)
+
+
+@dataclass
+class Served:
+    """A mock upstream and a `sluice serve` in front of it (mock_and_gateway)."""
+
+    mock_port: int
+    port: int
+    key: str  # the bearer token the variant needs ("bench" when it has no auth)
+    gateway: Any  # the server's Popen
+
+
+@contextlib.contextmanager
+def mock_and_gateway(variant: str, cpus: dict[str, str | None]) -> Iterator[Served]:
+    """Start the mock upstream (core cpus["mock"]) and the gateway for `variant` (cpus["proxy"]),
+    wait until it is ready, and stop both afterwards (the start-up open_loop.py and
+    profile_gateway.py share)."""
+    mock_port = free_port()
+    mock = spawn([PY, "-c", f"from gateway.mock_upstream import run; run('127.0.0.1', {mock_port})"], cpus["mock"])
+    try:
+        wait_port(mock_port, mock)
+        port = free_port()
+        cfg = gateway_config(f"http://127.0.0.1:{mock_port}/v1", port, variant)
+        env, key = None, "bench"
+        if variant in KEYED:
+            key = create_key(cfg)
+            env = {**os.environ, "SLUICE_KEY_SECRET": BENCH_SECRET}
+        gw = spawn([PY, "-m", "gateway.cli", "serve", "--config", str(cfg), "--port", str(port),
+                    "--log-level", "warning"], cpus["proxy"], env)
+        try:
+            wait_port(port, gw)
+            wait_ready(port)
+            yield Served(mock_port, port, key, gw)
+        finally:
+            stop(gw)
+    finally:
+        stop(mock)
 
 
 def gateway_config(mock_base: str, port: int, variant: str = "core", anthropic: bool = False) -> Path:

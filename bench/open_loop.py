@@ -25,15 +25,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import wrk
-from bench.gateway_overhead import BENCH_SECRET, KEYED, PY, body, create_key, gateway_config
-from bench.proc import cores, free_port, pinned, spawn, stop, wait_port, wait_ready
+from bench.gateway_overhead import PY, body, mock_and_gateway
+from bench.proc import cores, pinned
 
 
 def _request(path: str, payload: bytes, key: str | None) -> bytes:
@@ -140,45 +139,28 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cpus = cores()
     load = Path("/proc/loadavg").read_text().split()[:3]
-    mock_port = free_port()
-    mock = spawn([PY, "-c", f"from gateway.mock_upstream import run; run('127.0.0.1', {mock_port})"], cpus["mock"])
     results: dict[str, dict[str, float]] = {}
-    try:
-        wait_port(mock_port, mock)
-        port = free_port()
-        cfg = gateway_config(f"http://127.0.0.1:{mock_port}/v1", port, args.variant)
-        env, key = None, "bench"
-        if args.variant in KEYED:
-            key = create_key(cfg)
-            env = {**os.environ, "SLUICE_KEY_SECRET": BENCH_SECRET}
-        gw = spawn([PY, "-m", "gateway.cli", "serve", "--config", str(cfg), "--port", str(port),
-                    "--log-level", "warning"], cpus["proxy"], env)
-        try:
-            wait_port(port, gw)
-            wait_ready(port)
-            gw_payload = body("bench", False)
-            rate = args.rate
-            if rate is None:
-                script = wrk.lua_script(gw_payload, {"Content-Type": "application/json",
-                                                     "Authorization": f"Bearer {key}"})
-                wrk.run(f"http://127.0.0.1:{port}/v1/chat/completions", script, seconds=1, core=cpus["load"])
-                cap = wrk.run(f"http://127.0.0.1:{port}/v1/chat/completions", script, seconds=4, core=cpus["load"])
-                rate = round(cap.rps * args.fraction)
-                print(f"gateway capacity (wrk, 16 connections): {cap.rps:.0f} req/s -> rate {rate} req/s", flush=True)
-            for name, p, path, payload, k in (
-                    ("timer", None, "", "", None),
-                    ("direct", mock_port, "/v1/chat/completions", body("mock-gpt", False), None),
-                    ("gateway", port, "/v1/chat/completions", gw_payload, key)):
-                client(p, path, payload, k, rate, 2, cpus["load"])  # warm-up (connections, caches)
-                results[name] = client(p, path, payload, k, rate, args.seconds, cpus["load"])
-                r = results[name]
-                print(f"  {name:8s} {r['requests']:6.0f} req  p50 {r['p50_ms']:7.3f}  p90 {r['p90_ms']:7.3f}  "
-                      f"p99 {r['p99_ms']:7.3f}  max {r['max_ms']:8.3f} ms" + (f"  ERRORS {r['errors']:.0f}"
-                                                                              if r["errors"] else ""), flush=True)
-        finally:
-            stop(gw)
-    finally:
-        stop(mock)
+    with mock_and_gateway(args.variant, cpus) as served:
+        mock_port, port, key = served.mock_port, served.port, served.key
+        gw_payload = body("bench", False)
+        rate = args.rate
+        if rate is None:
+            script = wrk.lua_script(gw_payload, {"Content-Type": "application/json",
+                                                 "Authorization": f"Bearer {key}"})
+            wrk.run(f"http://127.0.0.1:{port}/v1/chat/completions", script, seconds=1, core=cpus["load"])
+            cap = wrk.run(f"http://127.0.0.1:{port}/v1/chat/completions", script, seconds=4, core=cpus["load"])
+            rate = round(cap.rps * args.fraction)
+            print(f"gateway capacity (wrk, 16 connections): {cap.rps:.0f} req/s -> rate {rate} req/s", flush=True)
+        for name, p, path, payload, k in (
+                ("timer", None, "", "", None),
+                ("direct", mock_port, "/v1/chat/completions", body("mock-gpt", False), None),
+                ("gateway", port, "/v1/chat/completions", gw_payload, key)):
+            client(p, path, payload, k, rate, 2, cpus["load"])  # warm-up (connections, caches)
+            results[name] = client(p, path, payload, k, rate, args.seconds, cpus["load"])
+            r = results[name]
+            print(f"  {name:8s} {r['requests']:6.0f} req  p50 {r['p50_ms']:7.3f}  p90 {r['p90_ms']:7.3f}  "
+                  f"p99 {r['p99_ms']:7.3f}  max {r['max_ms']:8.3f} ms" + (f"  ERRORS {r['errors']:.0f}"
+                                                                          if r["errors"] else ""), flush=True)
     g, d = results["gateway"], results["direct"]
     print(f"\nrate {rate} req/s, {args.seconds:g} s, variant {args.variant}, loadavg before {' '.join(load)}, "
           f"after {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")

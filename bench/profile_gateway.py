@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import subprocess
 import sys
 import time
@@ -23,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import wrk
-from bench.gateway_overhead import BENCH_SECRET, KEYED, PY, body, create_key, gateway_config
-from bench.proc import cores, free_port, spawn, stop, wait_port, wait_ready
+from bench.gateway_overhead import body, mock_and_gateway
+from bench.proc import cores
 
 
 def top(collapsed: Path, n: int) -> str:
@@ -58,39 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     cpus = cores()
-    mock_port = free_port()
-    mock = spawn([PY, "-c", f"from gateway.mock_upstream import run; run('127.0.0.1', {mock_port})"], cpus["mock"])
-    try:
-        wait_port(mock_port, mock)
-        port = free_port()
-        cfg = gateway_config(f"http://127.0.0.1:{mock_port}/v1", port, args.variant)
-        env, key = None, "bench"
-        if args.variant in KEYED:
-            key = create_key(cfg)
-            env = {**os.environ, "SLUICE_KEY_SECRET": BENCH_SECRET}
-        gw = spawn([PY, "-m", "gateway.cli", "serve", "--config", str(cfg), "--port", str(port),
-                    "--log-level", "warning"], cpus["proxy"], env)
-        try:
-            wait_port(port, gw)
-            wait_ready(port)
-            url = f"http://127.0.0.1:{port}/v1/chat/completions"
-            script = wrk.lua_script(body("bench", args.mode == "stream"),
-                                    {"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
-            wrk.run(url, script, seconds=2, connections=args.connections, core=cpus["load"])
-            collapsed = args.out / f"{args.variant}-{args.mode}.txt"
-            spy = subprocess.Popen([args.py_spy, "record", "--pid", str(gw.pid), "--rate", "500", "--format", "raw",
-                                    "--duration", str(args.seconds + 1), "--output", str(collapsed), "--nonblocking"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            time.sleep(0.5)
-            r = wrk.run(url, script, seconds=args.seconds, connections=args.connections, core=cpus["load"])
-            spy.wait(60)
-            print(f"{args.variant} {args.mode}: {r.rps:.0f} req/s, errors {r.errors}; loadavg "
-                  f"{Path('/proc/loadavg').read_text().strip()}")
-            print(top(collapsed, args.top))
-        finally:
-            stop(gw)
-    finally:
-        stop(mock)
+    with mock_and_gateway(args.variant, cpus) as served:
+        port, gw, key = served.port, served.gateway, served.key
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        script = wrk.lua_script(body("bench", args.mode == "stream"),
+                                {"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+        wrk.run(url, script, seconds=2, connections=args.connections, core=cpus["load"])
+        collapsed = args.out / f"{args.variant}-{args.mode}.txt"
+        spy = subprocess.Popen([args.py_spy, "record", "--pid", str(gw.pid), "--rate", "500", "--format", "raw",
+                                "--duration", str(args.seconds + 1), "--output", str(collapsed), "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        r = wrk.run(url, script, seconds=args.seconds, connections=args.connections, core=cpus["load"])
+        spy.wait(60)
+        print(f"{args.variant} {args.mode}: {r.rps:.0f} req/s, errors {r.errors}; loadavg "
+              f"{Path('/proc/loadavg').read_text().strip()}")
+        print(top(collapsed, args.top))
     return 0
 
 
