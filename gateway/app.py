@@ -184,6 +184,7 @@ def create_app(config: Config, *, clock: Clock | None = None, config_path: str |
     from gateway.api.openai_routes import router as openai_router
     from gateway.api.responses import build_responses_router
     from gateway.composition import RESTART_ONLY, admin_routers, build_generation
+    from gateway.ui import build_ui_router
 
     gateway = Gateway(config, build=build_generation, restart_only=RESTART_ONLY, clock=clock, config_path=config_path)
     holder: dict[str, SluiceApp] = {}
@@ -207,6 +208,7 @@ def create_app(config: Config, *, clock: Clock | None = None, config_path: str |
     api.include_router(build_messages_router(gateway))
     for r in admin_routers(gateway):  # mounted once; each resolves the live generation
         api.include_router(r)
+    api.include_router(build_ui_router(gateway))  # the web console (gateway/ui/)
     _document_errors(api)
     app = SluiceApp(gateway, api, freeze_heap=freeze_heap)
     holder["app"] = app
