@@ -33,7 +33,7 @@ _MAX_FORM = 16_384
 def _page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     return HTMLResponse(_ENV.get_template(name).render(**ctx), status_code=status,
                         headers={"cache-control": "no-store", "x-frame-options": "DENY",
-                                 "content-security-policy": "default-src 'self'; frame-ancestors 'none'"})
+                                 "content-security-policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"})
 
 
 async def _form(request: Request) -> dict[str, str]:
