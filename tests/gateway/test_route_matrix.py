@@ -92,6 +92,8 @@ KEYED = {"/v1/responses/{response_id}": ("GET", None), "/v1/messages/count_token
          ("POST", {"model": "mock-chat", "messages": [{"role": "user", "content": "hi"}]})}
 ADMIN_PREFIXES = ("/sluice/v1/keys", "/sluice/v1/teams", "/sluice/v1/audit", "/sluice/v1/spend",
                   "/sluice/v1/cache", "/sluice/v1/prompts")
+# The web console (gateway/ui/): no model call; every page but sign-in and its stylesheet needs a session.
+CONSOLE_OPEN = {"/ui/login", "/ui/static/console.css"}
 
 
 def _url(route: Route) -> str:
@@ -248,9 +250,24 @@ async def test_every_route_is_in_the_matrix(setup: Config) -> None:
     async with _running(setup) as (app, _client):
         served = _served_paths(app)
     in_matrix = {r.path for r in MATRIX}
-    unknown = sorted(p for p in served - in_matrix - OPERATIONS - set(KEYED) if not p.startswith(ADMIN_PREFIXES))
+    unknown = sorted(p for p in served - in_matrix - OPERATIONS - set(KEYED)
+                     if not p.startswith(ADMIN_PREFIXES) and not (p == "/ui" or p.startswith("/ui/")))
     assert not unknown, f"routes outside the route matrix (add them to MATRIX or ADMIN_PREFIXES): {unknown}"
     assert in_matrix <= served  # the matrix tests routes that exist
+
+
+async def test_console_routes_need_a_session(setup: Config) -> None:
+    async with _running(setup) as (app, client):
+        console = sorted(p for p in _served_paths(app) if p == "/ui" or p.startswith("/ui/"))
+        assert "/ui/spend" in console and set(console) >= CONSOLE_OPEN
+        for path in console:
+            if path in CONSOLE_OPEN:
+                continue
+            r = await client.get(path, follow_redirects=False)
+            if r.status_code == 405:  # POST-only (sign-out)
+                r = await client.post(path, follow_redirects=False)
+            assert (r.status_code == 303 and r.headers["location"] == "/ui/login") or r.status_code == 401, \
+                (path, r.status_code)
 
 
 @pytest.mark.parametrize("path", sorted(KEYED))
