@@ -70,6 +70,7 @@ class Release:
 
     spec: PromptSpec
     move: LabelMove | None  # None: an unreleased file served because the config allows it
+    variant: str | None = None  # "baseline" | "candidate" during a rollout, else None
 
     @property
     def forced(self) -> bool:
@@ -79,7 +80,7 @@ class Release:
     def header(self) -> str:
         """The `x-sluice-prompt` value: name@version, marked when forced or unreleased."""
         mark = "; forced" if self.forced else "; unreleased" if self.move is None else ""
-        return self.spec.ref + mark
+        return self.spec.ref + mark + ("; candidate" if self.variant == "candidate" else "")
 
 
 class PromptRegistry:
@@ -224,7 +225,7 @@ class PromptRegistry:
         return self.get(name, current[ref])
 
     def serve(self, name: str, ref: str | int | None = None, *, pins: bool = True,
-              unreleased: bool = False) -> Release:
+              unreleased: bool = False, unit: str | None = None) -> Release:
         """What a released prompt serves: the snapshot a label (default `production`) points at, or
         with `pins` the latest released snapshot of a version. Never the live file, unless
         `unreleased` allows a prompt/version that has no release at all."""
@@ -246,7 +247,16 @@ class PromptRegistry:
         label = "production" if ref in (None, "") else check_ref(str(ref))
         current = self.current_moves(name)
         if label in current:
-            return Release(self.snapshot_of(current[str(label)]), current[str(label)])
+            move = current[str(label)]
+            if unit is not None:
+                from prompts.rollout import active, assign
+
+                ro = active(self, name, str(label))
+                if ro is not None:
+                    if assign(ro, unit) == "candidate":
+                        return Release(self.store.get(ro.snapshot), move, "candidate")
+                    return Release(self.snapshot_of(move), move, "baseline")
+            return Release(self.snapshot_of(move), move)
         self.versions(name)
         if not current:
             if unreleased and ref in (None, ""):

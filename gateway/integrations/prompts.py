@@ -112,7 +112,7 @@ class PromptHook(Hook):
             raise InvalidRequest("variables must be an object", param="variables", code="invalid_value")
         try:
             release = self.registry.serve(name, ref, pins=self.config.version_pins,
-                                          unreleased=self.config.serve_unreleased)
+                                          unreleased=self.config.serve_unreleased, unit=rollout_unit(ctx))
             rendered = render(release.spec, variables)
         except PromptError as e:
             raise _map_error(e, name, ref) from e
@@ -134,8 +134,23 @@ class PromptHook(Hook):
         ctx.prompt_ref = rendered.ref
         ctx.prompt_hash = rendered.content_hash  # the snapshot's content: what attestations name
         ctx.prompt_forced = release.forced
+        ctx.prompt_variant = release.variant
         ctx.response_headers["x-sluice-prompt"] = release.header
         return None
+
+
+def rollout_unit(ctx: RequestContext) -> str:
+    """Who a rollout keeps sticky: the `x-sluice-session` header, else the user, else the key id,
+    else the request id."""
+    session = ctx.headers.get("x-sluice-session")
+    if session:
+        return "session:" + session
+    p = ctx.principal
+    if p is not None and p.user_id:
+        return "user:" + p.user_id
+    if p is not None and p.key_id:
+        return "key:" + p.key_id
+    return "request:" + ctx.request_id
 
 
 def _parse_field(field: Any) -> PromptField:
