@@ -11,6 +11,7 @@ import getpass
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from prompts import gate
+from prompts import rollout as rollouts
 from prompts.attestations import Attestation, attestations_for
 from prompts.config import PromptsConfig
 from prompts.errors import PromotionRefused, PromptError
@@ -292,7 +294,85 @@ def make_app(*, with_promote: bool = True, fingerprint: gate.Fingerprint | None 
         mark = ", FORCED" if move.forced else ""
         console.print(f"{name}: {label} v{move.from_version} -> v{move.to_version} (rollback{mark})", markup=False)
 
+    app.add_typer(_rollout_app(), name="rollout")
     return app
+
+
+LabelOpt = Annotated[str, typer.Option("--label", help="label being rolled out")]
+PercentOpt = Annotated[int, typer.Option("--percent", help="share of units on the candidate, 1..100")]
+ActorOpt = Annotated[str | None, typer.Option(help="who (default $SLUICE_ACTOR or the OS user)")]
+
+
+def _rollout_app() -> typer.Typer:
+    """`sluice prompts rollout start|step|abort|promote|status`: a sticky share of a label's traffic."""
+    ro_app = typer.Typer(help="Roll a candidate version out to a percent of a label's traffic (sticky per unit).",
+                         no_args_is_help=True)
+
+    def run(ctx: typer.Context, what: Callable[[], str]) -> None:
+        try:
+            console.print(what(), markup=False)
+        except PromotionRefused as e:
+            print_refusal(e)
+            raise typer.Exit(1) from e
+        except PromptError as e:
+            raise fail(e.message) from e
+
+    @ro_app.command("start")
+    def start(ctx: typer.Context, name: str,
+              candidate: Annotated[int, typer.Option("--candidate", help="version to roll out")],
+              percent: PercentOpt, label: LabelOpt = "production", actor: ActorOpt = None) -> None:
+        """Start a rollout; refused unless the candidate could be promoted to the label."""
+        def go() -> str:
+            ro = rollouts.start(_registry(ctx), name, candidate, label, percent=percent, actor=actor_name(actor),
+                                policy=_config(ctx).policy_for(label), fingerprint=ctx.obj["fingerprint"])
+            return f"{name}: rollout {ro.id} on {label}: v{ro.baseline} -> v{ro.candidate} at {ro.percent}%"
+        run(ctx, go)
+
+    @ro_app.command("step")
+    def step(ctx: typer.Context, name: str, percent: PercentOpt, label: LabelOpt = "production",
+             actor: ActorOpt = None) -> None:
+        """Change the candidate's share (up or down)."""
+        def go() -> str:
+            ro = rollouts.step(_registry(ctx), name, label, percent=percent, actor=actor_name(actor))
+            return f"{name}: rollout {ro.id} on {label} now at {ro.percent}%"
+        run(ctx, go)
+
+    @ro_app.command("abort")
+    def abort(ctx: typer.Context, name: str, label: LabelOpt = "production", actor: ActorOpt = None) -> None:
+        """End the rollout: everyone back on the baseline."""
+        def go() -> str:
+            ro = rollouts.abort(_registry(ctx), name, label, actor=actor_name(actor))
+            return f"{name}: rollout {ro.id} on {label} aborted; all traffic on v{ro.baseline}"
+        run(ctx, go)
+
+    @ro_app.command("promote")
+    def promote_(ctx: typer.Context, name: str, label: LabelOpt = "production", actor: ActorOpt = None) -> None:
+        """Promote the candidate (through the gate) and end the rollout."""
+        def go() -> str:
+            move = rollouts.promote(_registry(ctx), name, label, actor=actor_name(actor),
+                                    policy=_config(ctx).policy_for(label), fingerprint=ctx.obj["fingerprint"])
+            return f"{name}: {label} {move.from_version} -> {move.to_version}  [attestation {move.attestation_id}]"
+        run(ctx, go)
+
+    @ro_app.command("status")
+    def status_(ctx: typer.Context, name: str) -> None:
+        """Rollouts of a prompt: baseline, candidate, percent, state and history."""
+        reg = _registry(ctx)
+        try:
+            found = rollouts.rollouts(reg, name) if reg.versions(name) else []
+        except PromptError as e:
+            raise fail(e.message) from e
+        if not found:
+            console.print(f"{name}: no rollouts", markup=False)
+            return
+        for ro in found:
+            console.print(f"{ro.id} {ro.label}: baseline v{ro.baseline}, candidate v{ro.candidate}, "
+                          f"{ro.percent}%, {ro.state}", markup=False)
+            for r in ro.history:
+                extra = f" {r['percent']}%" if "percent" in r else ""
+                console.print(f"  {_ts(r['time'])} {r['type']}{extra} by {r.get('actor', '')}", markup=False)
+
+    return ro_app
 
 
 app = make_app()

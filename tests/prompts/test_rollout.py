@@ -81,3 +81,22 @@ async def test_prompt_hook_marks_candidate_header(reg, tmp_path):
                          headers={"x-sluice-session": "s1"}, started_mono=0.0, started_wall=0.0)
     await PromptHook(PromptRegistry(tmp_path), PromptsConfig()).before(ctx)
     assert ctx.response_headers["x-sluice-prompt"] == "qa@2; candidate" and ctx.prompt_variant == "candidate"
+
+
+def test_cli_round_trip(reg, tmp_path):
+    from typer.testing import CliRunner
+
+    from prompts.cli import app
+
+    attest(reg, "qa", 2, True)
+    run = CliRunner().invoke
+    base = ["--registry", str(tmp_path), "rollout"]
+    r = run(app, [*base, "start", "qa", "--candidate", "2", "--percent", "10"])
+    assert r.exit_code == 0, r.output
+    assert run(app, [*base, "step", "qa", "--percent", "0"]).exit_code == 2
+    assert run(app, [*base, "step", "qa", "--percent", "40"]).exit_code == 0
+    r = run(app, [*base, "status", "qa"])
+    assert "baseline v1, candidate v2, 40%, active" in r.output and "rollout_step" in r.output
+    assert run(app, [*base, "promote", "qa"]).exit_code == 0
+    assert PromptRegistry(tmp_path).labels("qa") == {"production": 2}
+    assert run(app, [*base, "abort", "qa"]).exit_code == 2
