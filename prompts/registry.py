@@ -96,6 +96,7 @@ class PromptRegistry:
         self.store = SnapshotStore(self.state_dir / "objects")
         self.now = now
         self._files: dict[Path, tuple[int, int, PromptSpec]] = {}
+        self.rollouts_folded: tuple[int, list[Any]] | None = None  # prompts.rollout's fold, by journal length
 
     def problems(self) -> list[str]:
         """Why the journals are not fully trusted right now (empty when they verify)."""

@@ -49,10 +49,20 @@ def check_percent(percent: int) -> int:
 
 def rollouts(registry: PromptRegistry, name: str | None = None) -> list[Rollout]:
     """Every rollout folded from the labels journal, oldest first."""
+    return [ro for ro in _folded(registry) if name is None or ro.prompt == name]
+
+
+def _folded(registry: PromptRegistry) -> list[Rollout]:
+    """The fold, kept until the journal grows: it is append-only, so its length says whether the
+    fold is current, and a prompt request does not re-read every record."""
+    records = registry.labels_journal.records()
+    cached = registry.rollouts_folded
+    if cached is not None and cached[0] == len(records):
+        return cached[1]
     out: dict[str, Rollout] = {}
-    for r in registry.labels_journal.records():
+    for r in records:
         kind = r.get("type")
-        if kind not in ROLLOUT_TYPES or (name is not None and r.get("prompt") != name):
+        if kind not in ROLLOUT_TYPES:
             continue
         if kind == "rollout_start":
             out[r["rollout_id"]] = Rollout(r["rollout_id"], r["prompt"], r["label"], r["baseline"], r["candidate"],
@@ -69,7 +79,9 @@ def rollouts(registry: PromptRegistry, name: str | None = None) -> list[Rollout]
             ro.state = "aborted"
         else:
             ro.state = "promoted"
-    return list(out.values())
+    folded = list(out.values())
+    registry.rollouts_folded = (len(records), folded)
+    return folded
 
 
 def active(registry: PromptRegistry, name: str, label: str) -> Rollout | None:
