@@ -27,10 +27,17 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+def _wait_for_url(driver, suffix: str) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 10).until(lambda d: d.current_url.endswith(suffix))
+
+
 def test_sign_in_and_spend_page_in_headless_chromium(tmp_path, monkeypatch):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()):
         pytest.fail("chromium and chromedriver are needed: apt-get install chromium chromium-driver")
@@ -68,12 +75,14 @@ def test_sign_in_and_spend_page_in_headless_chromium(tmp_path, monkeypatch):
                 assert driver.current_url.endswith("/ui/login")
                 driver.find_element(By.ID, "key").send_keys("wrong")
                 driver.find_element(By.ID, "sign-in").click()
-                assert "cannot sign in" in driver.find_element(By.ID, "login-error").text
+                error = WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "login-error"))
+                assert "cannot sign in" in error[0].text
                 # the wrong key's 401 is the only thing the console logs so far (get_log drains it)
                 early = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
                 assert all("401" in e["message"] for e in early), early
                 driver.find_element(By.ID, "key").send_keys(MASTER)
                 driver.find_element(By.ID, "sign-in").click()
+                _wait_for_url(driver, "/ui/spend")  # click() returns before the navigation ends
                 assert driver.current_url.endswith("/ui/spend")
                 assert driver.find_element(By.ID, "total-cost").text == "$1.25"
                 body = driver.find_element(By.TAG_NAME, "body").text
@@ -86,6 +95,7 @@ def test_sign_in_and_spend_page_in_headless_chromium(tmp_path, monkeypatch):
                 errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
                 assert errors == []
                 driver.find_element(By.ID, "sign-out").click()
+                _wait_for_url(driver, "/ui/login")
                 assert driver.current_url.endswith("/ui/login")
             finally:
                 driver.quit()
