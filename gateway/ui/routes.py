@@ -39,7 +39,7 @@ async def _principal(gateway: Any, key: str) -> tuple[str | None, str] | None:
 
 
 def build_ui_router(gateway: Any, *, idle_s: float | None = None) -> APIRouter:
-    store = SessionStore(gateway.clock.monotonic, **({} if idle_s is None else {"idle_s": idle_s}))
+    store = SessionStore(gateway.clock.monotonic) if idle_s is None else SessionStore(gateway.clock.monotonic, idle_s)
     console = Console(gateway, store)
     r = console.router
     r.sessions = store  # type: ignore[attr-defined]  # tests and the app reach the store through the router
