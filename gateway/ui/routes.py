@@ -13,11 +13,11 @@ from gateway.errors import AuthenticationError
 from gateway.spend.auth import is_master_key
 from gateway.spend.keystore import KEY_PREFIX
 from gateway.spend.service import spend_service
-from gateway.ui import spend
+from gateway.ui import evals, keys, live, prompts, spend
 from gateway.ui.console import COOKIE, HERE, Console
 from gateway.ui.sessions import SessionStore
 
-PAGES = (spend,)
+PAGES = (spend, keys, prompts, evals, live)
 
 
 async def _principal(gateway: Any, key: str) -> tuple[str | None, str] | None:
