@@ -71,9 +71,10 @@ class PromptsCapability(Capability):
         b.add(Slot.PROMPTS, PromptHook(b.prompt_registry, b.config.prompts, b.gateway))
 
     def admin_routers(self, gateway: Gateway) -> list[APIRouter]:
+        from gateway.api.prompt_rollouts import build_rollout_router
         from gateway.api.prompts import build_router
 
-        return [build_router()]
+        return [build_router(), build_rollout_router()]
 
 
 class GuardrailsCapability(Capability):

@@ -22,6 +22,28 @@ class LabelPolicy(BaseModel):
                                 description="refuse a prompt whose file names no `suite:` (only forced moves pass)")
 
 
+class RolloutGuards(BaseModel):
+    """When the gateway halts a rollout by itself (prompts/rollout_stats.py says how it decides)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="check active rollouts against these guards and abort on a trip")
+    check_every_s: float = Field(default=10.0, gt=0, description="seconds between checks (each replica checks)")
+    min_requests: int = Field(default=30, ge=1, description="requests per variant before any guard may trip")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="the intervals the comparison reports")
+    halt_confidence: float = Field(
+        default=0.999, gt=0.5, lt=1,
+        description="the interval a guard uses to halt: stricter than `confidence` because the monitor looks "
+                    "again and again (0.999 per look is a Bonferroni bound of ~10% false halts over 100 looks)")
+    error_rate: bool = Field(default=True, description="halt when the candidate's error rate (status >= 500) is worse")
+    block_rate: bool = Field(default=True, description="halt when the candidate's guardrail block rate is worse")
+    rate_margin: float = Field(default=0.0, ge=0, le=1,
+                               description="how much worse (absolute) a rate may be before it counts")
+    cost_per_1k_increase_pct: float | None = Field(
+        default=25.0, ge=0, description="halt when cost per request is up by more than this percent (null: off)")
+    webhook_url: str | None = Field(default=None, description="POST the halt's evidence here (JSON)")
+
+
 class PromptsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -38,6 +60,9 @@ class PromptsConfig(BaseModel):
     version_pins: bool = Field(default=True, description="accept `NAME@3` (the latest release of version 3)")
     label_policy: dict[str, LabelPolicy] = Field(default_factory=dict,
                                                  description="per label: which eval runs may promote to it")
+
+    rollout_guards: RolloutGuards = Field(default_factory=RolloutGuards,
+                                          description="automatic rollback of prompt rollouts")
 
     def policy_for(self, label: str) -> LabelPolicy:
         return self.label_policy.get(label) or LabelPolicy()

@@ -142,16 +142,28 @@ def start(registry: PromptRegistry, name: str, candidate: int, label: str = "pro
 def step(registry: PromptRegistry, name: str, label: str = "production", *, percent: int, actor: str) -> Rollout:
     check_percent(percent)
     ro = _require(registry, name, label)
-    _append(registry, {"type": "rollout_step", "rollout_id": ro.id, "prompt": name, "label": label,
-                       "percent": percent, "time": registry.now(), "actor": actor})
+    record = {"type": "rollout_step", "rollout_id": ro.id, "prompt": name, "label": label,
+              "percent": percent, "time": registry.now(), "actor": actor}
+    _append(registry, record)
+    ro.history.append(record)
     ro.percent = percent
     return ro
 
 
-def abort(registry: PromptRegistry, name: str, label: str = "production", *, actor: str, reason: str = "") -> Rollout:
+def abort(registry: PromptRegistry, name: str, label: str = "production", *, actor: str, reason: str = "",
+          evidence: dict[str, Any] | None = None, rollout_id: str | None = None) -> Rollout:
+    """End the rollout; everyone is back on the baseline. `evidence` (an automatic halt's guard trips
+    and comparison) is kept in the journal record. With `rollout_id`, only that rollout is ended
+    (a replica that lost the race to halt it gets a PromptError, not someone else's rollout)."""
     ro = _require(registry, name, label)
-    _append(registry, {"type": "rollout_abort", "rollout_id": ro.id, "prompt": name, "label": label,
-                       "time": registry.now(), "actor": actor, "reason": reason})
+    if rollout_id is not None and ro.id != rollout_id:
+        raise PromptError(f"rollout {rollout_id} on {name!r} {label!r} is no longer active")
+    record: dict[str, Any] = {"type": "rollout_abort", "rollout_id": ro.id, "prompt": name, "label": label,
+                              "time": registry.now(), "actor": actor, "reason": reason}
+    if evidence is not None:
+        record["evidence"] = evidence
+    _append(registry, record)
+    ro.history.append(record)
     ro.state = "aborted"
     return ro
 

@@ -22,9 +22,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from gateway.clock import SystemClock
 from gateway.context import RequestContext
 from gateway.errors import InvalidRequest, NotFound, SluiceError
 from gateway.hooks import Hook, HookResult
+from gateway.integrations.rollout_health import RolloutMonitor
 from prompts import (
     IntegrityError,
     InvalidName,
@@ -64,6 +66,8 @@ class PromptHook(Hook):
         self.config = config or PromptsConfig()
         self._reported: str | None = None
         self._gateway = gateway  # for the metric, registered on first use: telemetry is built after us
+        self.monitor = RolloutMonitor(registry, self.config.rollout_guards, _ledger_engine(gateway),
+                                      gateway.clock if gateway is not None else SystemClock())
 
     def _register_metric(self) -> None:
         tel = getattr(getattr(self._gateway, "services", None), "telemetry", None)
@@ -72,6 +76,9 @@ class PromptHook(Hook):
             tel.metrics.gauge_callback("prompt_journal_unverified",
                                        "1 while a prompt journal fails verification (the last verified state serves)",
                                        lambda: float(bool(self.registry.problems())))
+            tel.metrics.labeled_gauge_callback(
+                "prompt_rollout_halts", "rollouts this process halted on a guard trip, by prompt and label",
+                ("prompt", "label"), lambda: [(k, float(v)) for k, v in self.monitor.halts.items()])
 
     def _watch_integrity(self) -> None:
         problem = self.registry.labels_journal.problem
@@ -135,8 +142,17 @@ class PromptHook(Hook):
         ctx.prompt_hash = rendered.content_hash  # the snapshot's content: what attestations name
         ctx.prompt_forced = release.forced
         ctx.prompt_variant = release.variant
+        if release.variant is not None:
+            self.monitor.maybe_check()  # schedules a background check when one is due
         ctx.response_headers["x-sluice-prompt"] = release.header
         return None
+
+
+def _ledger_engine(gateway: Any) -> Any:
+    def engine() -> Any:
+        svc = getattr(getattr(gateway, "services", None), "spend", None)
+        return svc.engine if svc is not None and svc.started else None
+    return engine
 
 
 def rollout_unit(ctx: RequestContext) -> str:
