@@ -370,7 +370,8 @@ def _rollout_app() -> typer.Typer:
                           f"{ro.percent}%, {ro.state}", markup=False)
             for r in ro.history:
                 extra = f" {r['percent']}%" if "percent" in r else ""
-                console.print(f"  {_ts(r['time'])} {r['type']}{extra} by {r.get('actor', '')}", markup=False)
+                why = f": {r['reason']}" if r.get("reason") else ""
+                console.print(f"  {_ts(r['time'])} {r['type']}{extra} by {r.get('actor', '')}{why}", markup=False)
 
     return ro_app
 
