@@ -52,7 +52,8 @@ def parse_version(text: str | None, what: str) -> int:
 
 def _from_prompt_error(e: PromptError, name: str) -> PageError:
     mapped: SluiceError = _map_error(e, name, None)
-    return PageError(mapped.status, mapped.message)
+    # a broken file or journal is the registry's state, not a server crash: a 409 page, never a 500
+    return PageError(mapped.status if mapped.status < 500 else 409, mapped.message)
 
 
 def spec_text(registry: PromptRegistry, name: str, version: int) -> list[str]:

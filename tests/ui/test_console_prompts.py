@@ -225,3 +225,23 @@ async def test_csrf_and_team_sessions(env):
         client.cookies.clear()
         r = await client.get("/ui/prompts/support")
         assert r.status_code == 303 and r.headers["location"] == "/ui/login"
+
+
+async def test_a_broken_version_file_never_makes_a_500(env):
+    _m, config, reg = env
+    (reg.dir / "support" / "v3.yaml").write_text("name: support\nversion: 3\nmessages: [unclosed\n")
+    (reg.dir / "other" / "v2.yaml").write_text("name: someone-else\nversion: 2\nmessages: []\n")
+    async with running(config) as (_app, client):
+        token = await sign_in(client, MASTER)
+        listing = await client.get("/ui/prompts")
+        assert listing.status_code == 200 and 'id="prompt-support"' in listing.text
+        d = await client.get("/ui/prompts/support")
+        assert d.status_code == 200 and 'id="version-3"' in d.text and "cannot be loaded" in d.text
+        assert str(reg.dir) not in d.text
+        diff = await client.get("/ui/prompts/support?a=2&b=3")
+        assert diff.status_code == 409 and "cannot be loaded" in diff.text
+        for path, body in (("/ui/prompts/support/promote", "version=3"), ("/ui/prompts/other/promote", "version=2")):
+            r = await client.post(path, content=f"csrf={token}&{body}", headers=FORM)
+            assert 400 <= r.status_code < 500, r.text
+        assert (await client.get("/ui/prompts/other")).status_code == 200
+        assert await api_label(client) == 1

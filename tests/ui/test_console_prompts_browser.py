@@ -23,7 +23,7 @@ MASTER = "console-prompts-browser-master"
 @pytest.mark.slow
 def test_prompts_pages_diff_and_refused_promotion_in_headless_chromium(tmp_path, monkeypatch):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     monkeypatch.setenv("SLUICE_MASTER_KEY", MASTER)
     monkeypatch.setenv("SE_OFFLINE", "true")
@@ -48,7 +48,8 @@ def test_prompts_pages_diff_and_refused_promotion_in_headless_chromium(tmp_path,
         Select(driver.find_element(By.ID, "diff-a")).select_by_visible_text("v1")
         Select(driver.find_element(By.ID, "diff-b")).select_by_visible_text("v2")
         driver.find_element(By.ID, "show-diff").click()
-        diff = driver.find_element(By.ID, "diff")
+        # the URL's path stays the same: wait for the diff itself, not the navigation
+        diff = WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "diff"))[0]
         removed = [e.text for e in diff.find_elements(By.CSS_SELECTOR, "span.del")]
         added = [e.text for e in diff.find_elements(By.CSS_SELECTOR, "span.add")]
         assert any("Policy v1" in t for t in removed) and any("Policy v2 <b>bold</b>" in t for t in added)
@@ -61,7 +62,7 @@ def test_prompts_pages_diff_and_refused_promotion_in_headless_chromium(tmp_path,
         driver.find_element(By.ID, "promote-reason").send_keys("try without an attestation")
         driver.find_element(By.ID, "promote").click()
         wait_for_url(driver, "/ui/prompts/support/promote")
-        refusal = driver.find_element(By.ID, "refusal").text
+        refusal = WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "refusal"))[0].text
         api = httpx.post(f"{gw.base}/sluice/v1/prompts/support/promote", json={"version": 2},
                          headers={"authorization": f"Bearer {MASTER}"})
         assert api.status_code == 409 and refusal == api.json()["error"]["message"], refusal
