@@ -245,3 +245,17 @@ async def test_a_broken_version_file_never_makes_a_500(env):
             assert 400 <= r.status_code < 500, r.text
         assert (await client.get("/ui/prompts/other")).status_code == 200
         assert await api_label(client) == 1
+
+
+async def test_a_refused_rollback_shows_the_same_message_as_the_api(env):
+    _m, config, reg = env
+    attest(reg, 2, passed=True)
+    promote(reg, "support", 2, "production", actor="ann")
+    attest(reg, 1, passed=False)  # v1's latest run failed: rolling back to it needs the gate again
+    async with running(config) as (_app, client):
+        token = await sign_in(client, MASTER)
+        ui = await client.post("/ui/prompts/support/rollback", content=f"csrf={token}&label=production", headers=FORM)
+        api = await client.post("/sluice/v1/prompts/support/rollback", headers=ADMIN, json={"label": "production"})
+        assert api.status_code == ui.status_code == 409, ui.text
+        assert _refusal(ui.text) == api.json()["error"]["message"] and "rollback" in _refusal(ui.text)
+        assert await api_label(client) == 2
