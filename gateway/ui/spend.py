@@ -24,6 +24,8 @@ from gateway.ui.finance import GRANULARITIES, bucket_rows, bucket_totals, burn, 
 from gateway.ui.sessions import Session
 
 BREAKDOWNS = ("team", "key", "user", "model", "prompt", "pipeline")
+PAGE_ROWS = 25  # rows a breakdown table shows (most expensive first); its CSV has them all
+SERIES_GROUPS = 8  # groups the over-time table shows (most expensive overall); its CSV has them all
 _DAY = 86_400.0
 
 
@@ -118,12 +120,16 @@ def add_routes(console: Console) -> None:
 
         def load() -> dict[str, Any]:
             out: dict[str, Any] = {"total": totals(svc.engine, query(s, [], start, end))}
-            out["breakdowns"] = {d: grouped(svc.engine, query(s, [d], start, end)) for d in BREAKDOWNS}
+            full = {d: grouped(svc.engine, query(s, [d], start, end)) for d in BREAKDOWNS}
+            out["counts"] = {d: len(rows) for d, rows in full.items()}
+            out["breakdowns"] = {d: rows[:PAGE_ROWS] for d, rows in full.items()}
             series = over_time(svc.engine, s, dim, granularity, start, end)
-            out["series"] = series
+            top = {r[dim] for r in full[dim][:SERIES_GROUPS]}
+            out["series"] = [r for r in series if r[dim] in top]
+            out["series_groups"] = (min(SERIES_GROUPS, len(full[dim])), len(full[dim]))
             bars = bucket_totals(series)
-            top = max((c for _, c in bars), default=0.0) or 1.0
-            out["bars"] = [(b, c, c / top * 100) for b, c in bars]
+            peak = max((c for _, c in bars), default=0.0) or 1.0
+            out["bars"] = [(b, c, c / peak * 100) for b, c in bars]
             out["budgets"] = budgets(svc.engine, s, now)
             out["movers"] = top_movers(svc.engine, s, dim, start, end)
             return out
