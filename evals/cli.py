@@ -12,6 +12,7 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from evals.results import RunResult
+    from evals.suite import Suite
 
 app = typer.Typer(help="Evaluation suites: run them locally or in CI, get reports and an exit code.",
                   no_args_is_help=True)
@@ -71,6 +72,9 @@ def run(
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     allow_dataset_outside: Annotated[bool, typer.Option(
         "--allow-dataset-outside", help="let the suite's dataset file lie outside the suite's folder")] = False,
+    dataset: Annotated[str | None, typer.Option(
+        help="run over these cases instead of the suite's: a .jsonl/.csv file, or captured:NAME (a dataset "
+             "traffic capture keeps in $SLUICE_CAPTURE_DIR, default .sluice/captured)")] = None,
 ) -> None:
     """Run SUITE and exit 0 (thresholds met), 1 (thresholds failed) or 2 (the suite could not run)."""
     from evals.attest import attest  # heavy imports (openai SDK) only when a suite runs
@@ -84,8 +88,12 @@ def run(
                       cassette=cassette, cache_path=cache_file if cache else None, registry_dir=registry,
                       prompt_ref=prompt_version, progress=progress and console.is_terminal,
                       allow_outside_dataset=allow_dataset_outside)
+    if dataset is not None and attest_run:
+        err_console.print("error: --attest records evidence for the suite's own dataset; drop --dataset or --attest")
+        raise typer.Exit(2)
     try:
-        result = asyncio.run(run_suite_file(suite, opts))
+        target: Path | Suite = suite if dataset is None else with_dataset(suite, dataset, allow_dataset_outside)
+        result = asyncio.run(run_suite_file(target, opts))
         write_reports(result, json_path=json_out, junit=junit, markdown=markdown, html=html, baseline=baseline)
         if attest_run:
             att = attest(result, registry or result_registry(suite, registry))
@@ -95,6 +103,28 @@ def run(
         err_console.print("[yellow]error:[/yellow] " + escape(str(e)))
         raise typer.Exit(2) from e
     raise typer.Exit(result.exit_code)
+
+
+def with_dataset(suite_path: Path, dataset: str, allow_outside: bool) -> Suite:
+    """The suite with its cases replaced by `dataset` (a file, or captured:NAME)."""
+    import os
+
+    from evals.dataset import load_cases
+    from evals.errors import SuiteError
+    from evals.suite import load_suite
+
+    suite = load_suite(suite_path, allow_outside_dataset=allow_outside)
+    if dataset.startswith("captured:"):
+        name = dataset.removeprefix("captured:")
+        if not name or "/" in name or name.startswith("."):
+            raise SuiteError(f"captured:NAME takes a dataset name (see `sluice datasets list`), got {dataset!r}")
+        path = Path(os.environ.get("SLUICE_CAPTURE_DIR", ".sluice/captured")) / f"{name}.jsonl"
+        if not path.exists():
+            raise SuiteError(f"no captured dataset {name!r} at {path} (see `sluice datasets list`)")
+    else:
+        path = Path(dataset)
+    suite.cases = load_cases(str(path.resolve()), Path.cwd(), allow_outside=True)
+    return suite
 
 
 def result_registry(suite_path: Path, override: Path | None) -> Path:

@@ -36,6 +36,7 @@ class Slot(IntEnum):
     ADMISSION = 25  # allow-lists, rate limits, budgets: on the model the request resolved to
     GUARDRAILS = 30  # input scanners before, output scanners after
     CACHE = 40  # lookup before the upstream, store after
+    CAPTURE = 70  # a sampled, redacted copy of the exchange for eval datasets
     LEDGER = 80  # pricing and the spend ledger
 
 

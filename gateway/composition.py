@@ -77,6 +77,20 @@ class PromptsCapability(Capability):
         return [build_router(), build_rollout_router()]
 
 
+class CaptureCapability(Capability):
+    """A sampled, redacted copy of exchanges as eval datasets (gateway/capture/)."""
+
+    name = "capture"
+
+    def build(self, b: Build) -> None:
+        if not b.config.capture.enabled:
+            return
+        from gateway.capture.hook import CaptureHook
+
+        root = Path(config_path(b.config, b.config.capture.dir) or b.config.capture.dir)
+        b.add(Slot.CAPTURE, CaptureHook(b.config.capture, root, b.gateway.clock))
+
+
 class GuardrailsCapability(Capability):
     """Input and output scanners on the routes a policy is attached to; the injection classifier
     also screens retrieved chunks of RAG pipelines that ask for it."""
@@ -183,7 +197,7 @@ class TelemetryCapability(Capability):
 
 CAPABILITIES: tuple[Capability, ...] = (
     SpendCapability(), PromptsCapability(), GuardrailsCapability(), CacheCapability(), RagCapability(),
-    TelemetryCapability(),
+    TelemetryCapability(), CaptureCapability(),
 )
 RESTART_ONLY: tuple[str, ...] = CORE_RESTART_ONLY + tuple(p for c in CAPABILITIES for p in c.restart_only)
 

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.cache.config import CacheConfig
+from gateway.capture.config import CaptureConfig
 from gateway.errors import ConfigError
 from gateway.spend.config import AuthConfig, SpendConfig
 from gateway.spend.config import ModelPrice as Price  # a deployment's `price`
@@ -168,6 +169,7 @@ class Config(StrictModel):
     rag: RagConfig = Field(default_factory=RagConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)
 
     # Where relative paths in the config resolve from (the config file's folder).
     base_dir: Path = Field(default=Path("."), exclude=True)

@@ -92,6 +92,7 @@ class RequestContext:
     prompt_hash: str | None = None  # sha256 of the served release's content (what the ledger joins on)
     prompt_forced: bool = False  # the served release was promoted with --force (marked in header and ledger)
     prompt_variant: str | None = None  # "baseline" | "candidate" while a rollout runs on the served label
+    prompt_variables: dict[str, Any] | None = None  # the variables a registered prompt was rendered with
     rag_pipeline: str | None = None
     model_group: str | None = None
     # the model groups this request may be served by (admission: allow-list and unpriced policy);

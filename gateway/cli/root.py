@@ -135,6 +135,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "teams": ("gateway.cli.spend:teams_app", "Teams and their budgets."),
     "spend": ("gateway.cli.spend:spend_app", "Spend reports (table, csv, json, html) and the ledger database."),
     "rag": ("gateway.cli.rag:app", "RAG: ingest documents into a collection; query a pipeline."),
+    "datasets": ("gateway.cli.datasets:app", "Datasets captured from production traffic: list, show, export, prune."),
 }
 
 

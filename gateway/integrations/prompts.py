@@ -142,6 +142,7 @@ class PromptHook(Hook):
         ctx.prompt_hash = rendered.content_hash  # the snapshot's content: what attestations name
         ctx.prompt_forced = release.forced
         ctx.prompt_variant = release.variant
+        ctx.prompt_variables = variables
         if release.variant is not None:
             self.monitor.maybe_check()  # schedules a background check when one is due
         ctx.response_headers["x-sluice-prompt"] = release.header

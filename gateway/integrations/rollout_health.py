@@ -45,7 +45,7 @@ def variant_stats(engine: sa.Engine, ro: Rollout) -> dict[str, VariantStats]:
     stmt = sa.select(
         c.prompt_ref, sa.func.count(), sa.func.sum(sa.case((c.status_code >= 500, 1), else_=0)),
         sa.func.sum(sa.case((c.guardrail == "block", 1), else_=0)),
-        sa.func.sum(sa.case((c.cache_status == "hit", 1), else_=0)),
+        sa.func.sum(sa.case((c.cache_status.in_(("hit", "semantic-hit")), 1), else_=0)),
         sa.func.sum(cost), sa.func.sum(cost * cost), sa.func.count(c.cost_usd),
         sa.func.sum(tokens), sa.func.sum(tokens * tokens),
     ).where(*where).group_by(c.prompt_ref)
