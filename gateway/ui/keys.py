@@ -29,7 +29,7 @@ AUDIT_MAX = 10_000
 class PageError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
-        self.status = status
+        self.http_status = status
         self.message = message
 
 
@@ -110,7 +110,7 @@ def add_routes(console: Console) -> None:
         try:
             svc = service()
         except PageError as e:
-            return console.page("keys_error.html", status=e.status, session=s, active="keys", message=e.message)
+            return console.page("keys_error.html", status=e.http_status, session=s, active="keys", message=e.message)
 
         def load() -> tuple[list[Any], list[Any]]:
             return svc.store.list_teams(), svc.store.list_keys(include_revoked=True)
@@ -129,7 +129,7 @@ def add_routes(console: Console) -> None:
             svc = service()
             result = await act(svc, form)
         except PageError as e:
-            return await keys_page(s, status=e.status, error=e.message)
+            return await keys_page(s, status=e.http_status, error=e.message)
         except SluiceError as e:  # the store's refusal as the API maps it (unknown id, duplicate name)
             return await keys_page(s, status=400 if e.status < 500 else 409, error=e.message)
         if isinstance(result, tuple):  # (record, plaintext): the once-only page, rendered directly
@@ -158,7 +158,7 @@ def add_routes(console: Console) -> None:
         try:
             svc = service()
         except PageError as e:
-            return console.page("keys_error.html", status=e.status, session=s, active="keys", message=e.message)
+            return console.page("keys_error.html", status=e.http_status, session=s, active="keys", message=e.message)
         rows = await asyncio.to_thread(svc.store.audit_log, limit=int(text))
         return console.page("audit.html", session=s, active="keys", rows=rows, limit=int(text), when=when)
 

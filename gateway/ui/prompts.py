@@ -33,7 +33,7 @@ class PageError(Exception):
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
-        self.status = status
+        self.http_status = status
         self.message = message
 
 
@@ -142,7 +142,7 @@ def add_routes(console: Console) -> None:
         return reg
 
     def error_page(s: Session, e: PageError) -> Response:
-        return console.page("prompt_error.html", status=e.status, session=s, active="prompts", message=e.message)
+        return console.page("prompt_error.html", status=e.http_status, session=s, active="prompts", message=e.message)
 
     async def detail_page(s: Session, name: str, a: int | None = None, b: int | None = None, *, status: int = 200,
                           refusal: str | None = None, done: str | None = None) -> Response:
@@ -194,7 +194,7 @@ def add_routes(console: Console) -> None:
             version = parse_version(form.get("version"), "the version") if kind == "promote" else 0
             registry = registry_of()
         except PageError as e:
-            return await detail_page(s, name, status=e.status, refusal=e.message)
+            return await detail_page(s, name, status=e.http_status, refusal=e.message)
         settings = console.gateway.generation.config.prompts
 
         def run() -> Any:

@@ -59,7 +59,7 @@ def test_stages_run_in_their_slot_whatever_the_build_order() -> None:
 def test_every_capability_is_a_unit_with_its_restart_only_settings() -> None:
     assert all(isinstance(c, Capability) for c in CAPABILITIES)
     names = [c.name for c in CAPABILITIES]
-    assert len(set(names)) == len(names) == 6
+    assert len(set(names)) == len(names) == 7
     assert set(RESTART_ONLY) == set(CORE_RESTART_ONLY) | {p for c in CAPABILITIES for p in c.restart_only}
     for path in RESTART_ONLY:  # each names a real config setting
         node: Any = Config()

@@ -168,38 +168,3 @@ async def test_through_the_gateway_a_failing_candidate_rolls_back(reg, tmp_path)
                                     RolloutGuards())
             assert report["state"] == "aborted" and report["history"][-1]["evidence"]["trips"]
 
-
-async def test_rollout_admin_api_start_status_step_abort(reg, tmp_path):
-    from tests.gateway_fixtures import gateway_client
-
-    write_prompt(tmp_path, "qa", 3, system="System v3", model="steady", suite=guard_suite(tmp_path))
-    admin = {"authorization": f"Bearer {MASTER}"}
-    with MockUpstream() as good:
-        models = [{"name": n, "deployments": [{"provider": "openai", "model": "mock-gpt", "api_base": good.base_url}]}
-                  for n in ("steady", "flaky")]
-        config = make_config(tmp_path, models=models, prompts={"registry_dir": str(tmp_path)})
-        async with gateway_client(config) as (app, client):
-            base = "/sluice/v1/prompts/qa/rollout"
-            assert (await client.post(base, json={"candidate": 2, "percent": 10})).status_code == 401
-            refused = await client.post(base, json={"candidate": 3, "percent": 10}, headers=admin)
-            assert refused.status_code == 409 and refused.json()["error"]["code"] == "promotion_refused"
-            bad = await client.post(base, json={"candidate": 2, "percent": 0}, headers=admin)
-            assert bad.status_code == 400, bad.text
-            assert (await client.get(base, headers=admin)).status_code == 404
-            started = await client.post(base, json={"candidate": 2, "percent": 50}, headers=admin)
-            assert started.status_code == 200 and started.json()["state"] == "active", started.text
-            for i in range(10):
-                r = await client.post("/v1/chat/completions", json={"model": "prompt:qa@production",
-                                                                     "variables": {"question": "hi"}},
-                                      headers={"x-sluice-session": f"s{i}", **admin})
-                assert r.status_code == 200
-            await app.gateway.services.spend.writer.flush()
-            status = (await client.get(base, headers=admin)).json()
-            rows = {m["metric"]: m for m in status["comparison"]}
-            assert rows["requests"]["baseline"] + rows["requests"]["candidate"] == 10
-            assert rows["error_rate"]["baseline_ci"][0] == 0.0 and status["trips"] == []
-            assert (await client.post(base + "/step", json={"percent": 80}, headers=admin)).json()["percent"] == 80
-            ended = (await client.post(base + "/abort", json={"reason": "enough"}, headers=admin)).json()
-            assert ended["state"] == "aborted" and ended["history"][-1]["reason"] == "enough"
-            again = await client.post(base + "/abort", json={}, headers=admin)
-            assert again.status_code == 400 and "no active rollout" in again.json()["error"]["message"]
