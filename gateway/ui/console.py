@@ -6,6 +6,7 @@ with `add_routes(console)`; routes.py wires sign-in, sign-out and those modules 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -30,6 +31,22 @@ SECURITY_HEADERS = {"cache-control": "no-store", "x-frame-options": "DENY", "x-c
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                          autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
 ENV.filters["usd"] = usd
+
+
+class PageError(Exception):
+    """A 4xx page: its status and a message for people."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = status
+        self.message = message
+
+
+def when(t: float | None) -> str:
+    """An epoch time as the console shows it (UTC)."""
+    if t is None:
+        return ""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class Console:

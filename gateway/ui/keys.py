@@ -8,7 +8,6 @@ create or rotate POST (no-store), and is never kept in the session or shown agai
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
@@ -18,25 +17,12 @@ from pydantic import BaseModel, ValidationError
 from gateway.api.admin import KeyCreate, TeamCreate, TeamUpdate, _store_call
 from gateway.errors import SluiceError
 from gateway.spend.service import spend_service
-from gateway.ui.console import Console
+from gateway.ui.console import Console, PageError, when
 from gateway.ui.sessions import Session
 
 ACTOR = "master"  # the admin API's actor for the master key: UI and API write the same audit entries
 AUDIT_LIMIT = 100
 AUDIT_MAX = 10_000
-
-
-class PageError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.http_status = status
-        self.message = message
-
-
-def when(t: float | None) -> str:
-    if t is None:
-        return ""
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:

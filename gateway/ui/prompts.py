@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -19,28 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from gateway.api.prompts import ADMIN_ACTOR, _gate_error
 from gateway.errors import SluiceError
 from gateway.integrations.prompts import _map_error, suite_fingerprint
-from gateway.ui.console import Console
+from gateway.ui.console import Console, PageError, when
 from gateway.ui.sessions import Session
 from prompts import PromotionRefused, PromptError, PromptRegistry, attestations_for, promote, rollback
 from prompts import rollout as rollouts_mod
 
 MAX_VERSION = 999_999_999
 MAX_REASON = 2000
-
-
-class PageError(Exception):
-    """A 4xx page: status and a message for people."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.http_status = status
-        self.message = message
-
-
-def when(t: float | None) -> str:
-    if t is None:
-        return ""
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def parse_version(text: str | None, what: str) -> int:
